@@ -1,0 +1,281 @@
+#include "cli/cli.h"
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace rill::cli {
+
+int ExitCodeFor(const Status& s) {
+  switch (s.code()) {
+    case Code::kOk: return kExitOk;
+    case Code::kNotFound: return kExitNotFound;
+    case Code::kConflict: return kExitConflict;
+    case Code::kRejected: return kExitRejected;
+    case Code::kInvalidArgument: return kExitUsage;
+    case Code::kInterrupted: return kExitInterrupted;
+    case Code::kCorruption:
+    case Code::kIOError:
+    case Code::kBusy: return kExitError;
+  }
+  return kExitError;
+}
+
+std::string GlobalOptions::ResolvedDb() const {
+  if (!db.empty()) return db;
+  if (const char* env = std::getenv("RILL_DB"); env && *env) return env;
+  return "./rill.db";
+}
+
+namespace {
+struct Registered {
+  int order;
+  SetupFn fn;
+};
+std::vector<Registered>& Registry() {
+  static std::vector<Registered> r;
+  return r;
+}
+}  // namespace
+
+CommandRegistrar::CommandRegistrar(int order, SetupFn fn) { Registry().push_back({order, fn}); }
+
+void SetupAllCommands(CLI::App& root, GlobalOptions& global) {
+  auto& r = Registry();
+  std::stable_sort(r.begin(), r.end(), [](const Registered& a, const Registered& b) { return a.order < b.order; });
+  for (const auto& entry : r) entry.fn(root, global);
+}
+
+static const char* ErrorNameForExit(int code) {
+  switch (code) {
+    case kExitUsage: return "invalid_argument";
+    case kExitConflict: return "conflict";
+    case kExitRejected: return "rejected";
+    case kExitNotFound: return "not_found";
+    case kExitInterrupted: return "interrupted";
+    default: return "error";
+  }
+}
+
+int Fail(const GlobalOptions& g, const Status& s) {
+  // Errors always reach stderr as one line; --json also gets a JSON object on
+  // stdout so a script reading stdout sees the failure in-band.
+  std::string msg = s.message();
+  std::replace(msg.begin(), msg.end(), '\n', ' ');
+  std::fprintf(stderr, "rill: %s: %s\n", s.CodeName(), msg.c_str());
+  if (g.json) {
+    PrintJsonLine([&](JsonWriter& w) {
+      w.StartObject();
+      w.Key("error");
+      w.String(s.CodeName());
+      w.Key("reason");
+      w.String(msg);
+      w.EndObject();
+    });
+  }
+  return ExitCodeFor(s);
+}
+
+int Fail(const GlobalOptions& g, int exit_code, const std::string& message) {
+  std::fprintf(stderr, "rill: %s\n", message.c_str());
+  if (g.json) {
+    PrintJsonLine([&](JsonWriter& w) {
+      w.StartObject();
+      w.Key("error");
+      w.String(ErrorNameForExit(exit_code));
+      w.Key("reason");
+      w.String(message);
+      w.EndObject();
+    });
+  }
+  return exit_code;
+}
+
+Result<std::unique_ptr<EventStore>> OpenStore(const GlobalOptions& g, StoreOptions options) {
+  std::string dir = g.ResolvedDb();
+  if (!EventStore::Exists(dir)) {
+    return Status::NotFound(fmt::format("no rill store at {} (create one with 'rill --db {} init')", dir, dir));
+  }
+  return EventStore::Open(dir, options);
+}
+
+static std::atomic<bool> g_interrupted{false};
+bool InterruptRequested() { return g_interrupted.load(std::memory_order_relaxed); }
+extern "C" void RillOnSignal(int) { g_interrupted.store(true); }
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = RillOnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+void WriteEventJson(JsonWriter& w, const Event& e) {
+  w.StartObject();
+  w.Key("position");
+  w.Uint64(e.position);
+  w.Key("stream");
+  w.String(e.stream);
+  w.Key("version");
+  w.Uint64(e.version);
+  w.Key("type");
+  w.String(e.type);
+  w.Key("schema");
+  w.Uint(e.schema);
+  w.Key("id");
+  w.String(e.id.ToString());
+  w.Key("time");
+  w.String(FormatTime(e.time_us));
+  w.Key("data");
+  w.RawValue(e.data.data(), e.data.size(), rapidjson::kObjectType);
+  w.Key("meta");
+  w.RawValue(e.meta.data(), e.meta.size(), rapidjson::kObjectType);
+  w.EndObject();
+}
+
+std::string EventToJsonLine(const Event& e) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  WriteEventJson(w, e);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+void PrintJsonLine(const std::function<void(JsonWriter&)>& fill) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  fill(w);
+  std::fwrite(buf.GetString(), 1, buf.GetSize(), stdout);
+  std::fputc('\n', stdout);
+}
+
+void WriteAppendResult(JsonWriter& w, const AppendResult& r) {
+  w.StartObject();
+  w.Key("stream");
+  w.String(r.stream);
+  w.Key("version");
+  w.Uint64(r.last_version);
+  w.Key("position");
+  w.Uint64(r.last_position);
+  w.Key("events");
+  w.Uint64(r.events);
+  if (r.duplicate) {
+    w.Key("duplicate");
+    w.Bool(true);
+  }
+  w.EndObject();
+}
+
+Table::Table(std::vector<std::string> headers, std::vector<bool> numeric)
+    : headers_(std::move(headers)), numeric_(std::move(numeric)) {
+  numeric_.resize(headers_.size(), false);
+}
+
+void Table::Add(std::vector<std::string> row) {
+  row.resize(headers_.size());
+  rows_.push_back(std::move(row));
+}
+
+// Display width: counts UTF-8 code points, not bytes, so names with accents
+// still line up.
+static size_t DisplayWidth(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s)
+    if ((c & 0xC0) != 0x80) ++n;
+  return n;
+}
+
+void Table::Print(std::FILE* out) const {
+  std::vector<size_t> width(headers_.size());
+  for (size_t i = 0; i < headers_.size(); ++i) width[i] = DisplayWidth(headers_[i]);
+  for (const auto& r : rows_)
+    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], DisplayWidth(r[i]));
+  auto line = [&](const std::vector<std::string>& r) {
+    std::string s;
+    for (size_t i = 0; i < r.size(); ++i) {
+      size_t pad = width[i] - DisplayWidth(r[i]);
+      bool last = i + 1 == r.size();
+      if (numeric_[i]) {
+        s.append(pad, ' ');
+        s += r[i];
+      } else {
+        s += r[i];
+        if (!last) s.append(pad, ' ');
+      }
+      if (!last) s += "  ";
+    }
+    s += '\n';
+    std::fputs(s.c_str(), out);
+  };
+  line(headers_);
+  for (const auto& r : rows_) line(r);
+}
+
+Progress::Progress(const GlobalOptions& g, std::string what, uint64_t total)
+    : enabled_(!g.quiet && !g.no_progress && isatty(STDERR_FILENO)),
+      what_(std::move(what)),
+      total_(total),
+      start_(std::chrono::steady_clock::now()),
+      last_(start_) {}
+
+Progress::~Progress() { Finish(); }
+
+void Progress::Update(uint64_t done) {
+  if (!enabled_) return;
+  auto now = std::chrono::steady_clock::now();
+  if (drawn_ && now - last_ < std::chrono::milliseconds(100)) return;
+  last_ = now;
+  drawn_ = true;
+  double secs = std::chrono::duration<double>(now - start_).count();
+  double rate = secs > 0 ? done / secs : 0;
+  std::string line;
+  if (total_ > 0) {
+    double eta = rate > 0 && total_ > done ? (total_ - done) / rate : 0;
+    line = fmt::format("\r{}: {}/{} ({:.0f}%) {:.0f}/s ETA {:.0f}s\x1b[K", what_, done, total_,
+                       100.0 * done / total_, rate, eta);
+  } else {
+    line = fmt::format("\r{}: {} {:.0f}/s\x1b[K", what_, done, rate);
+  }
+  std::fputs(line.c_str(), stderr);
+}
+
+void Progress::Finish() {
+  if (enabled_ && drawn_) std::fputs("\r\x1b[K", stderr);
+  drawn_ = false;
+}
+
+Result<std::string> ReadFileOrStdin(const std::string& path) {
+  std::ostringstream ss;
+  if (path == "-") {
+    ss << std::cin.rdbuf();
+    return ss.str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+  ss << in.rdbuf();
+  if (in.bad()) return Status::IOError(fmt::format("cannot read {}", path));
+  return ss.str();
+}
+
+Status ValidateJsonObject(std::string_view text, const char* what) {
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
+  if (d.HasParseError())
+    return Status::InvalidArgument(fmt::format("{} is not valid JSON: {} at offset {}", what,
+                                               rapidjson::GetParseError_En(d.GetParseError()), d.GetErrorOffset()));
+  if (!d.IsObject()) return Status::InvalidArgument(fmt::format("{} must be a JSON object", what));
+  // Trailing garbage after the object.
+  size_t end = d.GetErrorOffset();
+  (void)end;
+  return Status::OK();
+}
+
+}  // namespace rill::cli

@@ -1,0 +1,116 @@
+// The CLI's shared layer: global options, command registration, exit codes,
+// output (aligned text for people, one JSON object per line for scripts) and
+// progress. Command files only parse, call store/ and core/, and print.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "store/event.h"
+#include "store/event_store.h"
+#include "store/status.h"
+
+namespace rill::cli {
+
+// Exit codes (DESIGN.md "CLI contract").
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitConflict = 3;
+inline constexpr int kExitRejected = 4;
+inline constexpr int kExitNotFound = 5;
+inline constexpr int kExitInterrupted = 130;
+
+int ExitCodeFor(const Status& s);
+
+struct GlobalOptions {
+  std::string db;  // --db, else $RILL_DB, else ./rill.db
+  bool json = false;
+  bool quiet = false;
+  bool no_progress = false;
+  int exit_code = kExitOk;  // set by the command that ran
+  std::string ResolvedDb() const;
+};
+
+// Each command-group file registers a setup function at static-init time:
+//   RILL_COMMANDS(20, SetupStreams);
+// `order` sorts the commands in `rill --help`.
+using SetupFn = void (*)(CLI::App& root, GlobalOptions& global);
+struct CommandRegistrar {
+  CommandRegistrar(int order, SetupFn fn);
+};
+#define RILL_CONCAT_(a, b) a##b
+#define RILL_CONCAT(a, b) RILL_CONCAT_(a, b)
+#define RILL_COMMANDS(order, fn) \
+  static ::rill::cli::CommandRegistrar RILL_CONCAT(rill_registrar_, __LINE__)(order, fn)
+void SetupAllCommands(CLI::App& root, GlobalOptions& global);
+
+// Prints `s` as one line on stderr ("rill: conflict: ...", or with --json a
+// JSON object {"error":..,"reason":..} on stdout) and returns its exit code.
+int Fail(const GlobalOptions& g, const Status& s);
+int Fail(const GlobalOptions& g, int exit_code, const std::string& message);
+
+// Opens the store at g.ResolvedDb(); a missing store is NotFound with a hint.
+Result<std::unique_ptr<EventStore>> OpenStore(const GlobalOptions& g, StoreOptions options = {});
+
+// Set by SIGINT/SIGTERM (installed by main); long-running commands poll it
+// and stop cleanly after their current unit of work.
+bool InterruptRequested();
+
+// ---- JSON output -----------------------------------------------------------
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+// Writes the event in the contract's field order:
+// {"position","stream","version","type","schema","id","time","data","meta"}
+void WriteEventJson(JsonWriter& w, const Event& e);
+std::string EventToJsonLine(const Event& e);
+// Prints one JSON line built by `fill` (which writes one object) to stdout.
+void PrintJsonLine(const std::function<void(JsonWriter&)>& fill);
+void WriteAppendResult(JsonWriter& w, const AppendResult& r);
+
+// ---- Text output -----------------------------------------------------------
+// Aligned columns; numbers right-aligned when the column is marked numeric.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> headers, std::vector<bool> numeric = {});
+  void Add(std::vector<std::string> row);
+  void Print(std::FILE* out = stdout) const;
+  size_t size() const { return rows_.size(); }
+
+ private:
+  std::vector<std::string> headers_;
+  std::vector<bool> numeric_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// Progress on stderr, only when stderr is a terminal and neither --quiet nor
+// --no-progress; redrawn at most every 100 ms.
+class Progress {
+ public:
+  Progress(const GlobalOptions& g, std::string what, uint64_t total = 0);
+  ~Progress();
+  void Update(uint64_t done);
+  void Finish();
+
+ private:
+  bool enabled_;
+  std::string what_;
+  uint64_t total_;
+  std::chrono::steady_clock::time_point start_, last_;
+  bool drawn_ = false;
+};
+
+// Reads a whole file ("-" is stdin) for --file options.
+Result<std::string> ReadFileOrStdin(const std::string& path);
+// Parses a JSON object text; InvalidArgument with the parse error and offset.
+Status ValidateJsonObject(std::string_view text, const char* what);
+
+}  // namespace rill::cli

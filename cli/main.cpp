@@ -1,0 +1,56 @@
+// rill: the command-line toolkit. main() only sets up global options, lets
+// each command file register itself, and turns the outcome into an exit code.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+namespace rill::cli {
+void InstallSignalHandlers();
+}
+
+// If a standard descriptor is closed, the next open() would get it and a
+// database file could become "stderr". Fill the holes with /dev/null first.
+static void EnsureStdDescriptors() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fcntl(fd, F_GETFD) == -1) {
+      int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+      if (n >= 0 && n != fd) {
+        dup2(n, fd);
+        close(n);
+      }
+    }
+  }
+}
+
+int main(int argc, char** argv) {
+  EnsureStdDescriptors();
+  rill::cli::InstallSignalHandlers();
+  rill::cli::GlobalOptions g;
+  CLI::App app{"rill: an embedded event-sourcing database and its operator toolkit", "rill"};
+  app.set_version_flag("--version", "rill 0.1.0");
+  app.option_defaults()->always_capture_default();
+  app.add_option("--db", g.db, "Store directory (default: $RILL_DB, then ./rill.db)");
+  app.add_flag("--json", g.json, "One JSON object per line on stdout, for scripts");
+  app.add_flag("-q,--quiet", g.quiet, "Print only errors");
+  app.add_flag("--no-progress", g.no_progress, "Never draw progress on stderr");
+  app.require_subcommand(1);
+  app.fallthrough();
+  rill::cli::SetupAllCommands(app, g);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line, usage exit code.
+    std::fprintf(stderr, "rill: usage: %s (see 'rill --help')\n", e.what());
+    return rill::cli::kExitUsage;
+  }
+  std::fflush(stdout);
+  if (std::ferror(stdout)) return rill::cli::kExitError;
+  return g.exit_code;
+}

@@ -1,0 +1,134 @@
+// The value types of the event store: events as read, events to append, the
+// expected-version rule, stream heads and their metadata. Plain structs; the
+// binary record format lives in store/record.h and is private to store/.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/status.h"
+
+namespace rill {
+
+// A 128-bit UUID. Generated ids are random (version 4).
+struct Uuid {
+  std::array<uint8_t, 16> bytes{};
+  static Uuid Generate();
+  // Accepts the canonical 8-4-4-4-12 hex form, either case.
+  static std::optional<Uuid> Parse(std::string_view text);
+  std::string ToString() const;  // lower-case canonical form
+  bool IsNil() const;
+  bool operator==(const Uuid&) const = default;
+};
+
+// Microseconds since the Unix epoch, UTC.
+int64_t NowMicros();
+// "2026-11-23T10:14:00.123456Z"
+std::string FormatTime(int64_t micros);
+// Parses the form FormatTime writes, and also without fraction or with
+// fewer digits. Returns nullopt on anything else.
+std::optional<int64_t> ParseTime(std::string_view text);
+
+// Stream names: UTF-8, no control characters, 1..kMaxStreamNameBytes bytes.
+// LMDB keys are limited to 511 bytes; 400 leaves room for key prefixes.
+inline constexpr size_t kMaxStreamNameBytes = 400;
+// Event type names: same rules, shorter.
+inline constexpr size_t kMaxTypeNameBytes = 200;
+// Names starting with '$' belong to the system ("$$account-1" holds the
+// metadata and tombstone of "account-1"). Users may not append to them.
+Status ValidateStreamName(std::string_view name, bool allow_system = false);
+Status ValidateTypeName(std::string_view name);
+bool IsValidUtf8(std::string_view s);
+// "account-42" -> "account"; a name without '-' is its own category.
+std::string_view CategoryOf(std::string_view stream);
+// "account-42" -> "42"; "" when there is no '-'.
+std::string_view StreamIdOf(std::string_view stream);
+
+// One stored event, as read. data and meta are JSON object texts.
+struct Event {
+  uint64_t position = 0;  // global, 1..n, no gaps
+  std::string stream;
+  uint64_t version = 0;   // per stream, 1..n, no gaps
+  std::string type;
+  uint32_t schema = 1;
+  Uuid id;
+  int64_t time_us = 0;
+  std::string request_id;  // the append/command id that wrote it, "" if none
+  std::string data = "{}";
+  std::string meta = "{}";
+};
+
+// An event to append. The store treats data and meta as opaque bytes that
+// callers promise are JSON object texts (the CLI and core validate them).
+struct NewEvent {
+  std::string type;
+  std::string data = "{}";
+  std::string meta = "{}";
+  uint32_t schema = 1;
+  std::optional<Uuid> id;         // generated when absent
+  std::optional<int64_t> time_us; // now when absent (import keeps originals)
+};
+
+// EventStoreDB's expected-version rules.
+struct ExpectedVersion {
+  enum Kind { kAny, kNoStream, kExists, kExact };
+  Kind kind = kAny;
+  uint64_t version = 0;  // for kExact; 0 means "the stream is empty"
+
+  static ExpectedVersion Any() { return {kAny, 0}; }
+  static ExpectedVersion NoStream() { return {kNoStream, 0}; }
+  static ExpectedVersion Exists() { return {kExists, 0}; }
+  static ExpectedVersion Exact(uint64_t v) { return {kExact, v}; }
+  // "any" | "no-stream" | "exists" | a non-negative integer.
+  static Result<ExpectedVersion> Parse(std::string_view text);
+  std::string ToString() const;
+  bool operator==(const ExpectedVersion&) const = default;
+};
+
+struct AppendRequest {
+  std::string stream;
+  ExpectedVersion expected;
+  std::vector<NewEvent> events;  // at least one
+  // Idempotency key ("command id"). Empty: no dedupe. The same id again
+  // returns the first outcome and writes nothing; the same id with a
+  // different request (by request_hash) is a conflict. Held forever.
+  std::string request_id;
+  // Fingerprint of the request for the dedupe comparison. 0: the store
+  // computes one from stream, expected version and each event's type,
+  // schema, data and meta. The actor core passes a hash of the command.
+  uint64_t request_hash = 0;
+};
+
+struct AppendResult {
+  std::string stream;
+  uint64_t first_version = 0;
+  uint64_t last_version = 0;
+  uint64_t first_position = 0;
+  uint64_t last_position = 0;
+  uint64_t events = 0;
+  bool duplicate = false;  // true: an earlier append with this id answered
+};
+
+// Metadata honoured by reads (EventStoreDB's names). 0 means "not set".
+struct StreamMetadata {
+  uint64_t max_count = 0;        // only the newest N events are visible
+  int64_t max_age_us = 0;        // events older than this are invisible
+  uint64_t truncate_before = 0;  // versions below this are invisible
+  bool operator==(const StreamMetadata&) const = default;
+};
+
+struct StreamInfo {
+  std::string name;
+  uint64_t head_version = 0;   // 0: no events
+  uint64_t head_position = 0;
+  bool deleted = false;        // tombstoned: reads say not found, appends conflict
+  StreamMetadata metadata;
+};
+
+enum class Direction { kForward, kBackward };
+
+}  // namespace rill

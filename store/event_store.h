@@ -1,0 +1,199 @@
+// EventStore: the durable event log on LMDB and everything derived from it.
+//
+// A store directory holds two LMDB environments (see DESIGN.md "Store"):
+//   log/    durable, fsync per batch, written only in key order (MDB_APPEND):
+//           log (position -> record), meta, checkpoints
+//   index/  derived, never fsync'd, rebuilt from the log when stale/damaged:
+//           streams, stream_index, commands, snapshots, indexed
+// One GroupCommitWriter thread owns log writes; one StreamIndexer thread keeps
+// index/ behind the log in large sorted batches. Events after the index's
+// high-water mark are held in memory (the "tail"), so reads never miss an
+// acknowledged event. Other processes may open the same store: whoever takes
+// LMDB's write lock first catches up on the log entries others added.
+//
+// Thread safety: every method may be called from any thread. Callbacks given
+// to AppendAsync run on the writer thread and must not block.
+// An EventStore must not cross fork().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "store/event.h"
+#include "store/status.h"
+
+namespace rill {
+
+enum class Durability {
+  kSync,   // fsync every batch before acknowledging (default)
+  kAsync,  // acknowledge after the write, fsync every async_flush_interval;
+           // a power loss (not a process crash) may drop acknowledged events
+};
+
+struct StoreOptions {
+  bool create_if_missing = false;
+  Durability durability = Durability::kSync;
+  // Group commit: a batch closes at this many requests, this many bytes, or
+  // when the oldest request has waited this long, whichever comes first.
+  size_t max_batch_requests = 8192;
+  size_t max_batch_bytes = 32u << 20;
+  std::chrono::microseconds max_batch_delay{500};
+  // Back-pressure: AppendAsync blocks while this many requests are queued.
+  size_t max_queued_requests = 65536;
+  // One event's data + meta + type may not exceed this; refused up front so an
+  // oversized event never sinks the batch it would have joined.
+  size_t max_event_bytes = 16u << 20;
+  // Initial LMDB map size of each environment; it grows by itself when full.
+  size_t initial_map_bytes = 256u << 20;
+  std::chrono::milliseconds async_flush_interval{200};
+  // The indexer runs when this many events are unindexed, or every interval.
+  size_t index_batch_events = 200000;
+  std::chrono::milliseconds index_interval{50};
+  // Test hook: called with "commit" before each log commit. A non-OK status
+  // makes that batch fail (its callers get the status) as if the write had
+  // failed; the writer stays usable. Real fsync errors are fatal instead.
+  std::function<Status(const char* point)> fault_hook;
+  // Applied to every event handed out by ReadStream, ReadAll and
+  // subscriptions unless the read is raw: the upcaster engine (core/) installs
+  // itself here so every read path sees events at their current schema. It
+  // may change type, schema, data and meta; it must be thread-safe.
+  std::function<Status(Event& event)> read_transform;
+};
+
+// A durable consumer position ("$all" position it has handled through).
+// A pull-style catch-up subscription: history first, then live commits.
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+  // Appends up to max events after the current position to *out; waits up to
+  // `wait` for new commits when there are none. Returns OK with nothing added
+  // on timeout. Sees commits of other processes too (by polling the log).
+  virtual Status Next(std::vector<Event>* out, size_t max, std::chrono::milliseconds wait) = 0;
+  // Last position handed out.
+  virtual uint64_t position() const = 0;
+};
+
+struct StoreStats {
+  uint64_t events = 0;         // = last position
+  uint64_t streams = 0;        // user streams known to the index
+  uint64_t indexed_position = 0;
+  uint64_t log_map_bytes = 0, log_used_bytes = 0, log_file_bytes = 0;
+  uint64_t index_map_bytes = 0, index_used_bytes = 0, index_file_bytes = 0;
+  uint64_t batches = 0;        // write transactions committed by this process
+  uint64_t batched_requests = 0;
+  uint64_t map_growths = 0;
+  std::string store_id;
+  uint32_t format_version = 0;
+};
+
+struct CheckReport {
+  uint64_t events_checked = 0;
+  uint64_t streams_checked = 0;
+  std::vector<std::string> problems;  // one line each; empty means clean
+  bool index_rebuilt = false;
+};
+
+struct Snapshot {
+  uint64_t version = 0;       // stream version the state includes
+  uint32_t state_schema = 1;  // schema of the state JSON
+  std::string state;          // JSON text
+};
+
+class EventStore {
+ public:
+  static constexpr uint32_t kFormatVersion = 1;
+
+  // Opens (or with create_if_missing creates) the store in `dir`. Runs
+  // mdb_reader_check, catches the index up with the log, rebuilds it when it
+  // is missing, damaged or ahead of the log. Fails with a clear message for a
+  // directory that is not a rill store or has an unknown format version.
+  static Result<std::unique_ptr<EventStore>> Open(const std::string& dir, const StoreOptions& options);
+  // Stops the writer and indexer after draining queued requests.
+  virtual ~EventStore() = default;
+
+  // ---- Writes ------------------------------------------------------------
+  // Queues the append for the group-commit writer; `done` runs on the writer
+  // thread once the batch is durable (or failed). Blocks while the queue is
+  // full (back-pressure). Validation errors call `done` before returning.
+  virtual void AppendAsync(AppendRequest request, std::function<void(Result<AppendResult>)> done) = 0;
+  std::future<Result<AppendResult>> AppendAsync(AppendRequest request);
+  Result<AppendResult> Append(AppendRequest request);
+
+  // Tombstones `stream` (writes a "$delete" event to "$$stream"): reads say
+  // not found, appends conflict, $all still has every event.
+  virtual Status DeleteStream(const std::string& stream, ExpectedVersion expected) = 0;
+  // Writes a "$metadata" event to "$$stream"; reads honour it from then on.
+  virtual Status SetStreamMetadata(const std::string& stream, const StreamMetadata& metadata) = 0;
+
+  // ---- Reads -------------------------------------------------------------
+  // Head, deletion flag and metadata. NotFound if the stream has no events
+  // and no metadata.
+  virtual Result<StreamInfo> GetStream(const std::string& stream) = 0;
+  // Events of `stream` starting at version `from` (forward: >= from;
+  // backward: <= from, 0 meaning "from the head"), at most max_count.
+  // Metadata (max-count, max-age, truncate-before) hides events unless raw.
+  // NotFound for a missing or deleted stream (unless raw). raw also skips
+  // read_transform: the events exactly as stored.
+  virtual Status ReadStream(const std::string& stream, Direction dir, uint64_t from, size_t max_count,
+                            std::vector<Event>* out, bool raw = false) = 0;
+  // $all: events with position >= from, in order, at most max_count.
+  virtual Status ReadAll(uint64_t from, size_t max_count, std::vector<Event>* out, bool raw = false) = 0;
+  // Streams in name order; category "" means all. System ($...) streams only
+  // when include_system.
+  virtual Status ListStreams(const std::string& category, std::vector<StreamInfo>* out,
+                             bool include_system = false) = 0;
+  virtual uint64_t LastPosition() = 0;
+  // Catch-up subscription starting after `after_position`.
+  virtual std::unique_ptr<Subscription> Subscribe(uint64_t after_position, bool raw = false) = 0;
+  // The outcome recorded for an append/command id, NotFound if none.
+  virtual Result<AppendResult> LookupRequest(const std::string& request_id) = 0;
+
+  // ---- Consumer checkpoints (durable, in log/) ----------------------------
+  virtual Result<uint64_t> GetCheckpoint(const std::string& name) = 0;  // 0 if unset
+  virtual Status SetCheckpoint(const std::string& name, uint64_t position) = 0;
+  virtual Status ListCheckpoints(std::vector<std::pair<std::string, uint64_t>>* out) = 0;
+
+  // ---- Snapshots (derived, in index/) -------------------------------------
+  virtual Result<Snapshot> GetSnapshot(const std::string& stream) = 0;  // NotFound if none
+  virtual Status PutSnapshot(const std::string& stream, const Snapshot& snapshot) = 0;
+  virtual Status DeleteSnapshot(const std::string& stream) = 0;
+  virtual Status ListSnapshots(std::vector<std::pair<std::string, Snapshot>>* out) = 0;
+
+  // ---- Operations ---------------------------------------------------------
+  // Verifies every record's CRC, position and version gaps, and that the
+  // index agrees with the log. With repair, a disagreeing index is rebuilt.
+  virtual Status Check(CheckReport* report, bool repair = false,
+                       const std::function<void(uint64_t done, uint64_t total)>& progress = {}) = 0;
+  // Consistent, compacted copy into `dest` (must not exist or be empty) while
+  // writers keep running.
+  virtual Status Backup(const std::string& dest) = 0;
+  virtual StoreStats Stats() = 0;
+  // Blocks until the index covers `position` (tests, benchmarks, tools).
+  virtual Status WaitIndexed(uint64_t position) = 0;
+  // Forces an fsync of the log (async mode) and waits for queued appends.
+  virtual Status Flush() = 0;
+  // Rewrites type, schema, data and meta of each given event in place (by
+  // position), keeping position, stream, version, id, time and request id;
+  // one durable transaction. Used by `rill upcast --apply`.
+  virtual Status RewriteEvents(const std::vector<Event>& events) = 0;
+
+  virtual const std::string& dir() const = 0;
+  virtual const std::string& store_id() const = 0;
+
+  // Creates an empty store. Fails if `dir` already holds one.
+  static Status Init(const std::string& dir);
+  // True if `dir` looks like a rill store (has log/data.mdb).
+  static bool Exists(const std::string& dir);
+};
+
+// The directory of read models and registered projections inside a store.
+std::string ReadModelDir(const std::string& store_dir);    // <dir>/readmodels
+std::string ProjectionsDir(const std::string& store_dir);  // <dir>/projections
+std::string MigrationsDir(const std::string& store_dir);   // <dir>/migrations
+
+}  // namespace rill
