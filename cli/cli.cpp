@@ -212,6 +212,8 @@ void Table::Print(std::FILE* out) const {
       }
       if (!last) s += "  ";
     }
+    // An empty last cell must not leave trailing blanks.
+    s.erase(s.find_last_not_of(' ') + 1);
     s += '\n';
     std::fputs(s.c_str(), out);
   };

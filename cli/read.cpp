@@ -128,7 +128,7 @@ class EventPrinter {
         row = {std::to_string(e.position), FormatTime(e.time_us), e.stream, std::to_string(e.version), e.type, e.data};
       else
         row = {std::to_string(e.version), std::to_string(e.position), FormatTime(e.time_us), e.type, e.data};
-      if (meta) row.push_back(e.meta);
+      if (meta) row.push_back(e.meta == "{}" ? "" : e.meta);
       t.Add(std::move(row));
     }
     t.Print();
