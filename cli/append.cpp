@@ -29,8 +29,8 @@ const std::vector<std::string_view> kLineObjects = {"data", "meta"};
 Result<AppendRequest> BuildRequest(const std::string& stream, const std::string& type, std::string_view data,
                                    std::string_view meta, ExpectedVersion expected, uint32_t schema,
                                    const std::string& id) {
-  RILL_RETURN_IF_ERROR(ValidateStreamName(stream).WithContext(fmt::format("stream \"{}\"", Abbreviate(stream, 60))));
-  RILL_RETURN_IF_ERROR(ValidateTypeName(type).WithContext(fmt::format("type \"{}\"", Abbreviate(type, 60))));
+  RILL_RETURN_IF_ERROR(WithName(ValidateStreamName(stream), "stream", stream));
+  RILL_RETURN_IF_ERROR(WithName(ValidateTypeName(type), "type", type));
   if (!id.empty()) RILL_RETURN_IF_ERROR(ValidateRequestId(id, "id"));
   NewEvent e;
   e.type = type;

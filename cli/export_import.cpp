@@ -11,6 +11,8 @@
 #include <map>
 #include <mutex>
 
+#include <rapidjson/document.h>
+
 #include "cli/cli.h"
 #include "cli/json_input.h"
 
@@ -99,7 +101,36 @@ struct ImportEvent {
   uint64_t version = 0;
   uint64_t position = 0;  // 0: the line had none
   NewEvent event;
+  bool system = false;        // a $delete or $metadata event of "$$stream"
+  StreamMetadata metadata;    // for $metadata
 };
+
+// The system events the store writes for `delete` and `metadata`. The store
+// appends to "$$" streams only through DeleteStream/SetStreamMetadata, so
+// import replays them through those calls (they get new ids and times).
+constexpr const char* kDeleteType = "$delete";
+constexpr const char* kMetadataType = "$metadata";
+
+// {"max-count":N,"max-age":SECONDS,"truncate-before":V}, each optional.
+Status ParseMetadata(const std::string& json, StreamMetadata* m) {
+  rapidjson::Document d;
+  d.Parse(json.data(), json.size());
+  if (d.HasParseError() || !d.IsObject()) return Status::InvalidArgument("$metadata data must be a JSON object");
+  for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) {
+    std::string_view key(it->name.GetString(), it->name.GetStringLength());
+    if (key == "max-count" && it->value.IsUint64()) {
+      m->max_count = it->value.GetUint64();
+    } else if (key == "truncate-before" && it->value.IsUint64()) {
+      m->truncate_before = it->value.GetUint64();
+    } else if (key == "max-age" && it->value.IsNumber() && it->value.GetDouble() >= 0 &&
+               it->value.GetDouble() < 9.2e12) {
+      m->max_age_us = static_cast<int64_t>(it->value.GetDouble() * 1e6);
+    } else {
+      return Status::InvalidArgument(fmt::format("$metadata field \"{}\" is unknown or out of range", Abbreviate(key, 40)));
+    }
+  }
+  return Status::OK();
+}
 
 Result<ImportEvent> ParseEventLine(std::string_view line) {
   JsonLine j;
@@ -108,8 +139,10 @@ Result<ImportEvent> ParseEventLine(std::string_view line) {
   auto stream = j.String("stream");
   if (!stream.ok()) return stream.status();
   ie.stream = std::move(*stream);
-  RILL_RETURN_IF_ERROR(
-      ValidateStreamName(ie.stream, /*allow_system=*/false).WithContext(fmt::format("stream \"{}\"", Abbreviate(ie.stream, 60))));
+  // "$$X" holds X's tombstone and metadata; other '$' names are not ours to
+  // write.
+  ie.system = ie.stream.rfind("$$", 0) == 0;
+  RILL_RETURN_IF_ERROR(WithName(ValidateStreamName(ie.system ? ie.stream.substr(2) : ie.stream, /*allow_system=*/false), "stream", ie.stream));
   auto version = j.Uint("version", 1, UINT64_MAX);
   if (!version.ok()) return version.status();
   ie.version = *version;
@@ -120,8 +153,12 @@ Result<ImportEvent> ParseEventLine(std::string_view line) {
   }
   auto type = j.String("type");
   if (!type.ok()) return type.status();
-  RILL_RETURN_IF_ERROR(ValidateTypeName(*type).WithContext(fmt::format("type \"{}\"", Abbreviate(*type, 60))));
+  RILL_RETURN_IF_ERROR(WithName(ValidateTypeName(*type), "type", *type));
   ie.event.type = std::move(*type);
+  if (ie.system != (ie.event.type == kDeleteType || ie.event.type == kMetadataType))
+    return Status::InvalidArgument(fmt::format("type \"{}\" of stream {}: system events are {} and {} in $$ streams only",
+                                               Abbreviate(ie.event.type, 60), Abbreviate(ie.stream, 60), kDeleteType,
+                                               kMetadataType));
   if (j.Has("schema")) {
     auto s = j.Uint("schema", 1, UINT32_MAX);
     if (!s.ok()) return s.status();
@@ -143,6 +180,7 @@ Result<ImportEvent> ParseEventLine(std::string_view line) {
   ie.event.data = data->second;
   auto meta = j.objects.find("meta");
   ie.event.meta = meta == j.objects.end() ? "{}" : meta->second;
+  if (ie.event.type == kMetadataType) RILL_RETURN_IF_ERROR(ParseMetadata(ie.event.data, &ie.metadata));
   size_t bytes = ie.event.data.size() + ie.event.meta.size() + ie.event.type.size();
   size_t limit = StoreOptions{}.max_event_bytes;
   if (bytes > limit)
@@ -190,7 +228,9 @@ int RunImport(GlobalOptions& g, const ImportArgs& a) {
     for (const LineRef& l : lines) {
       auto ie = ParseEventLine(std::string_view(text->data() + l.offset, l.length));
       Status s = ie.status();
-      if (s.ok()) {
+      if (s.ok() && ie->system) {
+        // Versions of $$ streams are the store's to assign.
+      } else if (s.ok()) {
         auto it = next_version.find(ie->stream);
         if (it == next_version.end()) {
           uint64_t head = 0;
@@ -260,8 +300,29 @@ int RunImport(GlobalOptions& g, const ImportArgs& a) {
     }
     AppendRequest req;
     size_t group_line = lines[i].number, bytes = 0;
+    auto first = ParseEventLine(std::string_view(text->data() + lines[i].offset, lines[i].length));
+    if (first->system) {
+      // Everything before it must be stored first (a delete needs its stream).
+      std::unique_lock lock(state.mu);
+      state.cv.wait(lock, [&] { return state.pending == 0; });
+      if (!state.first_error.ok()) break;
+      lock.unlock();
+      std::string target = first->stream.substr(2);
+      Status s = first->event.type == kDeleteType ? (*store)->DeleteStream(target, ExpectedVersion::Any())
+                                                  : (*store)->SetStreamMetadata(target, first->metadata);
+      lock.lock();
+      if (!s.ok()) {
+        state.first_error = s;
+        state.first_error_line = group_line;
+        break;
+      }
+      ++state.imported;
+      ++i;
+      continue;
+    }
     while (i < lines.size() && req.events.size() < kMaxGroupEvents && bytes < kMaxGroupBytes) {
       auto ie = ParseEventLine(std::string_view(text->data() + lines[i].offset, lines[i].length));
+      if (ie->system) break;
       if (req.events.empty()) {
         req.stream = ie->stream;
         req.expected = ExpectedVersion::Exact(ie->version - 1);

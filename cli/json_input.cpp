@@ -304,6 +304,11 @@ int WorseExit(int a, int b) {
   return rank(a) >= rank(b) ? a : b;
 }
 
+Status WithName(const Status& s, std::string_view what, std::string_view name) {
+  if (s.ok() || (!name.empty() && s.message().find(name) != std::string::npos)) return s;
+  return s.WithContext(fmt::format("{} \"{}\"", what, Abbreviate(name, 60)));
+}
+
 std::string Abbreviate(std::string_view text, size_t max_chars) {
   // Quoted input may be the very thing that is wrong with it: keep the
   // message one printable, valid UTF-8 line.

@@ -71,6 +71,9 @@ Status ValidateRequestId(std::string_view id, std::string_view what);
 // usage > rejected > conflict > not found > ok.
 int WorseExit(int a, int b);
 
+// `s` with "WHAT \"NAME\": " in front unless its message already names it.
+Status WithName(const Status& s, std::string_view what, std::string_view name);
+
 // Shortens text for people to at most `max_chars` code points ("…" marks the
 // cut); never splits a UTF-8 sequence.
 std::string Abbreviate(std::string_view text, size_t max_chars);

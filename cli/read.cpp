@@ -162,7 +162,7 @@ int RunShow(GlobalOptions& g, const ShowArgs& a) {
     count = *c;
   }
   Status valid = ValidateStreamName(a.stream, /*allow_system=*/true);
-  if (!valid.ok()) return Fail(g, valid.WithContext(fmt::format("stream \"{}\"", Abbreviate(a.stream, 60))));
+  if (!valid.ok()) return Fail(g, WithName(valid, "stream", a.stream));
   auto store = OpenStore(g);
   if (!store.ok()) return Fail(g, store.status());
   EventPrinter out(g, /*with_stream=*/false);

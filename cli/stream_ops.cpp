@@ -10,7 +10,7 @@ namespace rill::cli {
 namespace {
 
 Status ValidUserStream(const std::string& stream) {
-  return ValidateStreamName(stream).WithContext(fmt::format("stream \"{}\"", Abbreviate(stream, 60)));
+  return WithName(ValidateStreamName(stream), "stream", stream);
 }
 
 // ---- delete ----------------------------------------------------------------
