@@ -231,11 +231,15 @@ int RunFile(GlobalOptions& g, const AppendArgs& a) {
   std::vector<LineRef> lines = SplitLines(*text);
 
   // Pass 1: validate everything; report every bad line (up to a limit).
-  size_t bad = 0;
-  for (const LineRef& l : lines) {
-    auto r = RequestFromLine(std::string_view(text->data() + l.offset, l.length));
-    if (r.ok()) continue;
-    if (++bad <= 20) PrintLineFailure(g, r.status(), l.number);
+  size_t bad = 0, checked = 0;
+  {
+    Progress progress(g, "append: checking", lines.size());
+    for (const LineRef& l : lines) {
+      progress.Update(++checked);
+      auto r = RequestFromLine(std::string_view(text->data() + l.offset, l.length));
+      if (r.ok()) continue;
+      if (++bad <= 20) PrintLineFailure(g, r.status(), l.number);
+    }
   }
   if (bad > 0) {
     if (bad > 20) std::fprintf(stderr, "rill: ... and %zu more bad lines\n", bad - 20);

@@ -322,6 +322,41 @@ BOOST_AUTO_TEST_CASE(writer_killed_mid_file_loses_no_acknowledged_line) {
   ExpectGapless(s.Export(), exported.size());
 }
 
+BOOST_AUTO_TEST_CASE(sigint_stops_append_file_cleanly_with_exit_130) {
+  TestStore s;
+  const int kLines = 300000;
+  std::string text;
+  for (int i = 0; i < kLines; ++i)
+    text += R"({"stream":"i-)" + std::to_string(i % 11) + R"(","type":"I","data":{"line":)" + std::to_string(i) + "}}\n";
+  WriteFile(s.dir / "in.jsonl", text);
+  pid_t pid = Spawn({"--db", s.db, "append", "--json", "--file", s.dir / "in.jsonl"}, s.dir / "out", s.dir / "err");
+  Waited(s.dir / "out", "\n", std::chrono::seconds(60));
+  kill(pid, SIGINT);
+  int code = WaitExit(pid);
+  auto acks = Lines(ReadFile(s.dir / "out"));
+  auto exported = Lines(s.Export());
+  if (code == 0) {
+    BOOST_TEST_MESSAGE("the file was done before SIGINT arrived");
+    BOOST_TEST(acks.size() == static_cast<size_t>(kLines));
+  } else {
+    BOOST_TEST(code == 130);
+    std::string err = ReadFile(s.dir / "err");
+    BOOST_TEST(CountChar(err, '\n') == 1u, err);
+    BOOST_TEST(err.find("interrupted") != std::string::npos, err);
+  }
+  // Everything submitted was completed and printed: acks == what is stored.
+  BOOST_TEST(acks.size() == exported.size());
+  BOOST_TEST(s.Run({"check"}).exit_code == 0);
+}
+
+BOOST_AUTO_TEST_CASE(check_repair_on_a_clean_store_is_clean) {
+  TestStore s;
+  BOOST_REQUIRE(s.Run({"import", TestData("fixture.jsonl")}).exit_code == 0);
+  RunResult r = s.Run({"check", "--repair", "--json"});
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(JsonField(r.out, "clean") == "true");
+}
+
 BOOST_AUTO_TEST_CASE(log_follow_prints_new_events_and_stops_on_sigint) {
   TestStore s;
   BOOST_REQUIRE(s.Run({"append", "f-1", "Before"}).exit_code == 0);
