@@ -76,8 +76,9 @@ struct UnindexedTail {
   // Records one committed event (caller holds mu). Consecutive events with
   // one request id extend that request's outcome.
   void AddLocked(const RecordView& v);
-  // Drops everything at or below `position` (caller holds mu).
-  void TrimLocked(uint64_t position);
+  // Drops at most max_events entries at or below `position` (caller holds
+  // mu); true if more remain to drop.
+  bool TrimLocked(uint64_t position, size_t max_events = SIZE_MAX);
   size_t size() const { return order.size(); }
 };
 

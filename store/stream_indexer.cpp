@@ -166,9 +166,10 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
     return Status::OK();
   });
   if (!s.ok()) return s;
-  {
+  // Trim in slices so the writer's lookups never wait behind a long trim.
+  for (bool more = true; more;) {
     std::lock_guard lock(tail_.mu);
-    tail_.TrimLocked(mark);
+    more = tail_.TrimLocked(mark, 4096);
   }
   indexed_cv_.notify_all();
   return done;

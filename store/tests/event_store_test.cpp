@@ -75,7 +75,8 @@ BOOST_AUTO_TEST_CASE(expected_version_matrix) {
 BOOST_AUTO_TEST_CASE(conflict_fails_alone_in_its_batch) {
   TempDir tmp;
   StoreOptions o;
-  o.max_batch_delay = std::chrono::milliseconds(50);  // make one batch of all
+  o.max_batch_requests = 10;  // exactly these ten make one batch
+  o.max_batch_delay = std::chrono::seconds(10);
   auto s = OpenOrDie(tmp.sub("db"), o);
   std::vector<std::future<Result<AppendResult>>> f;
   for (int i = 0; i < 10; ++i)
