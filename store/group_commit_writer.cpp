@@ -226,6 +226,7 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     // Every stream head and request id the batch needs, looked up at once:
     // one tail lock, one index read transaction.
     std::unordered_map<std::string, StreamInfo> heads;
+    heads.reserve(batch.size() * 2);
     std::unordered_map<std::string, RequestRecord> ids;
     std::unordered_map<std::string, std::optional<RequestRecord>> stored_ids;
     {
