@@ -276,34 +276,37 @@ int RunFile(GlobalOptions& g, const AppendArgs& a) {
 }
 
 int RunAppend(GlobalOptions& g, const AppendArgs& a) {
-  if (!a.file.empty()) {
-    if (!a.stream.empty() || !a.type.empty())
-      return Fail(g, kExitUsage, "usage: append --file takes no STREAM or TYPE (each line names its own)");
-    return RunFile(g, a);
-  }
+  if (!a.file.empty()) return RunFile(g, a);
   return RunSingle(g, a);
 }
 
 void SetupAppend(CLI::App& root, GlobalOptions& g) {
   auto a = std::make_shared<AppendArgs>();
   CLI::App* cmd = root.add_subcommand("append", "Append a raw event, or every line of a JSONL file");
+  std::vector<CLI::Option*> single = {
+      cmd->add_option("stream", a->stream, "Stream to append to, e.g. account-42"),
+      cmd->add_option("type", a->type, "Event type, e.g. Deposited"),
+      cmd->add_option("--data", a->data, "Event data: a JSON object")->capture_default_str(),
+      cmd->add_option("--meta", a->meta, "Event metadata: a JSON object")->capture_default_str(),
+      cmd->add_option("--expect", a->expect, "Expected version: any, no-stream, exists or N")->capture_default_str(),
+      cmd->add_option("--schema", a->schema, "Schema version of the event's data (>= 1)")->capture_default_str(),
+      cmd->add_option("--id", a->id,
+                      "Idempotency key: the same id again returns the first outcome and writes nothing "
+                      "(a UUID also becomes the event id)"),
+  };
   CLI::Option* file = cmd->add_option("--file", a->file, "JSONL file of appends, one per line ('-' for stdin)");
-  // Each line of a file says all of this itself.
-  cmd->add_option("stream", a->stream, "Stream to append to, e.g. account-42")->excludes(file);
-  cmd->add_option("type", a->type, "Event type, e.g. Deposited")->excludes(file);
-  cmd->add_option("--data", a->data, "Event data: a JSON object")->capture_default_str()->excludes(file);
-  cmd->add_option("--meta", a->meta, "Event metadata: a JSON object")->capture_default_str()->excludes(file);
-  cmd->add_option("--expect", a->expect, "Expected version: any, no-stream, exists or N")
-      ->capture_default_str()
-      ->excludes(file);
-  cmd->add_option("--schema", a->schema, "Schema version of the event's data (>= 1)")
-      ->capture_default_str()
-      ->excludes(file);
-  cmd->add_option("--id", a->id,
-                  "Idempotency key: the same id again returns the first outcome and writes nothing "
-                  "(a UUID also becomes the event id)")
-      ->excludes(file);
-  cmd->callback([a, &g] { g.exit_code = RunAppend(g, *a); });
+  cmd->callback([a, &g, single, file] {
+    // Each line of a file says all of this itself; mixing them is a mistake.
+    if (file->count() > 0)
+      for (CLI::Option* o : single)
+        if (o->count() > 0) {
+          g.exit_code = Fail(g, kExitUsage,
+                             fmt::format("usage: {} cannot be combined with --file (each line gives its own)",
+                                         o->get_name()));
+          return;
+        }
+    g.exit_code = RunAppend(g, *a);
+  });
 }
 
 }  // namespace
