@@ -152,16 +152,18 @@ Status StoreImpl::LookupForWrite(const std::vector<const std::string*>& streams,
       if (!fresh) continue;
       StreamInfo& info = it->second;
       info.name = *name;
-      need_index.push_back(name);
-      if (auto t = tail_.streams.find(*name); t != tail_.streams.end()) {
+      auto t = tail_.streams.find(*name);
+      if (t != tail_.streams.end()) {
         if (!t->second.entries.empty()) {
           info.head_version = t->second.entries.back().first;
           info.head_position = t->second.entries.back().second;
         }
-        // Flags in the tail are newer than the index's; mark them taken.
         if (t->second.deleted) info.deleted = *t->second.deleted;
         if (t->second.metadata) info.metadata = *t->second.metadata;
       }
+      // Events in the tail are newer than anything indexed, and no event
+      // follows a tombstone: the index has nothing to add for such a stream.
+      if (t == tail_.streams.end() || t->second.entries.empty()) need_index.push_back(name);
     }
     for (const std::string* id : request_ids) {
       auto [it, fresh] = requests->try_emplace(*id);
@@ -224,6 +226,7 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     // Every stream head and request id the batch needs, looked up at once:
     // one tail lock, one index read transaction.
     std::unordered_map<std::string, StreamInfo> heads;
+    heads.reserve(batch.size() * 2);
     std::unordered_map<std::string, RequestRecord> ids;
     std::unordered_map<std::string, std::optional<RequestRecord>> stored_ids;
     {
