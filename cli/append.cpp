@@ -25,9 +25,10 @@ const std::vector<std::string_view> kLineFields = {"stream", "type", "data", "ex
 const std::vector<std::string_view> kLineObjects = {"data", "meta"};
 
 // Everything the CLI checks before the store sees the request, so that bad
-// input gets one clear line and writes nothing.
-Result<AppendRequest> BuildRequest(const std::string& stream, const std::string& type, std::string_view data,
-                                   std::string_view meta, ExpectedVersion expected, uint32_t schema,
+// input gets one clear line and writes nothing. data and meta are compact
+// JSON object texts already (CompactJsonObject or ParseJsonLine).
+Result<AppendRequest> BuildRequest(const std::string& stream, const std::string& type, std::string data,
+                                   std::string meta, ExpectedVersion expected, uint32_t schema,
                                    const std::string& id) {
   RILL_RETURN_IF_ERROR(WithName(ValidateStreamName(stream), "stream", stream));
   RILL_RETURN_IF_ERROR(WithName(ValidateTypeName(type), "type", type));
@@ -35,12 +36,8 @@ Result<AppendRequest> BuildRequest(const std::string& stream, const std::string&
   NewEvent e;
   e.type = type;
   e.schema = schema;
-  auto d = CompactJsonObject(data, "data");
-  if (!d.ok()) return d.status();
-  e.data = std::move(*d);
-  auto m = CompactJsonObject(meta, "meta");
-  if (!m.ok()) return m.status();
-  e.meta = std::move(*m);
+  e.data = std::move(data);
+  e.meta = std::move(meta);
   size_t bytes = e.data.size() + e.meta.size() + e.type.size();
   size_t limit = StoreOptions{}.max_event_bytes;
   if (bytes > limit)
@@ -91,8 +88,8 @@ Result<AppendRequest> RequestFromLine(std::string_view line) {
   auto data = j.objects.find("data");
   if (data == j.objects.end()) return Status::InvalidArgument("missing field \"data\"");
   auto meta = j.objects.find("meta");
-  return BuildRequest(*stream, *type, data->second, meta == j.objects.end() ? "{}" : meta->second, expected,
-                      static_cast<uint32_t>(schema), id);
+  return BuildRequest(*stream, *type, std::move(data->second), meta == j.objects.end() ? "{}" : std::move(meta->second),
+                      expected, static_cast<uint32_t>(schema), id);
 }
 
 void PrintSuccess(const GlobalOptions& g, const AppendResult& r, size_t line) {
@@ -135,7 +132,12 @@ int RunSingle(GlobalOptions& g, const AppendArgs& a) {
   if (!expected.ok()) return Fail(g, expected.status());
   auto schema = ParseUint(a.schema, "--schema", 1, UINT32_MAX);
   if (!schema.ok()) return Fail(g, schema.status());
-  auto req = BuildRequest(a.stream, a.type, a.data, a.meta, *expected, static_cast<uint32_t>(*schema), a.id);
+  auto data = CompactJsonObject(a.data, "data");
+  if (!data.ok()) return Fail(g, data.status());
+  auto meta = CompactJsonObject(a.meta, "meta");
+  if (!meta.ok()) return Fail(g, meta.status());
+  auto req = BuildRequest(a.stream, a.type, std::move(*data), std::move(*meta), *expected,
+                          static_cast<uint32_t>(*schema), a.id);
   if (!req.ok()) return Fail(g, req.status());
   auto store = OpenStore(g);
   if (!store.ok()) return Fail(g, store.status());
@@ -274,28 +276,37 @@ int RunFile(GlobalOptions& g, const AppendArgs& a) {
 }
 
 int RunAppend(GlobalOptions& g, const AppendArgs& a) {
-  if (!a.file.empty()) {
-    if (!a.stream.empty() || !a.type.empty())
-      return Fail(g, kExitUsage, "usage: append --file takes no STREAM or TYPE (each line names its own)");
-    return RunFile(g, a);
-  }
+  if (!a.file.empty()) return RunFile(g, a);
   return RunSingle(g, a);
 }
 
 void SetupAppend(CLI::App& root, GlobalOptions& g) {
   auto a = std::make_shared<AppendArgs>();
   CLI::App* cmd = root.add_subcommand("append", "Append a raw event, or every line of a JSONL file");
-  cmd->add_option("stream", a->stream, "Stream to append to, e.g. account-42");
-  cmd->add_option("type", a->type, "Event type, e.g. Deposited");
-  cmd->add_option("--data", a->data, "Event data: a JSON object")->capture_default_str();
-  cmd->add_option("--meta", a->meta, "Event metadata: a JSON object")->capture_default_str();
-  cmd->add_option("--expect", a->expect, "Expected version: any, no-stream, exists or N")->capture_default_str();
-  cmd->add_option("--schema", a->schema, "Schema version of the event's data (>= 1)")->capture_default_str();
-  cmd->add_option("--id", a->id,
-                  "Idempotency key: the same id again returns the first outcome and writes nothing "
-                  "(a UUID also becomes the event id)");
-  cmd->add_option("--file", a->file, "JSONL file of appends, one per line ('-' for stdin)");
-  cmd->callback([a, &g] { g.exit_code = RunAppend(g, *a); });
+  std::vector<CLI::Option*> single = {
+      cmd->add_option("stream", a->stream, "Stream to append to, e.g. account-42"),
+      cmd->add_option("type", a->type, "Event type, e.g. Deposited"),
+      cmd->add_option("--data", a->data, "Event data: a JSON object")->capture_default_str(),
+      cmd->add_option("--meta", a->meta, "Event metadata: a JSON object")->capture_default_str(),
+      cmd->add_option("--expect", a->expect, "Expected version: any, no-stream, exists or N")->capture_default_str(),
+      cmd->add_option("--schema", a->schema, "Schema version of the event's data (>= 1)")->capture_default_str(),
+      cmd->add_option("--id", a->id,
+                      "Idempotency key: the same id again returns the first outcome and writes nothing "
+                      "(a UUID also becomes the event id)"),
+  };
+  CLI::Option* file = cmd->add_option("--file", a->file, "JSONL file of appends, one per line ('-' for stdin)");
+  cmd->callback([a, &g, single, file] {
+    // Each line of a file says all of this itself; mixing them is a mistake.
+    if (file->count() > 0)
+      for (CLI::Option* o : single)
+        if (o->count() > 0) {
+          g.exit_code = Fail(g, kExitUsage,
+                             fmt::format("usage: {} cannot be combined with --file (each line gives its own)",
+                                         o->get_name()));
+          return;
+        }
+    g.exit_code = RunAppend(g, *a);
+  });
 }
 
 }  // namespace

@@ -199,6 +199,7 @@ struct Inflight {
   std::mutex mu;
   std::condition_variable cv;
   size_t pending = 0;
+  size_t pending_bytes = 0;
   uint64_t imported = 0;
   uint64_t last_position = 0;
   Status first_error;
@@ -283,7 +284,10 @@ int RunImport(GlobalOptions& g, const ImportArgs& a) {
   // Pass 2: consecutive events of one stream go as one request; requests are
   // queued in file order, so positions follow the file.
   Inflight state;
-  constexpr size_t kMaxInflight = 4096, kMaxGroupEvents = 1000, kMaxGroupBytes = 4u << 20;
+  // In flight at most: this many requests and bytes (memory stays bounded
+  // however large the file's streams are).
+  constexpr size_t kMaxInflight = 4096, kMaxInflightBytes = 64u << 20;
+  constexpr size_t kMaxGroupEvents = 1000, kMaxGroupBytes = 4u << 20;
   Progress progress(g, "import", lines.size());
   int exit_code = kExitOk;
   size_t i = 0;
@@ -294,7 +298,9 @@ int RunImport(GlobalOptions& g, const ImportArgs& a) {
     }
     {
       std::unique_lock lock(state.mu);
-      state.cv.wait(lock, [&] { return state.pending < kMaxInflight; });
+      state.cv.wait(lock, [&] {
+        return state.pending == 0 || (state.pending < kMaxInflight && state.pending_bytes < kMaxInflightBytes);
+      });
       if (!state.first_error.ok()) break;
       progress.Update(state.imported);
     }
@@ -336,10 +342,12 @@ int RunImport(GlobalOptions& g, const ImportArgs& a) {
     {
       std::lock_guard lock(state.mu);
       ++state.pending;
+      state.pending_bytes += bytes;
     }
-    (*store)->AppendAsync(std::move(req), [&state, group_line](Result<AppendResult> r) {
+    (*store)->AppendAsync(std::move(req), [&state, group_line, bytes](Result<AppendResult> r) {
       std::lock_guard lock(state.mu);
       --state.pending;
+      state.pending_bytes -= bytes;
       if (r.ok()) {
         state.imported += r->events;
         state.last_position = std::max(state.last_position, r->last_position);

@@ -37,6 +37,23 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   rill::cli::SetupAllCommands(app, g);
+  // CLI11 would call an unknown command "an extra argument" or say that a
+  // subcommand is required; name the real problem instead.
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--db") {
+      ++i;
+      continue;
+    }
+    if (arg.empty() || arg[0] == '-') continue;
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) known = known || sub->check_name(arg);
+    if (!known) {
+      std::fprintf(stderr, "rill: usage: unknown command '%s' (see 'rill --help')\n", arg.c_str());
+      return rill::cli::kExitUsage;
+    }
+    break;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -247,6 +247,8 @@ BOOST_AUTO_TEST_CASE(missing_store_and_existing_store) {
   ExpectOneLineError(s.Run({"init"}), 1, {"already exists"}, "init twice");
   RunResult f = s.Run({"append", "--file", tmp / "missing.jsonl"});
   ExpectOneLineError(f, 5, {"missing.jsonl"}, "missing input file");
+  ExpectOneLineError(s.Run({"apend", "a-1", "E"}), 2, {"unknown command", "apend"}, "unknown command");
+  ExpectOneLineError(s.Run({}), 2, {}, "no command");
 }
 
 BOOST_AUTO_TEST_CASE(file_from_stdin_prints_each_line_in_order) {
