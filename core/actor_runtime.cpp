@@ -208,6 +208,8 @@ class Shard {
         RunReady();
       }
       batch.clear();
+      // Actors busy when they were activated can be passivated now.
+      if (actors_.size() > max_live_) Passivate();
       if (in_flight_ == 0 && !barriers_.empty()) {
         for (auto& b : barriers_) b();
         barriers_.clear();
@@ -575,6 +577,7 @@ class Shard {
       actors_.erase(stream);
       stats.passivations++;
     }
+    stats.live = actors_.size();
   }
 
   EventStore* store_;
