@@ -261,7 +261,9 @@ int RunSubmit(const GlobalOptions& g, const SubmitOptions& o) {
   }
   auto store = OpenStore(g);
   if (!store.ok()) return Fail(g, store.status());
-  auto rt = StartRuntime(**store);
+  // One shard: a file's commands then reach the log in input order, so the
+  // same file on the same store always gives the same versions and positions.
+  auto rt = StartRuntime(**store, {.shards = 1});
   if (!rt.ok()) return Fail(g, rt.status());
   if (!o.file.empty()) return RunFile(g, o, **store, **rt);
 
