@@ -294,8 +294,9 @@ class Shard {
       empty.SetObject();
       return Reply(m, type->Decide(*type->NewState(), 0, c.type, empty, &unused));  // names the known commands
     }
-    rapidjson::Document data;
-    if (Status s = json::Parse(c.data, &data, "command data"); !s.ok()) return Reply(m, s);
+    json::SmallDocument parsed;
+    if (Status s = parsed.Parse(c.data, "command data"); !s.ok()) return Reply(m, s);
+    const rapidjson::Value& data = parsed.root();
 
     uint64_t hash = 0;
     if (!c.id.empty()) {

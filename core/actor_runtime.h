@@ -62,8 +62,8 @@ using CommandResult = AppendResult;
 struct RuntimeOptions {
   size_t shards = 0;                // 0: one per core
   size_t max_live_actors = 1 << 20; // over all shards
-  size_t mailbox_capacity = 8192;   // per shard; Submit blocks when full
-  size_t max_in_flight = 32768;     // per shard: commands awaiting durability
+  size_t mailbox_capacity = 4096;   // per shard; Submit blocks when full
+  size_t max_in_flight = 16384;     // per shard: commands awaiting durability
 };
 
 // An aggregate's state as the actor holds it.

@@ -44,6 +44,16 @@ Status Parse(std::string_view text, rapidjson::Document* doc, const char* what) 
   return Status::OK();
 }
 
+Status SmallDocument::Parse(std::string_view text, const char* what) {
+  doc_.Parse(text.data(), text.size());
+  if (doc_.HasParseError())
+    return Status::InvalidArgument(std::string(what) + " is not valid JSON: " +
+                                   rapidjson::GetParseError_En(doc_.GetParseError()) + " at offset " +
+                                   std::to_string(doc_.GetErrorOffset()));
+  if (!doc_.IsObject()) return Status::InvalidArgument(std::string(what) + " must be a JSON object");
+  return Status::OK();
+}
+
 std::string Canonical(const rapidjson::Value& v) {
   rapidjson::StringBuffer buf;
   Writer w(buf);
@@ -73,9 +83,9 @@ void AggregateType::Apply(AnyState& state, const DecidedEvent& event) const {
 Status AggregateType::Apply(AnyState& state, std::string_view type, std::string_view data) const {
   auto it = events_.find(type);
   if (it == events_.end()) return Status::OK();
-  rapidjson::Document doc;
-  RILL_RETURN_IF_ERROR(json::Parse(data, &doc, it->first.c_str()));
-  return it->second.apply_json(state, doc);
+  json::SmallDocument doc;
+  RILL_RETURN_IF_ERROR(doc.Parse(data, it->first.c_str()));
+  return it->second.apply_json(state, doc.root());
 }
 
 std::vector<MessageInfo> AggregateType::commands() const {
