@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "core/actor_runtime.h"
+#include "core/domain_registry.h"
 #include "store/event.h"
 #include "store/event_store.h"
 #include "store/status.h"
@@ -61,6 +63,11 @@ int Fail(const GlobalOptions& g, int exit_code, const std::string& message);
 
 // Opens the store at g.ResolvedDb(); a missing store is NotFound with a hint.
 Result<std::unique_ptr<EventStore>> OpenStore(const GlobalOptions& g, StoreOptions options = {});
+
+// The domains compiled into rill (aggregates and process managers).
+const DomainRegistry& Domains();
+// An actor runtime over `store` with the compiled-in domains.
+Result<std::unique_ptr<ActorRuntime>> StartRuntime(EventStore& store, RuntimeOptions options = {});
 
 // Set by SIGINT/SIGTERM (installed by main); long-running commands poll it
 // and stop cleanly after their current unit of work.

@@ -1,0 +1,246 @@
+// JSON mapping for domain structs. A command, event or state lists its fields
+// once, and that one list reads it from JSON, writes it to JSON (RapidJSON,
+// no intermediate DOM on the write side) and describes it for `rill domains`:
+//
+//   struct Deposit {
+//     static constexpr const char* kType = "Deposit";
+//     int64_t amount = 0;
+//     template <class F> void fields(F& f) { f("amount", amount); }
+//   };
+//
+// Field types: int64_t, uint64_t, int32_t, uint32_t, bool, double,
+// std::string, and std::optional of those (optional = may be absent).
+// Reading commands is strict (unknown or missing fields are errors, so a typo
+// never passes silently); reading events and states is lenient about unknown
+// fields so an added field never breaks old code.
+#pragma once
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "store/status.h"
+
+namespace rill::json {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+enum class FieldKind { kInteger, kNumber, kBool, kString };
+const char* FieldKindName(FieldKind kind);  // "integer", "number", "bool", "string"
+
+struct FieldInfo {
+  std::string name;
+  FieldKind kind = FieldKind::kString;
+  bool optional = false;
+};
+
+namespace internal {
+template <class T> struct IsOptional : std::false_type {};
+template <class T> struct IsOptional<std::optional<T>> : std::true_type {};
+
+template <class T>
+constexpr FieldKind KindOf() {
+  if constexpr (std::is_same_v<T, bool>) return FieldKind::kBool;
+  else if constexpr (std::is_integral_v<T>) return FieldKind::kInteger;
+  else if constexpr (std::is_floating_point_v<T>) return FieldKind::kNumber;
+  else {
+    static_assert(std::is_same_v<T, std::string>, "unsupported field type");
+    return FieldKind::kString;
+  }
+}
+
+// Returns false when `v` has the wrong JSON type for T.
+template <class T>
+bool ReadValue(const rapidjson::Value& v, T& out) {
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!v.IsBool()) return false;
+    out = v.GetBool();
+  } else if constexpr (std::is_same_v<T, int64_t>) {
+    if (!v.IsInt64()) return false;
+    out = v.GetInt64();
+  } else if constexpr (std::is_same_v<T, uint64_t>) {
+    if (!v.IsUint64()) return false;
+    out = v.GetUint64();
+  } else if constexpr (std::is_same_v<T, int32_t>) {
+    if (!v.IsInt()) return false;
+    out = v.GetInt();
+  } else if constexpr (std::is_same_v<T, uint32_t>) {
+    if (!v.IsUint()) return false;
+    out = v.GetUint();
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (!v.IsNumber()) return false;
+    out = static_cast<T>(v.GetDouble());
+  } else {
+    static_assert(std::is_same_v<T, std::string>, "unsupported field type");
+    if (!v.IsString()) return false;
+    out.assign(v.GetString(), v.GetStringLength());
+  }
+  return true;
+}
+
+template <class T>
+void WriteValue(Writer& w, const T& v) {
+  if constexpr (std::is_same_v<T, bool>) w.Bool(v);
+  else if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, int32_t>) w.Int64(v);
+  else if constexpr (std::is_same_v<T, uint64_t> || std::is_same_v<T, uint32_t>) w.Uint64(v);
+  else if constexpr (std::is_floating_point_v<T>) w.Double(v);
+  else w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+}
+}  // namespace internal
+
+// Reads the listed fields out of a JSON object; keeps the first error.
+class FieldReader {
+ public:
+  FieldReader(const rapidjson::Value& object, const char* what) : object_(object), what_(what) {}
+
+  template <class T>
+  void operator()(const char* name, T& out) {
+    if (!status_.ok()) return;
+    auto it = object_.FindMember(name);
+    if constexpr (internal::IsOptional<T>::value) {
+      if (it == object_.MemberEnd() || it->value.IsNull()) {
+        out.reset();
+        return;
+      }
+      typename T::value_type v{};
+      Read(name, it->value, v);
+      out = std::move(v);
+    } else {
+      if (it == object_.MemberEnd()) {
+        status_ = Status::InvalidArgument(std::string(what_) + ": missing field \"" + name + "\"");
+        return;
+      }
+      Read(name, it->value, out);
+    }
+  }
+
+  // After fields(): an error naming the first member that no field took.
+  Status CheckNoUnknownFields(const std::vector<FieldInfo>& known);
+  const Status& status() const { return status_; }
+
+ private:
+  template <class T>
+  void Read(const char* name, const rapidjson::Value& v, T& out) {
+    if (!internal::ReadValue(v, out))
+      status_ = Status::InvalidArgument(std::string(what_) + ": field \"" + name + "\" must be " +
+                                        (internal::KindOf<T>() == FieldKind::kInteger ? "an " : "a ") +
+                                        FieldKindName(internal::KindOf<T>()));
+  }
+  const rapidjson::Value& object_;
+  const char* what_;
+  Status status_;
+};
+
+class FieldWriter {
+ public:
+  explicit FieldWriter(Writer& w) : w_(w) {}
+  template <class T>
+  void operator()(const char* name, const T& v) {
+    if constexpr (internal::IsOptional<T>::value) {
+      if (!v) return;
+      w_.Key(name);
+      internal::WriteValue(w_, *v);
+    } else {
+      w_.Key(name);
+      internal::WriteValue(w_, v);
+    }
+  }
+
+ private:
+  Writer& w_;
+};
+
+class FieldDescriber {
+ public:
+  template <class T>
+  void operator()(const char* name, const T&) {
+    if constexpr (internal::IsOptional<T>::value)
+      fields.push_back({name, internal::KindOf<typename T::value_type>(), true});
+    else
+      fields.push_back({name, internal::KindOf<T>(), false});
+  }
+  std::vector<FieldInfo> fields;
+};
+
+template <class T>
+std::vector<FieldInfo> Describe() {
+  T t{};
+  FieldDescriber d;
+  t.fields(d);
+  return std::move(d.fields);
+}
+
+// Writes `t` as one JSON object.
+template <class T>
+void Write(Writer& w, const T& t) {
+  FieldWriter fw(w);
+  w.StartObject();
+  const_cast<T&>(t).fields(fw);  // fields() only reads through a FieldWriter
+  w.EndObject();
+}
+
+template <class T>
+std::string ToJson(const T& t) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  Write(w, t);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+// Reads `out` from a JSON object value. `what` prefixes error messages.
+template <class T>
+Status Read(const rapidjson::Value& v, T* out, const char* what, bool strict) {
+  if (!v.IsObject()) return Status::InvalidArgument(std::string(what) + ": must be a JSON object");
+  FieldReader r(v, what);
+  out->fields(r);
+  RILL_RETURN_IF_ERROR(r.status());
+  if (strict) return r.CheckNoUnknownFields(Describe<T>());
+  return Status::OK();
+}
+
+// Parses `text` as one JSON object (InvalidArgument with the offset if not).
+Status Parse(std::string_view text, rapidjson::Document* doc, const char* what);
+
+// A parsed JSON object that lives in fixed buffers: parsing a small command
+// or event touches the heap not at all (large inputs spill to it). A
+// rapidjson::Document would allocate a 64 KiB pool chunk per parse, which on
+// the hot path costs more than the parse.
+class SmallDocument {
+ public:
+  SmallDocument()
+      : value_alloc_(value_buf_, sizeof value_buf_, 4096),
+        stack_alloc_(stack_buf_, sizeof stack_buf_, 4096),
+        doc_(&value_alloc_, sizeof stack_buf_ / 2, &stack_alloc_) {}
+  SmallDocument(const SmallDocument&) = delete;
+  SmallDocument& operator=(const SmallDocument&) = delete;
+  // InvalidArgument with the offset unless `text` is one JSON object.
+  Status Parse(std::string_view text, const char* what);
+  const rapidjson::Value& root() const { return doc_; }
+
+ private:
+  using Pool = rapidjson::MemoryPoolAllocator<>;
+  alignas(16) char value_buf_[2048];
+  alignas(16) char stack_buf_[1024];
+  Pool value_alloc_;
+  Pool stack_alloc_;
+  rapidjson::GenericDocument<rapidjson::UTF8<>, Pool, Pool> doc_;
+};
+
+template <class T>
+Status ReadText(std::string_view text, T* out, const char* what, bool strict) {
+  SmallDocument doc;
+  RILL_RETURN_IF_ERROR(doc.Parse(text, what));
+  return Read(doc.root(), out, what, strict);
+}
+
+// Compact re-serialization of a JSON value (keeps member order).
+std::string Canonical(const rapidjson::Value& v);
+
+}  // namespace rill::json

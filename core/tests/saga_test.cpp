@@ -1,0 +1,127 @@
+// The transfer saga conserves money when the process dies between any two
+// of its steps and a new process picks up from the checkpoint.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+
+#include "core/process_manager.h"
+#include "core/tests/test_util.h"
+
+using namespace rill;
+using namespace rill::coretest;
+
+namespace {
+
+// Dies (like kill -9: no cleanup) right after the crash_at-th command the
+// saga sends has been made durable, before the saga records its checkpoint.
+class CrashingContext final : public ProcessContext {
+ public:
+  CrashingContext(ProcessContext& inner, int* sent, int crash_at) : inner_(inner), sent_(sent), crash_at_(crash_at) {}
+  Result<CommandResult> Send(int step, Command command) override {
+    auto r = inner_.Send(step, std::move(command));
+    if (++*sent_ == crash_at_) _exit(42);
+    return r;
+  }
+  Result<StateView> State(const std::string& stream) override { return inner_.State(stream); }
+
+ private:
+  ProcessContext& inner_;
+  int* sent_;
+  int crash_at_;
+};
+
+class CrashingSaga final : public ProcessManager {
+ public:
+  explicit CrashingSaga(int crash_at) : inner_(domains::MakeTransferProcessManager()), crash_at_(crash_at) {}
+  std::string name() const override { return inner_->name(); }
+  std::vector<std::string> categories() const override { return inner_->categories(); }
+  Status Handle(const Event& e, ProcessContext& context) override {
+    CrashingContext c(context, &sent_, crash_at_);
+    return inner_->Handle(e, c);
+  }
+  int sent() const { return sent_; }
+
+ private:
+  std::shared_ptr<ProcessManager> inner_;
+  int crash_at_;
+  int sent_ = 0;
+};
+
+void SetUpBank(const std::string& dir) {
+  auto store = OpenStore(dir);
+  auto registry = SampleDomains();
+  auto rt = StartRuntime(store.get(), &registry);
+  MustExecute(*rt, Cmd("OpenAccount", "account-a", R"({"owner":"ann"})"));
+  MustExecute(*rt, Cmd("OpenAccount", "account-b", R"({"owner":"bob"})"));
+  MustExecute(*rt, Cmd("OpenAccount", "account-c", R"({"owner":"cy"})"));
+  MustExecute(*rt, Cmd("CloseAccount", "account-c"));
+  MustExecute(*rt, Cmd("Deposit", "account-a", R"({"amount":100})"));
+  MustExecute(*rt, Cmd("Deposit", "account-b", R"({"amount":50})"));
+  MustExecute(*rt, Cmd("StartTransfer", "transfer-1", R"({"from":"account-a","to":"account-b","amount":30})"));
+  MustExecute(*rt, Cmd("StartTransfer", "transfer-2", R"({"from":"account-a","to":"account-c","amount":20})"));
+  MustExecute(*rt, Cmd("StartTransfer", "transfer-3", R"({"from":"account-a","to":"account-404","amount":10})"));
+  MustExecute(*rt, Cmd("StartTransfer", "transfer-4", R"({"from":"account-b","to":"account-a","amount":500})"));
+  MustExecute(*rt, Cmd("StartTransfer", "transfer-5", R"({"from":"account-b","to":"account-a","amount":20})"));
+}
+
+// Runs the saga in a child process that dies after `crash_at` commands.
+// Returns the child's exit status (42: it crashed; 0: it finished first).
+int RunSagaInChild(const std::string& dir, int crash_at) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int code = 0;
+    {
+      auto store = OpenStore(dir);
+      DomainRegistry registry;
+      domains::RegisterAll(registry);
+      DomainRegistry crashing;
+      for (const auto* t : registry.aggregates()) crashing.Add(std::shared_ptr<const AggregateType>(registry.Find(t->name()), [](const AggregateType*) {}));
+      crashing.AddProcessManager(std::make_shared<CrashingSaga>(crash_at));
+      auto rt = StartRuntime(store.get(), &crashing);
+      code = RunProcessManagers(*store, *rt, crashing).ok() ? 0 : 1;
+    }
+    _exit(code);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(saga)
+
+BOOST_AUTO_TEST_CASE(transfer_saga_conserves_money_across_crashes) {
+  // The full run sends 22 commands; crash after each one in turn.
+  for (int crash_at = 1; crash_at <= 23; ++crash_at) {
+    BOOST_TEST_CONTEXT("crash after command " << crash_at) {
+      TempDir dir;
+      SetUpBank(dir.path());
+      int child = RunSagaInChild(dir.path(), crash_at);
+      BOOST_TEST((child == 42 || (crash_at == 23 && child == 0)));
+
+      auto store = OpenStore(dir.path());
+      auto registry = SampleDomains();
+      auto rt = StartRuntime(store.get(), &registry);
+      BOOST_REQUIRE(RunProcessManagers(*store, *rt, registry).ok());
+      auto balance = [&](const char* s) { return IntField(rt->GetState(s)->state, "balance"); };
+      auto status = [&](const char* s) { return Field(rt->GetState(s)->state, "status"); };
+      BOOST_TEST(balance("account-a") == 90);
+      BOOST_TEST(balance("account-b") == 60);
+      BOOST_TEST(balance("account-c") == 0);
+      BOOST_TEST(balance("account-a") + balance("account-b") + balance("account-c") == 150);
+      BOOST_TEST(status("transfer-1") == "\"completed\"");
+      BOOST_TEST(status("transfer-2") == "\"failed\"");
+      BOOST_TEST(Field(rt->GetState("transfer-2")->state, "refunded") == "true");
+      BOOST_TEST(status("transfer-3") == "\"failed\"");
+      BOOST_TEST(status("transfer-4") == "\"failed\"");
+      BOOST_TEST(Field(rt->GetState("transfer-4")->state, "refunded") == "false");
+      BOOST_TEST(status("transfer-5") == "\"completed\"");
+      auto account404 = rt->GetState("account-404");
+      BOOST_TEST(account404->version == 0u);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,87 @@
+// Helpers for core tests: real LMDB stores in fresh temp directories, the
+// sample domains, and a few one-liners for commands.
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+
+#include "core/actor_runtime.h"
+#include "domains/domains.h"
+#include "store/event_store.h"
+
+namespace rill {
+inline std::ostream& operator<<(std::ostream& o, Code c) { return o << static_cast<int>(c); }
+}  // namespace rill
+
+namespace rill::coretest {
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/rill-core-test-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+inline std::unique_ptr<EventStore> OpenStore(const std::string& dir, StoreOptions o = {}) {
+  o.create_if_missing = true;
+  auto r = EventStore::Open(dir, o);
+  if (!r.ok()) throw std::runtime_error(r.status().ToString());
+  return std::move(r).value();
+}
+
+inline std::unique_ptr<ActorRuntime> StartRuntime(EventStore* store, const DomainRegistry* registry,
+                                                  RuntimeOptions o = {}) {
+  auto r = ActorRuntime::Start(store, registry, o);
+  if (!r.ok()) throw std::runtime_error(r.status().ToString());
+  return std::move(r).value();
+}
+
+inline DomainRegistry SampleDomains() {
+  DomainRegistry r;
+  domains::RegisterAll(r);
+  return r;
+}
+
+inline Command Cmd(std::string type, std::string stream, std::string data = "{}", std::string id = "") {
+  Command c;
+  c.type = std::move(type);
+  c.stream = std::move(stream);
+  c.data = std::move(data);
+  c.id = std::move(id);
+  return c;
+}
+
+// Executes and throws on anything but success (setup steps).
+inline CommandResult MustExecute(ActorRuntime& rt, Command c) {
+  auto r = rt.Execute(c);
+  if (!r.ok()) throw std::runtime_error(c.type + " " + c.stream + ": " + r.status().ToString());
+  return *r;
+}
+
+inline std::string Field(const std::string& json, const char* name) {
+  rapidjson::Document d;
+  d.Parse(json.c_str());
+  if (!d.IsObject() || !d.HasMember(name)) return "<missing>";
+  return json::Canonical(d[name]);
+}
+
+inline int64_t IntField(const std::string& json, const char* name) {
+  rapidjson::Document d;
+  d.Parse(json.c_str());
+  if (!d.IsObject() || !d.HasMember(name) || !d[name].IsInt64()) throw std::runtime_error("no field");
+  return d[name].GetInt64();
+}
+
+}  // namespace rill::coretest
