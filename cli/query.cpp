@@ -61,7 +61,7 @@ int RunQuery(GlobalOptions& g, const std::string& model, const std::string& sql)
       PrintJsonLine([&](JsonWriter& w) {
         w.StartObject();
         for (int c = 0; c < cols; ++c) {
-          w.Key(headers[c]);
+          w.Key(headers[c].data(), static_cast<rapidjson::SizeType>(headers[c].size()));
           switch (st->ColumnType(c)) {
             case SQLITE_INTEGER: w.Int64(st->ColumnInt(c)); break;
             case SQLITE_FLOAT: w.Double(st->ColumnDouble(c)); break;
