@@ -101,8 +101,9 @@ class EventPump {
         return;
       }
       c.through = buf.back().position;
+      // A short read means "at the head for now": commit. Only an empty
+      // read ends a catch-up (a short read need not be the head).
       c.caught_up = buf.size() < kReadSize;
-      c.end = !follow_ && c.caught_up;
       if (all) {
         c.events = std::move(buf);
       } else {

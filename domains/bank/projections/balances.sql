@@ -11,7 +11,10 @@ CREATE TABLE IF NOT EXISTS balances(
   status  TEXT NOT NULL DEFAULT 'open'   -- 'open' or 'closed'
 ) WITHOUT ROWID;
 -- on AccountOpened
-INSERT INTO balances(account, owner, balance, status) VALUES (:stream, :data.owner, 0, 'open')
+-- Projections see events upcast to the current schema (v3: {"holder": {"name"}});
+-- the older shapes are accepted too for stores read without upcasting.
+INSERT INTO balances(account, owner, balance, status)
+  VALUES (:stream, COALESCE(:data.holder.name, :data.owner.name, :data.owner), 0, 'open')
   ON CONFLICT(account) DO UPDATE SET owner = excluded.owner, status = 'open';
 -- on Deposited
 UPDATE balances SET balance = balance + :data.amount WHERE account = :stream;
