@@ -9,6 +9,7 @@
 #include <fstream>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <random>
 #include <stdexcept>
 #include <string>
