@@ -288,6 +288,10 @@ int RunOrReplay(GlobalOptions& g, const std::string& name, bool replay, bool fol
   Progress progress(g, fmt::format("{} {}", replay ? "replay" : "project", name), head > start ? head - start : 0);
   ProjectionRunOptions o;
   o.follow = follow;
+  if (replay) {
+    o.max_batch_events = 1000000;
+    o.max_batch_time = std::chrono::seconds(5);
+  }
   o.should_stop = [] { return InterruptRequested(); };
   o.on_commit = [&](const ProjectionProgress& pr) {
     progress.Update(pr.position > pr.start_position ? pr.position - pr.start_position : 0);

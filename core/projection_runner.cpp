@@ -246,7 +246,6 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
     (void)st->Run();
   };
 
-  std::vector<Chunk> batch;
   while (true) {
     if (StopRequested(o)) {
       if (o.follow) return Status::OK();
@@ -279,7 +278,6 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
       continue;
     }
 
-    batch.clear();
     uint64_t through = position, applied = 0;
     auto started = Clock::now();
     bool end = false;
@@ -301,15 +299,11 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
         ++applied;
         Hook(o, "applied", e.position);
       }
-      if (!failure.ok()) {
-        batch.push_back(std::move(chunk));  // keeps failed_event alive
-        break;
-      }
+      if (!failure.ok()) break;  // failed_event points into chunk: keep it
       through = std::max(through, chunk.through);
       end = chunk.end;
       bool caught_up = chunk.caught_up;
-      batch.push_back(std::move(chunk));
-      if (end || caught_up || applied >= o.max_batch_events) break;
+      if (end || caught_up || applied >= o.max_batch_events || StopRequested(o)) break;
       auto left = o.max_batch_time - std::chrono::duration_cast<milliseconds>(Clock::now() - started);
       if (left <= milliseconds(0)) break;
       chunk = Chunk();
@@ -318,36 +312,43 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
 
     if (!failure.ok()) {
       RILL_RETURN_IF_ERROR(db.Rollback());
-      uint64_t good = position;
-      if (failed_event != nullptr) {
-        // Redo this batch's events before the failing one, so the model
-        // stops exactly at the last event that applied cleanly.
-        uint64_t fail_pos = failed_event->position;
-        uint64_t redo = 0;
-        Status s = db.BeginImmediate();
-        for (const Chunk& c : batch) {
-          for (const Event& e : c.events) {
-            if (!s.ok() || e.position >= fail_pos) break;
-            if (e.position <= position) continue;
-            s = handler->Apply(e);
-            ++redo;
-          }
-        }
-        if (s.ok()) s = commit(fail_pos - 1, redo);
-        if (s.ok()) {
-          good = fail_pos - 1;
-          prog.events_applied += redo;
-        } else {
-          (void)db.Rollback();
-        }
-        Status out = Status(failure).WithContext(
-            fmt::format("projection {} stopped at event position {} ({} in {}); read model kept at position {}",
-                        name, fail_pos, failed_event->type, failed_event->stream, good));
-        prog.position = good;
+      if (failed_event == nullptr) {
+        Status out = failure.WithContext(fmt::format("projection {}: reading events after {}", name, position));
         record_error(out.message());
         return out;
       }
-      Status out = failure.WithContext(fmt::format("projection {}: reading events after {}", name, position));
+      const Event failed = *failed_event;
+      pump.reset();
+      // Redo this batch's events before the failing one (read again rather
+      // than kept: a replay batch can hold a million events), so the model
+      // stops exactly at the last event that applied cleanly.
+      uint64_t good = position, redo = 0;
+      Status s = db.BeginImmediate();
+      std::vector<Event> again;
+      for (uint64_t from = position + 1; s.ok() && from < failed.position;) {
+        again.clear();
+        s = store.ReadAll(from, std::min<uint64_t>(4096, failed.position - from), &again);
+        if (s.ok() && again.empty()) s = Status::Corruption(fmt::format("event {} vanished", from));
+        for (const Event& e : again) {
+          if (!s.ok()) break;
+          if (projection.filter().Matches(e)) {
+            s = handler->Apply(e);
+            ++redo;
+          }
+          from = e.position + 1;
+        }
+      }
+      if (s.ok()) s = commit(failed.position - 1, redo);
+      if (s.ok()) {
+        good = failed.position - 1;
+        prog.events_applied += redo;
+      } else {
+        (void)db.Rollback();
+      }
+      Status out = Status(failure).WithContext(
+          fmt::format("projection {} stopped at event position {} ({} in {}); read model kept at position {}", name,
+                      failed.position, failed.type, failed.stream, good));
+      prog.position = good;
       record_error(out.message());
       return out;
     }

@@ -9,6 +9,7 @@
 #include <cctype>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 
@@ -204,6 +205,36 @@ Status PrepareSection(SqliteDb& db, const SqlProjection::Section& section, const
   return Status::OK();
 }
 
+// One event's data (or meta) JSON, parsed into memory reused event after
+// event. A long-lived rapidjson::Document never frees what it parsed (its
+// pool only grows), which over millions of events is a leak; a fresh
+// Document per event would malloc for each. Pools over fixed buffers,
+// cleared per event, do neither.
+class ParsedJson {
+ public:
+  using Pool = rapidjson::MemoryPoolAllocator<>;
+  using Doc = rapidjson::GenericDocument<rapidjson::UTF8<>, Pool, Pool>;
+
+  Status Parse(const std::string& text, const char* what) {
+    doc_.reset();
+    values_.Clear();
+    stack_.Clear();
+    doc_.emplace(&values_, 1024, &stack_);
+    doc_->Parse(text.data(), text.size());
+    if (doc_->HasParseError() || !doc_->IsObject())
+      return Status::Corruption(fmt::format("event {} is not a JSON object", what));
+    return Status::OK();
+  }
+  const rapidjson::Value& root() const { return *doc_; }
+
+ private:
+  char value_buffer_[16384];
+  char stack_buffer_[4096];
+  Pool values_{value_buffer_, sizeof value_buffer_};
+  Pool stack_{stack_buffer_, sizeof stack_buffer_};
+  std::optional<Doc> doc_;
+};
+
 class SqlHandler : public ProjectionHandler {
  public:
   SqlHandler(const SqlProjection& p) : projection_(p) {}
@@ -218,14 +249,13 @@ class SqlHandler : public ProjectionHandler {
     auto it = by_type.find(e.type);
     if (it == by_type.end()) return Status::OK();  // not ours: skipped
     TypeHandler& h = it->second;
-    if (h.needs_data) RILL_RETURN_IF_ERROR(ParseJson(e.data, "data", &data_));
-    if (h.needs_meta) RILL_RETURN_IF_ERROR(ParseJson(e.meta, "meta", &meta_));
+    if (h.needs_data) RILL_RETURN_IF_ERROR(data_.Parse(e.data, "data"));
+    if (h.needs_meta) RILL_RETURN_IF_ERROR(meta_.Parse(e.meta, "meta"));
     time_text_.clear();
     id_text_.clear();
     for (PreparedStatement& ps : h.statements) {
       Status s = BindAll(ps, e);
       if (s.ok()) s = ps.stmt.Run();
-      ps.stmt.Reset();
       if (!s.ok())
         return Status(s).WithContext(fmt::format("{}:{}: {}", projection_.origin(), ps.line, ps.text));
     }
@@ -233,13 +263,6 @@ class SqlHandler : public ProjectionHandler {
   }
 
  private:
-  static Status ParseJson(const std::string& text, const char* what, rapidjson::Document* doc) {
-    doc->Parse(text.data(), text.size());
-    if (doc->HasParseError() || !doc->IsObject())
-      return Status::Corruption(fmt::format("event {} is not a JSON object", what));
-    return Status::OK();
-  }
-
   Status BindJson(SqliteStatement& st, int index, const rapidjson::Value* v) {
     if (v == nullptr || v->IsNull()) return st.BindNull(index);
     if (v->IsBool()) return st.BindInt(index, v->GetBool() ? 1 : 0);
@@ -284,10 +307,10 @@ class SqlHandler : public ProjectionHandler {
           s = st.BindText(index, id_text_, true);
           break;
         case ParamKind::kData:
-          s = spec.path.empty() ? st.BindText(index, e.data, true) : BindJson(st, index, Lookup(data_, spec.path));
+          s = spec.path.empty() ? st.BindText(index, e.data, true) : BindJson(st, index, Lookup(data_.root(), spec.path));
           break;
         case ParamKind::kMeta:
-          s = spec.path.empty() ? st.BindText(index, e.meta, true) : BindJson(st, index, Lookup(meta_, spec.path));
+          s = spec.path.empty() ? st.BindText(index, e.meta, true) : BindJson(st, index, Lookup(meta_.root(), spec.path));
           break;
       }
       RILL_RETURN_IF_ERROR(s);
@@ -296,7 +319,7 @@ class SqlHandler : public ProjectionHandler {
   }
 
   const SqlProjection& projection_;
-  rapidjson::Document data_, meta_;
+  ParsedJson data_, meta_;
   std::string time_text_, id_text_;
 };
 

@@ -42,7 +42,8 @@ class SqliteStatement {
 
   // Runs one step: true when a row is ready, false when the statement is done.
   Result<bool> Step();
-  // Steps to completion (ignoring rows), then resets. For writes.
+  // Steps to completion (ignoring rows), then resets, keeping the bindings
+  // (rebind all before the next run). For writes.
   Status Run();
   // Makes the statement runnable again and clears its bindings.
   void Reset();
