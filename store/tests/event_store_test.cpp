@@ -405,13 +405,18 @@ BOOST_AUTO_TEST_CASE(two_processes_append_at_once) {
   for (int p = 0; p < 2; ++p) {
     pid_t pid = fork();
     if (pid == 0) {
-      // The child opens its own environment (never across fork).
-      auto r = EventStore::Open(tmp.sub("db"), {});
+      // The child opens its own environment (never across fork). A small
+      // map makes both processes grow it, and adopt each other's growth.
+      StoreOptions o;
+      o.initial_map_bytes = 1 << 20;
+      auto r = EventStore::Open(tmp.sub("db"), o);
       if (!r.ok()) _exit(2);
       auto& s = *r;
       std::vector<std::future<Result<AppendResult>>> f;
+      std::string pad(200, 'x');
       for (int i = 0; i < kPer; ++i)
-        f.push_back(s->AppendAsync(MakeAppend("p-" + std::to_string(i % 10), "E", "{\"p\":" + std::to_string(p) + "}")));
+        f.push_back(s->AppendAsync(
+            MakeAppend("p-" + std::to_string(i % 10), "E", "{\"p\":" + std::to_string(p) + ",\"pad\":\"" + pad + "\"}")));
       int bad = 0;
       for (auto& x : f) bad += !x.get().ok();
       s.reset();
@@ -431,6 +436,24 @@ BOOST_AUTO_TEST_CASE(two_processes_append_at_once) {
   CheckReport rep;
   BOOST_REQUIRE(s->Check(&rep).ok());
   BOOST_TEST(rep.problems.empty());
+}
+
+BOOST_AUTO_TEST_CASE(closed_stderr_never_becomes_a_database_file) {
+  TempDir tmp;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(2);
+    StoreOptions o;
+    o.create_if_missing = true;
+    auto r = EventStore::Open(tmp.sub("db"), o);
+    if (!r.ok()) _exit(3);
+    char link[256] = {0};
+    ssize_t n = readlink("/proc/self/fd/2", link, sizeof link - 1);
+    _exit(n > 0 && std::string(link, n) == "/dev/null" ? 0 : 1);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  BOOST_TEST((WIFEXITED(st) && WEXITSTATUS(st) == 0));
 }
 
 BOOST_AUTO_TEST_CASE(reader_left_by_killed_process_is_cleared) {
