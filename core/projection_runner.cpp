@@ -169,6 +169,7 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
   // transaction, and check the file belongs to this store and projection.
   std::unique_ptr<ProjectionHandler> handler;
   uint64_t position = 0;
+  std::string fingerprint = projection.fingerprint();  // of the rows in the file
   {
     RILL_RETURN_IF_ERROR(db.BeginImmediate());
     auto fail = [&](Status s) {
@@ -200,6 +201,7 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
             "{} was built from another store (id {}, this store is {}): drop it or replay it", path, m.store_id,
             store.store_id())));
       position = m.position;
+      fingerprint = m.fingerprint;
     }
     Result<std::unique_ptr<ProjectionHandler>> h = projection.Attach(db);
     if (!h.ok()) return fail(h.status().WithContext(fmt::format("projection {}", name)));
@@ -207,7 +209,8 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
     RILL_RETURN_IF_ERROR(db.Commit());
   }
 
-  Result<SqliteStatement> read_pos = db.Prepare("SELECT position FROM _rill_projection WHERE name = ?");
+  Result<SqliteStatement> read_pos =
+      db.Prepare("SELECT position, fingerprint FROM _rill_projection WHERE name = ?");
   if (!read_pos.ok()) return read_pos.status();
   Result<SqliteStatement> write_pos = db.Prepare(
       "UPDATE _rill_projection SET position = ?, applied = applied + ?, updated = ?, last_error = NULL "
@@ -265,10 +268,18 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
     (void)read_pos->BindText(1, name);
     Result<bool> row = read_pos->Step();
     uint64_t file_position = row.ok() && *row ? static_cast<uint64_t>(read_pos->ColumnInt(0)) : 0;
+    std::string file_fingerprint = row.ok() && *row ? std::string(read_pos->ColumnText(1)) : fingerprint;
     read_pos->Reset();
     if (!row.ok()) {
       (void)db.Rollback();
       return row.status();
+    }
+    if (file_fingerprint != fingerprint) {
+      // A replay of another definition swapped in its rows: this run's
+      // statements no longer match them.
+      (void)db.Rollback();
+      return Status::Conflict(fmt::format(
+          "read model {} was replaced by a replay of another definition of the projection; run it again", name));
     }
     if (file_position != position) {
       RILL_RETURN_IF_ERROR(db.Rollback());
