@@ -1,0 +1,97 @@
+// Projections: code that turns the event log ($all, in position order) into a
+// SQLite read model. This header is the contract for writing one; the engine
+// that feeds events and keeps the checkpoint is core/projection_runner.h, the
+// SQL-file kind is core/sql_projection.h.
+//
+// A Projection is a definition (name, filter, how to apply events). Attach()
+// binds it to one open read-model connection, creating its tables, and gives
+// a ProjectionHandler that applies events through that connection. The
+// runner opens the transaction around many Apply calls and commits the
+// checkpoint in it: a handler never begins, commits or rolls back.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/event.h"
+#include "store/read_model_store.h"
+#include "store/status.h"
+
+namespace rill {
+
+// Which events a projection reads. Empty lists mean "all". Applied to the
+// upcast event (its current type), so a filter names today's types.
+struct EventFilter {
+  std::vector<std::string> categories;  // stream categories ("account")
+  std::vector<std::string> types;       // event types ("Deposited")
+  bool Matches(const Event& e) const { return Matches(e.stream, e.type); }
+  bool Matches(std::string_view stream, std::string_view type) const;
+};
+
+// A projection bound to one open read-model connection.
+class ProjectionHandler {
+ public:
+  virtual ~ProjectionHandler() = default;
+  // Applies one event that passed the projection's filter, inside the
+  // runner's open transaction. An error stops the projection; the runner
+  // rolls the transaction back, so a handler need not undo partial work.
+  virtual Status Apply(const Event& event) = 0;
+};
+
+class Projection {
+ public:
+  virtual ~Projection() = default;
+  // [A-Za-z0-9_-], 1..64 bytes, not starting with '-': it names the file.
+  virtual const std::string& name() const = 0;
+  virtual const char* kind() const = 0;  // "sql" or "c++"
+  virtual const EventFilter& filter() const = 0;
+  // Changes whenever the definition changes: a read model built by another
+  // definition is flagged as needing a replay.
+  virtual std::string fingerprint() const = 0;
+  // Creates the projection's tables if missing (idempotent) and prepares
+  // whatever Apply needs. Runs inside a transaction the runner opened.
+  virtual Result<std::unique_ptr<ProjectionHandler>> Attach(SqliteDb& db) const = 0;
+};
+
+Status ValidateProjectionName(std::string_view name);
+
+// A C++ projection from plain parts. `apply` gets events that passed
+// `filter`; it uses db.Cached(sql) so each statement is prepared once.
+struct CppProjectionSpec {
+  std::string name;
+  EventFilter filter;
+  std::string schema;  // SQL run by Attach ("CREATE TABLE IF NOT EXISTS ...")
+  int version = 1;     // bump when apply changes meaning: read models need a replay
+  std::function<Status(const Event& event, SqliteDb& db)> apply;
+};
+std::shared_ptr<const Projection> MakeCppProjection(CppProjectionSpec spec);
+
+// The projections a process knows: built into the binary, or registered in
+// the store directory (<db>/projections/NAME.sql, by `rill project add`).
+class ProjectionRegistry {
+ public:
+  enum class Source { kBuiltIn, kStore };
+  struct Entry {
+    std::shared_ptr<const Projection> projection;
+    Source source;
+    std::string file;  // the .sql file it came from, "" for C++
+  };
+
+  // Conflict if the name is taken.
+  Status Add(std::shared_ptr<const Projection> projection, Source source, std::string file = "");
+  // Reads every *.sql file of `dir` (ProjectionsDir(store)); a missing
+  // directory holds none. A file that does not parse is an error naming it.
+  Status LoadDirectory(const std::string& dir);
+  const Entry* Find(std::string_view name) const;
+  const std::vector<Entry>& entries() const { return entries_; }  // by name
+
+ private:
+  std::vector<Entry> entries_;
+};
+
+const char* SourceName(ProjectionRegistry::Source s);  // "built-in" | "store"
+
+}  // namespace rill

@@ -1,0 +1,474 @@
+#include "core/projection_runner.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "store/read_model_store.h"
+
+namespace rill {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr const char* kMetaSchema =
+    "CREATE TABLE IF NOT EXISTS _rill_projection("
+    "name TEXT PRIMARY KEY, position INTEGER NOT NULL, applied INTEGER NOT NULL, "
+    "fingerprint TEXT NOT NULL, store_id TEXT NOT NULL, updated TEXT, last_error TEXT)";
+
+// What the reader thread hands over: the events of one read that pass the
+// filter, and the position the read went through (filtered-out events still
+// move the checkpoint).
+struct Chunk {
+  std::vector<Event> events;
+  uint64_t through = 0;
+  bool caught_up = false;  // the read reached the head
+  bool end = false;        // last chunk of a catch-up (or an error)
+  Status error;
+};
+
+// Reads $all on its own thread, ahead of the applying thread, through a
+// bounded queue (back-pressure: it never runs more than `depth` reads ahead).
+class EventPump {
+ public:
+  EventPump(EventStore& store, const EventFilter& filter, uint64_t after, bool follow, milliseconds poll)
+      : store_(store), filter_(filter), after_(after), follow_(follow), poll_(poll) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~EventPump() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  // False if nothing arrived within `wait`.
+  bool Pop(Chunk* out, milliseconds wait) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, wait, [&] { return !queue_.empty(); })) return false;
+    *out = std::move(queue_.front());
+    queue_.pop_front();
+    cv_.notify_all();
+    return true;
+  }
+
+ private:
+  static constexpr size_t kReadSize = 4096;
+  static constexpr size_t kDepth = 16;
+
+  bool Push(Chunk c) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return stop_ || queue_.size() < kDepth; });
+    if (stop_) return false;
+    queue_.push_back(std::move(c));
+    cv_.notify_all();
+    return true;
+  }
+  bool Stopped() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stop_;
+  }
+
+  void Loop() {
+    std::unique_ptr<Subscription> sub = store_.Subscribe(after_);
+    bool all = filter_.categories.empty() && filter_.types.empty();
+    while (!Stopped()) {
+      std::vector<Event> buf;
+      buf.reserve(kReadSize);
+      Status s = sub->Next(&buf, kReadSize, follow_ ? poll_ : milliseconds(0));
+      Chunk c;
+      if (!s.ok()) {
+        c.error = s;
+        c.end = true;
+        Push(std::move(c));
+        return;
+      }
+      if (buf.empty()) {
+        if (follow_) continue;  // nothing new yet
+        c.through = sub->position();
+        c.caught_up = c.end = true;
+        Push(std::move(c));
+        return;
+      }
+      c.through = buf.back().position;
+      // A short read means "at the head for now": commit. Only an empty
+      // read ends a catch-up (a short read need not be the head).
+      c.caught_up = buf.size() < kReadSize;
+      if (all) {
+        c.events = std::move(buf);
+      } else {
+        for (Event& e : buf)
+          if (filter_.Matches(e)) c.events.push_back(std::move(e));
+      }
+      bool end = c.end;
+      if (!Push(std::move(c)) || end) return;
+    }
+  }
+
+  EventStore& store_;
+  const EventFilter& filter_;
+  uint64_t after_;
+  bool follow_;
+  milliseconds poll_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Chunk> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+struct MetaRow {
+  std::string name, fingerprint, store_id, updated, last_error;
+  uint64_t position = 0, applied = 0;
+};
+
+Result<std::optional<MetaRow>> ReadMeta(SqliteDb& db) {
+  Result<SqliteStatement> st =
+      db.Prepare("SELECT name, position, applied, fingerprint, store_id, updated, last_error FROM _rill_projection");
+  if (!st.ok()) return st.status().WithContext(db.path());
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status().WithContext(db.path());
+  if (!*row) return std::optional<MetaRow>();
+  MetaRow m;
+  m.name = st->ColumnText(0);
+  m.position = static_cast<uint64_t>(st->ColumnInt(1));
+  m.applied = static_cast<uint64_t>(st->ColumnInt(2));
+  m.fingerprint = st->ColumnText(3);
+  m.store_id = st->ColumnText(4);
+  m.updated = st->ColumnText(5);
+  m.last_error = st->ColumnText(6);
+  return std::optional<MetaRow>(std::move(m));
+}
+
+void Hook(const ProjectionRunOptions& o, const char* point, uint64_t position) {
+  if (o.test_hook) o.test_hook(point, position);
+}
+
+bool StopRequested(const ProjectionRunOptions& o) { return o.should_stop && o.should_stop(); }
+
+// Runs `projection` into the file at `path` from its checkpoint.
+Status RunInto(EventStore& store, const Projection& projection, const std::string& path,
+               const ProjectionRunOptions& o, ProjectionProgress* progress) {
+  const std::string& name = projection.name();
+  Result<std::unique_ptr<SqliteDb>> opened = SqliteDb::Open(path, SqliteMode::kReadWrite);
+  if (!opened.ok()) return opened.status();
+  SqliteDb& db = **opened;
+  RILL_RETURN_IF_ERROR(db.Exec(fmt::format("PRAGMA cache_size=-{}", static_cast<int64_t>(o.cache_mb) * 1024)));
+
+  // Open: create the checkpoint table and the projection's own, in one
+  // transaction, and check the file belongs to this store and projection.
+  std::unique_ptr<ProjectionHandler> handler;
+  uint64_t position = 0;
+  std::string fingerprint = projection.fingerprint();  // of the rows in the file
+  {
+    RILL_RETURN_IF_ERROR(db.BeginImmediate());
+    auto fail = [&](Status s) {
+      (void)db.Rollback();
+      return s;
+    };
+    Status s = db.Exec(kMetaSchema);
+    if (!s.ok()) return fail(s);
+    Result<std::optional<MetaRow>> meta = ReadMeta(db);
+    if (!meta.ok()) return fail(meta.status());
+    if (!meta->has_value()) {
+      Result<SqliteStatement> ins = db.Prepare(
+          "INSERT INTO _rill_projection(name, position, applied, fingerprint, store_id, updated) "
+          "VALUES (?, 0, 0, ?, ?, ?)");
+      if (!ins.ok()) return fail(ins.status());
+      std::string now = FormatTime(NowMicros());
+      (void)ins->BindText(1, name);
+      (void)ins->BindText(2, projection.fingerprint());
+      (void)ins->BindText(3, store.store_id());
+      (void)ins->BindText(4, now);
+      s = ins->Run();
+      if (!s.ok()) return fail(s);
+    } else {
+      const MetaRow& m = **meta;
+      if (m.name != name)
+        return fail(Status::Conflict(fmt::format("{} holds read model '{}', not '{}'", path, m.name, name)));
+      if (m.store_id != store.store_id())
+        return fail(Status::Conflict(fmt::format(
+            "{} was built from another store (id {}, this store is {}): drop it or replay it", path, m.store_id,
+            store.store_id())));
+      position = m.position;
+      fingerprint = m.fingerprint;
+    }
+    Result<std::unique_ptr<ProjectionHandler>> h = projection.Attach(db);
+    if (!h.ok()) return fail(h.status().WithContext(fmt::format("projection {}", name)));
+    handler = std::move(h).value();
+    RILL_RETURN_IF_ERROR(db.Commit());
+  }
+
+  Result<SqliteStatement> read_pos =
+      db.Prepare("SELECT position, fingerprint FROM _rill_projection WHERE name = ?");
+  if (!read_pos.ok()) return read_pos.status();
+  Result<SqliteStatement> write_pos = db.Prepare(
+      "UPDATE _rill_projection SET position = ?, applied = applied + ?, updated = ?, last_error = NULL "
+      "WHERE name = ?");
+  if (!write_pos.ok()) return write_pos.status();
+
+  ProjectionProgress local;
+  ProjectionProgress& prog = progress ? *progress : local;
+  prog.position = prog.start_position = position;
+  prog.head = store.LastPosition();
+
+  auto pump = std::make_unique<EventPump>(store, projection.filter(), position, o.follow, o.follow_poll);
+
+  // Commits the open transaction through `through`.
+  auto commit = [&](uint64_t through, uint64_t applied) -> Status {
+    std::string now = FormatTime(NowMicros());
+    (void)write_pos->BindInt(1, static_cast<int64_t>(through));
+    (void)write_pos->BindInt(2, static_cast<int64_t>(applied));
+    (void)write_pos->BindText(3, now);
+    (void)write_pos->BindText(4, name);
+    RILL_RETURN_IF_ERROR(write_pos->Run());
+    RILL_RETURN_IF_ERROR(db.Commit());
+    Hook(o, "committed", through);
+    return Status::OK();
+  };
+
+  // Records why the projection stopped, outside any batch transaction.
+  auto record_error = [&](const std::string& message) {
+    (void)db.Rollback();
+    Result<SqliteStatement> st = db.Prepare("UPDATE _rill_projection SET last_error = ?, updated = ? WHERE name = ?");
+    if (!st.ok()) return;
+    std::string now = FormatTime(NowMicros());
+    (void)st->BindText(1, message);
+    (void)st->BindText(2, now);
+    (void)st->BindText(3, name);
+    (void)st->Run();
+  };
+
+  while (true) {
+    if (StopRequested(o)) {
+      if (o.follow) return Status::OK();
+      return Status::Interrupted(fmt::format("projection {} stopped at position {} of {}", name, position, prog.head));
+    }
+    Chunk chunk;
+    if (!pump->Pop(&chunk, milliseconds(100))) continue;
+    if (!chunk.error.ok()) {
+      Status s = chunk.error.WithContext(fmt::format("projection {}: reading events after {}", name, position));
+      record_error(s.message());
+      return s;
+    }
+
+    RILL_RETURN_IF_ERROR(db.BeginImmediate());
+    // Did another writer move the checkpoint (a second runner, a replay's
+    // swap)? Then what the pump read is stale: resume from the file's value.
+    (void)read_pos->BindText(1, name);
+    Result<bool> row = read_pos->Step();
+    uint64_t file_position = row.ok() && *row ? static_cast<uint64_t>(read_pos->ColumnInt(0)) : 0;
+    std::string file_fingerprint = row.ok() && *row ? std::string(read_pos->ColumnText(1)) : fingerprint;
+    read_pos->Reset();
+    if (!row.ok()) {
+      (void)db.Rollback();
+      return row.status();
+    }
+    if (file_fingerprint != fingerprint) {
+      // A replay of another definition swapped in its rows: this run's
+      // statements no longer match them.
+      (void)db.Rollback();
+      return Status::Conflict(fmt::format(
+          "read model {} was replaced by a replay of another definition of the projection; run it again", name));
+    }
+    if (file_position != position) {
+      RILL_RETURN_IF_ERROR(db.Rollback());
+      position = file_position;
+      pump.reset();
+      pump = std::make_unique<EventPump>(store, projection.filter(), position, o.follow, o.follow_poll);
+      continue;
+    }
+
+    uint64_t through = position, applied = 0;
+    auto started = Clock::now();
+    bool end = false;
+    const Event* failed_event = nullptr;
+    Status failure;
+    while (true) {
+      if (!chunk.error.ok()) {
+        failure = chunk.error;
+        break;
+      }
+      for (const Event& e : chunk.events) {
+        if (e.position <= position) continue;  // already applied (defensive)
+        Status s = handler->Apply(e);
+        if (!s.ok()) {
+          failure = s;
+          failed_event = &e;
+          break;
+        }
+        ++applied;
+        Hook(o, "applied", e.position);
+      }
+      if (!failure.ok()) break;  // failed_event points into chunk: keep it
+      through = std::max(through, chunk.through);
+      end = chunk.end;
+      bool caught_up = chunk.caught_up;
+      if (end || caught_up || applied >= o.max_batch_events || StopRequested(o)) break;
+      auto left = o.max_batch_time - std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+      if (left <= milliseconds(0)) break;
+      chunk = Chunk();
+      if (!pump->Pop(&chunk, left)) break;
+    }
+
+    if (!failure.ok()) {
+      RILL_RETURN_IF_ERROR(db.Rollback());
+      if (failed_event == nullptr) {
+        Status out = failure.WithContext(fmt::format("projection {}: reading events after {}", name, position));
+        record_error(out.message());
+        return out;
+      }
+      const Event failed = *failed_event;
+      pump.reset();
+      // Redo this batch's events before the failing one (read again rather
+      // than kept: a replay batch can hold a million events), so the model
+      // stops exactly at the last event that applied cleanly.
+      uint64_t good = position, redo = 0;
+      Status s = db.BeginImmediate();
+      std::vector<Event> again;
+      for (uint64_t from = position + 1; s.ok() && from < failed.position;) {
+        again.clear();
+        s = store.ReadAll(from, std::min<uint64_t>(4096, failed.position - from), &again);
+        if (s.ok() && again.empty()) s = Status::Corruption(fmt::format("event {} vanished", from));
+        for (const Event& e : again) {
+          if (!s.ok()) break;
+          if (projection.filter().Matches(e)) {
+            s = handler->Apply(e);
+            ++redo;
+          }
+          from = e.position + 1;
+        }
+      }
+      if (s.ok()) s = commit(failed.position - 1, redo);
+      if (s.ok()) {
+        good = failed.position - 1;
+        prog.events_applied += redo;
+      } else {
+        (void)db.Rollback();
+      }
+      Status out = Status(failure).WithContext(
+          fmt::format("projection {} stopped at event position {} ({} in {}); read model kept at position {}", name,
+                      failed.position, failed.type, failed.stream, good));
+      prog.position = good;
+      record_error(out.message());
+      return out;
+    }
+
+    RILL_RETURN_IF_ERROR(commit(through, applied));
+    position = through;
+    prog.position = position;
+    prog.events_applied += applied;
+    ++prog.transactions;
+    if (prog.head < position || prog.transactions % 8 == 0 || end) prog.head = std::max(store.LastPosition(), position);
+    if (o.on_commit) o.on_commit(prog);
+    if (end) return Status::OK();
+  }
+}
+
+bool FileExists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
+Status SyncDirectory(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return Status::IOError(fmt::format("cannot open {}", dir));
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return Status::IOError(fmt::format("fsync {} failed", dir));
+  return Status::OK();
+}
+
+}  // namespace
+
+Status RunProjection(EventStore& store, const Projection& projection, const ProjectionRunOptions& options,
+                     ProjectionProgress* progress) {
+  return RunInto(store, projection, ReadModelPath(store.dir(), projection.name()), options, progress);
+}
+
+std::string ReplayPath(const std::string& store_dir, const std::string& name) {
+  return ReadModelPath(store_dir, name) + ".replay";
+}
+
+Status ReplayProjection(EventStore& store, const Projection& projection, const ProjectionRunOptions& options,
+                        ProjectionProgress* progress) {
+  const std::string live = ReadModelPath(store.dir(), projection.name());
+  const std::string replay = ReplayPath(store.dir(), projection.name());
+  if (FileExists(replay)) {
+    // Resume only a replay of this very definition in this store.
+    Result<ReadModelState> st = ReadReadModelState(replay);
+    if (!st.ok() || st->fingerprint != projection.fingerprint() || st->store_id != store.store_id())
+      RILL_RETURN_IF_ERROR(RemoveSqliteFiles(replay));
+  }
+  ProjectionRunOptions o = options;
+  o.follow = false;
+  RILL_RETURN_IF_ERROR(RunInto(store, projection, replay, o, progress));
+
+  // Caught up: swap it in.
+  Result<std::unique_ptr<SqliteDb>> fresh = SqliteDb::Open(replay, SqliteMode::kReadWrite);
+  if (!fresh.ok()) return fresh.status();
+  RILL_RETURN_IF_ERROR((*fresh)->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+  if (!FileExists(live)) {
+    fresh->reset();  // last connection: SQLite folds and deletes the -wal
+    RILL_RETURN_IF_ERROR(RemoveSqliteFiles(live));  // stray -wal/-shm of a dropped model
+    if (std::rename(replay.c_str(), live.c_str()) != 0)
+      return Status::IOError(fmt::format("cannot rename {} to {}: {}", replay, live, std::strerror(errno)));
+    (void)RemoveSqliteFiles(replay);
+    return SyncDirectory(ReadModelDir(store.dir()));
+  }
+  Result<std::unique_ptr<SqliteDb>> target = SqliteDb::Open(live, SqliteMode::kReadWrite);
+  if (!target.ok()) return target.status();
+  Status s = (*target)->ReplaceContentWith(**fresh);
+  if (!s.ok()) return s.WithContext(fmt::format("projection {}: swapping in the replayed model", projection.name()));
+  target->reset();
+  fresh->reset();
+  return RemoveSqliteFiles(replay);
+}
+
+std::vector<Status> RunProjections(EventStore& store, const std::vector<const Projection*>& projections,
+                                   const ProjectionRunOptions& options) {
+  std::vector<Status> out(projections.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < projections.size(); ++i)
+    threads.emplace_back([&, i] { out[i] = RunProjection(store, *projections[i], options); });
+  for (auto& t : threads) t.join();
+  return out;
+}
+
+Result<ReadModelState> ReadReadModelState(const std::string& path) {
+  ReadModelState st;
+  if (!FileExists(path)) return st;
+  Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(path, SqliteMode::kReadOnly);
+  if (!db.ok()) return db.status();
+  Result<std::optional<MetaRow>> meta = ReadMeta(**db);
+  if (!meta.ok()) return meta.status().WithContext("not a rill read model");
+  st.exists = true;
+  if (meta->has_value()) {
+    const MetaRow& m = **meta;
+    st.position = m.position;
+    st.applied = m.applied;
+    st.fingerprint = m.fingerprint;
+    st.store_id = m.store_id;
+    st.updated = m.updated;
+    st.last_error = m.last_error;
+  }
+  return st;
+}
+
+Status DropReadModel(const std::string& store_dir, const std::string& name) {
+  RILL_RETURN_IF_ERROR(ValidateProjectionName(name));
+  RILL_RETURN_IF_ERROR(RemoveSqliteFiles(ReplayPath(store_dir, name)));
+  return RemoveSqliteFiles(ReadModelPath(store_dir, name));
+}
+
+}  // namespace rill

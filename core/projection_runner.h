@@ -1,0 +1,112 @@
+// The projection engine: feeds $all, in position order, from a read model's
+// checkpoint to its Projection, many events per SQLite transaction, and
+// commits the checkpoint in that same transaction. Hence, after a crash at
+// any instant, the read model holds exactly the events up to its checkpoint:
+// nothing applied twice, nothing skipped.
+//
+// Files (see DESIGN.md "Projections"):
+//   <db>/readmodels/<name>.sqlite          the live read model (WAL mode)
+//   <db>/readmodels/<name>.sqlite.replay   a replay in progress
+// Each holds a table _rill_projection(name, position, applied, fingerprint,
+// store_id, updated, last_error): `position` is the checkpoint (every event
+// at or below it is applied), `store_id` ties the file to its store.
+//
+// Events come from EventStore::Subscribe, already upcast to their current
+// schema by StoreOptions::read_transform (the upcasting hook): projections
+// never see old schemas. A reader thread fetches and filters events while
+// the calling thread applies them.
+//
+// Several processes may run the same projection: every transaction re-reads
+// the checkpoint under SQLite's write lock and, if another writer moved it
+// (or a replay swapped the file's content), resumes from there instead.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/projection.h"
+#include "store/event_store.h"
+#include "store/status.h"
+
+namespace rill {
+
+struct ProjectionProgress {
+  uint64_t position = 0;        // checkpoint after the last commit
+  uint64_t head = 0;            // the store's last position when last looked
+  uint64_t start_position = 0;  // checkpoint when this run began
+  uint64_t events_applied = 0;  // events handed to the handler by this run
+  uint64_t transactions = 0;    // commits by this run
+};
+
+struct ProjectionRunOptions {
+  // false: catch up to the head and return. true: keep following new events
+  // until should_stop says so.
+  bool follow = false;
+  // A transaction closes after this many events or this long, whichever is
+  // first, and whenever the projection has caught up with the head (checked
+  // between reads of up to 4096 events). Replays go faster with bigger
+  // transactions: each one rewrites every page it touches, and a big model
+  // updated at random is touched nearly everywhere by each (the CLI replays
+  // with 1,000,000 events / 5 s).
+  size_t max_batch_events = 50000;
+  std::chrono::milliseconds max_batch_time{500};
+  // How long one wait for new events lasts when following.
+  std::chrono::milliseconds follow_poll{200};
+  // SQLite page cache of the read-model connection.
+  int cache_mb = 128;
+  // Polled between reads (and while waiting): true commits the current
+  // transaction and stops the run cleanly. E.g. cli::InterruptRequested.
+  std::function<bool()> should_stop;
+  // Called after each commit, on the calling thread.
+  std::function<void(const ProjectionProgress&)> on_commit;
+  // Test hook: called with "applied" after each event is applied (inside
+  // the open transaction) and "committed" after each commit. Crash tests
+  // kill the process from here.
+  std::function<void(const char* point, uint64_t position)> test_hook;
+};
+
+// Brings the live read model up to date (creating it if missing), then
+// returns, or with follow keeps going. Returns Interrupted if should_stop
+// ended a catch-up early (following, stopping is the normal end: OK).
+// A failing handler stops the run: the read model is left committed through
+// the event before the failing one, the error is stored in
+// _rill_projection.last_error and returned, naming the event's position.
+Status RunProjection(EventStore& store, const Projection& projection, const ProjectionRunOptions& options,
+                     ProjectionProgress* progress = nullptr);
+
+// Rebuilds the read model from position 1 into <name>.sqlite.replay, then,
+// once caught up, swaps it in. Queries keep reading the old model meanwhile.
+// An interrupted or crashed replay resumes from the replay file's checkpoint
+// (unless the projection's definition or the store changed: then it starts
+// over). The swap is one SQLite transaction that replaces the live file's
+// content (sqlite3_backup), not a rename: renaming a WAL database over
+// another that a reader holds open would pair the new file with the old
+// file's -wal/-shm. A reader inside a transaction keeps its snapshot; its
+// next transaction sees the complete new model. With no live file yet, the
+// replay file is simply renamed into place.
+Status ReplayProjection(EventStore& store, const Projection& projection, const ProjectionRunOptions& options,
+                        ProjectionProgress* progress = nullptr);
+
+// Runs each projection on its own thread (RunProjection with `options`);
+// returns one status per projection, in order.
+std::vector<Status> RunProjections(EventStore& store, const std::vector<const Projection*>& projections,
+                                   const ProjectionRunOptions& options);
+
+// What a read-model file says about itself.
+struct ReadModelState {
+  bool exists = false;
+  uint64_t position = 0;  // checkpoint
+  uint64_t applied = 0;   // events applied since the file was created
+  std::string fingerprint, store_id, updated, last_error;
+};
+// Reads <path>'s _rill_projection row (read-only). exists=false if no file.
+Result<ReadModelState> ReadReadModelState(const std::string& path);
+
+std::string ReplayPath(const std::string& store_dir, const std::string& name);  // ...sqlite.replay
+// Deletes the read model and any replay in progress (with -wal/-shm).
+Status DropReadModel(const std::string& store_dir, const std::string& name);
+
+}  // namespace rill

@@ -1,0 +1,81 @@
+// SQL projections: a projection written as one plain .sql file, so any SQL
+// editor reads it and no C++ is needed (DESIGN.md "Projections"):
+//
+//   -- rill projection: cart_totals
+//   -- category: cart                 (optional; several lines or "a, b" allowed)
+//   -- schema
+//   CREATE TABLE IF NOT EXISTS totals(cart TEXT PRIMARY KEY, qty INTEGER NOT NULL);
+//   -- on ItemAdded
+//   INSERT INTO totals(cart, qty) VALUES (:stream_id, :data.qty)
+//     ON CONFLICT(cart) DO UPDATE SET qty = qty + excluded.qty;
+//   -- on ItemRemoved
+//   UPDATE totals SET qty = qty - :data.qty WHERE cart = :stream_id;
+//
+// The schema section runs when the read model is opened (so it must be
+// idempotent: IF NOT EXISTS). Each "-- on TYPE" section holds one or more
+// statements run, in order, for every event of that type; the set of "on"
+// types is the projection's type filter, other events are skipped. Other
+// "--" comments are plain comments.
+//
+// Parameters, bound from the event:
+//   :stream      "account-42"           :stream_id  "42" (after the first '-')
+//   :category    "account"              :type       "Deposited"
+//   :version     per-stream version     :position   global position
+//   :time        "2026-11-23T10:14:00.123456Z" (UTC, text)
+//   :id          event UUID (text)      :schema     event schema number
+//   :data.a.b    field a.b of the data JSON, :meta.x field x of the metadata
+// JSON values bind as SQL values: integers as INTEGER, other numbers as REAL,
+// strings as TEXT, true/false as 1/0, objects and arrays as their JSON text,
+// and null or a MISSING field (or a path through a non-object) as NULL.
+// Path segments are [A-Za-z0-9_]. Any other parameter is a parse error.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/projection.h"
+
+namespace rill {
+
+class SqlProjection : public Projection {
+ public:
+  struct Section {
+    std::string type;   // "" for the schema section
+    std::string sql;    // as written, params rewritten to SQLite-legal names
+    int first_line = 0;  // line of the section's first SQL line in the file
+  };
+
+  const std::string& name() const override { return name_; }
+  const char* kind() const override { return "sql"; }
+  const EventFilter& filter() const override { return filter_; }
+  std::string fingerprint() const override { return fingerprint_; }
+  Result<std::unique_ptr<ProjectionHandler>> Attach(SqliteDb& db) const override;
+
+  const std::string& origin() const { return origin_; }  // file name for messages
+  const std::string& text() const { return text_; }      // the file as read
+  const std::string& schema_sql() const { return schema_.sql; }
+  const std::vector<Section>& handlers() const { return handlers_; }
+
+ private:
+  friend Result<std::shared_ptr<SqlProjection>> ParseSqlProjection(std::string_view, const std::string&);
+  std::string name_, origin_, text_, fingerprint_;
+  EventFilter filter_;
+  Section schema_;
+  std::vector<Section> handlers_;  // one per "-- on", in file order
+};
+
+// Parses a projection file's text. `origin` names it in errors, which read
+// "<origin>:<line>: <what>". Checks the structure and parameter names only;
+// ValidateSqlProjection also compiles every statement.
+Result<std::shared_ptr<SqlProjection>> ParseSqlProjection(std::string_view text, const std::string& origin);
+Result<std::shared_ptr<SqlProjection>> LoadSqlProjectionFile(const std::string& path);
+// Runs the schema and prepares every statement on a private in-memory
+// database: what `rill project add` does before registering a file.
+Status ValidateSqlProjection(const SqlProjection& projection);
+
+// 64-bit FNV-1a as 16 hex digits: fingerprints of definitions.
+std::string FingerprintOf(std::string_view text);
+
+}  // namespace rill

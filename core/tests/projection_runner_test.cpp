@@ -1,0 +1,382 @@
+// The projection engine: catch-up and follow without gaps or duplicates,
+// checkpoint never ahead of the rows, replay swap under a reader, resumable
+// replays, concurrent runners, and a million events.
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <thread>
+
+#include "core/tests/projection_test_util.h"
+
+using namespace rill;
+using namespace rill::projection_testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Every event of every stream into one row keyed by position.
+const char* kAllEvents = R"sql(-- rill projection: every
+-- schema
+CREATE TABLE IF NOT EXISTS seen(position INTEGER PRIMARY KEY, stream TEXT NOT NULL);
+-- on A
+INSERT INTO seen VALUES (:position, :stream);
+-- on B
+INSERT INTO seen VALUES (:position, :stream);
+)sql";
+
+std::vector<Appended> AB(size_t n, size_t offset = 0) {
+  std::vector<Appended> out;
+  for (size_t i = 0; i < n; ++i)
+    out.push_back({"s-" + std::to_string((i + offset) % 37), (i % 2) ? "A" : "B", "{}"});
+  return out;
+}
+
+std::vector<std::string> Positions(uint64_t n) {
+  std::vector<std::string> out;
+  for (uint64_t i = 1; i <= n; ++i) out.push_back(std::to_string(i));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> SeenPositions(const std::string& path) {
+  auto rows = Dump(path, "seen");
+  for (auto& r : rows) r = r.substr(0, r.find('|'));
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(projection_runner)
+
+BOOST_AUTO_TEST_CASE(catch_up_then_incremental_no_gap_no_duplicate) {
+  TempDir dir;
+  auto store = OpenStore(dir.store());
+  auto p = ParseOrDie(kAllEvents);
+  AppendAll(*store, AB(1000));
+  ProjectionRunOptions o;
+  o.max_batch_events = 97;
+  BOOST_REQUIRE(RunProjection(*store, *p, o).ok());
+  std::string path = ReadModelPath(store->dir(), "every");
+  BOOST_TEST(ReadReadModelState(path)->position == 1000u);
+  AppendAll(*store, AB(500, 1000));
+  ProjectionProgress pr;
+  BOOST_REQUIRE(RunProjection(*store, *p, o, &pr).ok());
+  BOOST_TEST(pr.start_position == 1000u);
+  BOOST_TEST(pr.events_applied == 500u);
+  BOOST_TEST(SeenPositions(path) == Positions(1500));
+  auto st = ReadReadModelState(path);
+  BOOST_TEST(st->position == 1500u);
+  BOOST_TEST(st->applied == 1500u);
+  BOOST_TEST(st->store_id == store->store_id());
+  // Nothing new: nothing applied, nothing changes.
+  BOOST_REQUIRE(RunProjection(*store, *p, o, &pr).ok());
+  BOOST_TEST(SeenPositions(path) == Positions(1500));
+}
+
+BOOST_AUTO_TEST_CASE(follow_applies_live_events_and_stops_cleanly) {
+  TempDir dir;
+  auto store = OpenStore(dir.store());
+  auto p = ParseOrDie(kAllEvents);
+  AppendAll(*store, AB(100));
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> committed{0};
+  ProjectionRunOptions o;
+  o.follow = true;
+  o.follow_poll = 20ms;
+  o.should_stop = [&] { return stop.load(); };
+  o.on_commit = [&](const ProjectionProgress& pr) { committed = pr.position; };
+  Status result;
+  std::thread runner([&] { result = RunProjection(*store, *p, o); });
+  for (int round = 0; round < 5; ++round) AppendAll(*store, AB(200, 100 + round * 200));
+  for (int i = 0; i < 500 && committed.load() < 1100; ++i) std::this_thread::sleep_for(10ms);
+  stop = true;
+  runner.join();
+  BOOST_TEST(result.ok(), result.ToString());
+  std::string path = ReadModelPath(store->dir(), "every");
+  BOOST_TEST(ReadReadModelState(path)->position == 1100u);
+  BOOST_TEST(SeenPositions(path) == Positions(1100));
+}
+
+// Readers never see rows without their checkpoint or a checkpoint ahead of
+// its rows: in every read transaction, count(seen) == checkpoint.
+BOOST_AUTO_TEST_CASE(checkpoint_never_ahead_of_rows) {
+  TempDir dir;
+  auto store = OpenStore(dir.store());
+  auto p = ParseOrDie(kAllEvents);
+  AppendAll(*store, AB(20000));
+  std::string path = ReadModelPath(store->dir(), "every");
+  ProjectionRunOptions o;
+  o.max_batch_events = 50;
+  o.max_batch_time = 1ms;
+  // Create the file first so the reader can open it.
+  {
+    auto db = SqliteDb::Open(path, SqliteMode::kReadWrite);
+    BOOST_REQUIRE(db.ok());
+  }
+  std::atomic<bool> done{false};
+  std::atomic<int> checks{0}, bad{0};
+  std::thread reader([&] {
+    auto db = SqliteDb::Open(path, SqliteMode::kReadOnly);
+    if (!db.ok()) return;
+    while (!done) {
+      if (!(*db)->Begin().ok()) continue;
+      auto cp = (*db)->Prepare("SELECT position FROM _rill_projection");
+      auto cnt = (*db)->Prepare("SELECT count(*), coalesce(max(position), 0) FROM seen");
+      if (cp.ok() && cnt.ok()) {
+        auto r1 = cp->Step();
+        auto r2 = cnt->Step();
+        if (r1.ok() && *r1 && r2.ok() && *r2) {
+          ++checks;
+          if (cp->ColumnInt(0) != cnt->ColumnInt(0) || cnt->ColumnInt(1) != cnt->ColumnInt(0)) ++bad;
+        }
+      }
+      cp = Status::OK();  // finalize before ending the transaction
+      cnt = Status::OK();
+      (void)(*db)->Rollback();
+    }
+  });
+  Status s = RunProjection(*store, *p, o);
+  done = true;
+  reader.join();
+  BOOST_REQUIRE(s.ok());
+  BOOST_TEST(checks.load() > 10);
+  BOOST_TEST(bad.load() == 0);
+  BOOST_TEST(SeenPositions(path) == Positions(20000));
+}
+
+// The replay writes a new file while the old one serves queries; the swap
+// is atomic for readers: one inside a transaction keeps its snapshot, its
+// next transaction sees the whole new model.
+BOOST_AUTO_TEST_CASE(replay_swap_while_reader_holds_old_file) {
+  TempDir dir;
+  auto store = OpenStore(dir.store());
+  auto v1 = ParseOrDie(kAllEvents);
+  AppendAll(*store, AB(300));
+  BOOST_REQUIRE(RunProjection(*store, *v1, {}).ok());
+  std::string path = ReadModelPath(store->dir(), "every");
+
+  auto reader = SqliteDb::Open(path, SqliteMode::kReadOnly);
+  BOOST_REQUIRE(reader.ok());
+  auto idle_reader = SqliteDb::Open(path, SqliteMode::kReadOnly);  // open, no transaction
+  BOOST_REQUIRE(idle_reader.ok());
+  BOOST_REQUIRE((*reader)->Begin().ok());
+  auto count = [&](SqliteDb& db, const char* sql) {
+    auto st = db.Prepare(sql);
+    BOOST_REQUIRE(st.ok());
+    BOOST_REQUIRE(*st->Step());
+    return st->ColumnInt(0);
+  };
+  BOOST_TEST(count(**reader, "SELECT count(*) FROM seen") == 300);
+
+  // A new definition (a column more) and more events, then replay.
+  AppendAll(*store, AB(200, 300));
+  auto v2 = ParseOrDie(R"sql(-- rill projection: every
+-- schema
+CREATE TABLE IF NOT EXISTS seen(position INTEGER PRIMARY KEY, stream TEXT NOT NULL, type TEXT NOT NULL);
+-- on A
+INSERT INTO seen VALUES (:position, :stream, :type);
+-- on B
+INSERT INTO seen VALUES (:position, :stream, :type);
+)sql");
+  BOOST_REQUIRE(ReplayProjection(*store, *v2, {}).ok());
+
+  // Still inside its transaction: the old model, untouched.
+  BOOST_TEST(count(**reader, "SELECT count(*) FROM seen") == 300);
+  BOOST_TEST(count(**reader, "SELECT position FROM _rill_projection") == 300);
+  BOOST_REQUIRE((*reader)->Commit().ok());
+  // Next transaction: the complete new model.
+  BOOST_TEST(count(**reader, "SELECT count(*) FROM seen") == 500);
+  BOOST_TEST(count(**reader, "SELECT count(*) FROM seen WHERE type IN ('A','B')") == 500);
+  BOOST_TEST(count(**idle_reader, "SELECT count(*) FROM seen WHERE type = 'A'") == 250);
+  BOOST_TEST(count(**idle_reader, "SELECT position FROM _rill_projection") == 500);
+  BOOST_TEST(!std::filesystem::exists(ReplayPath(store->dir(), "every")));
+  BOOST_TEST(ReadReadModelState(path)->fingerprint == v2->fingerprint());
+}
+
+// A follower of the old definition stops when a replay swaps in rows of a
+// new one; a follower of the same definition carries on from the swapped-in
+// checkpoint without applying anything twice.
+BOOST_AUTO_TEST_CASE(follower_sees_replay_swap) {
+  TempDir dir;
+  auto store = OpenStore(dir.store());
+  auto v1 = ParseOrDie(kAllEvents);
+  AppendAll(*store, AB(200));
+  BOOST_REQUIRE(RunProjection(*store, *v1, {}).ok());
+  std::atomic<bool> stop{false};
+  ProjectionRunOptions o;
+  o.follow = true;
+  o.follow_poll = 10ms;
+  o.should_stop = [&] { return stop.load(); };
+  Status same_result;
+  std::thread same([&] { same_result = RunProjection(*store, *v1, o); });
+  std::this_thread::sleep_for(50ms);
+  BOOST_REQUIRE(ReplayProjection(*store, *v1, {}).ok());  // same definition
+  AppendAll(*store, AB(100, 200));
+  std::string path = ReadModelPath(store->dir(), "every");
+  for (int i = 0; i < 500 && ReadReadModelState(path)->position < 300; ++i) std::this_thread::sleep_for(10ms);
+  stop = true;
+  same.join();
+  BOOST_TEST(same_result.ok(), same_result.ToString());
+  BOOST_TEST(SeenPositions(path) == Positions(300));
+
+  stop = false;
+  Status old_result;
+  std::thread old([&] { old_result = RunProjection(*store, *v1, o); });
+  std::this_thread::sleep_for(50ms);
+  auto v2 = ParseOrDie(std::string(kAllEvents) + "-- on C\nINSERT INTO seen VALUES (:position, 'c');\n");
+  BOOST_REQUIRE(ReplayProjection(*store, *v2, {}).ok());
+  AppendAll(*store, AB(10, 300));
+  old.join();  // stops by itself
+  BOOST_TEST(old_result.IsConflict(), old_result.ToString());
+}
+
+BOOST_AUTO_TEST_CASE(first_replay_renames_into_place) {
+  TempDir dir;
+  auto store = OpenStore(dir.store());
+  auto p = ParseOrDie(kAllEvents);
+  AppendAll(*store, AB(100));
+  BOOST_REQUIRE(ReplayProjection(*store, *p, {}).ok());
+  std::string path = ReadModelPath(store->dir(), "every");
+  BOOST_TEST(SeenPositions(path) == Positions(100));
+  BOOST_TEST(!std::filesystem::exists(ReplayPath(store->dir(), "every")));
+  // And it keeps working as a live model.
+  AppendAll(*store, AB(10, 100));
+  BOOST_REQUIRE(RunProjection(*store, *p, {}).ok());
+  BOOST_TEST(SeenPositions(path) == Positions(110));
+}
+
+// An interrupted replay leaves the old model serving and resumes later.
+BOOST_AUTO_TEST_CASE(interrupted_replay_keeps_old_model_and_resumes) {
+  TempDir dir;
+  auto store = OpenStore(dir.store());
+  auto p = ParseOrDie(kLedgerBalances);
+  AppendAll(*store, BankEvents(50, 3000, 7));
+  BOOST_REQUIRE(RunProjection(*store, *p, {}).ok());
+  std::string path = ReadModelPath(store->dir(), "ledger");
+  auto before = Dump(path, "balances");
+  AppendAll(*store, BankEvents(50, 3000, 8, 50));
+
+  int commits = 0;
+  ProjectionRunOptions o;
+  o.max_batch_events = 200;
+  o.on_commit = [&](const ProjectionProgress&) { ++commits; };
+  o.should_stop = [&] { return commits >= 1; };
+  Status s = ReplayProjection(*store, *p, o);
+  BOOST_TEST((s.code() == Code::kInterrupted), s.ToString());
+  BOOST_TEST(Dump(path, "balances") == before);  // old model intact
+  auto partial = ReadReadModelState(ReplayPath(store->dir(), "ledger"));
+  BOOST_TEST(partial->exists);
+  BOOST_TEST(partial->position > 0u);
+  BOOST_TEST(partial->position < 6000u);
+
+  ProjectionProgress pr;
+  BOOST_REQUIRE(ReplayProjection(*store, *p, {}, &pr).ok());
+  BOOST_TEST(pr.start_position == partial->position);  // resumed, not restarted
+  auto resumed = Dump(path, "balances");
+  auto resumed_ledger = Dump(path, "ledger");
+  BOOST_TEST(resumed_ledger.size() == 6000u);
+
+  BOOST_REQUIRE(DropReadModel(store->dir(), "ledger").ok());
+  BOOST_REQUIRE(ReplayProjection(*store, *p, {}).ok());
+  BOOST_TEST(Dump(path, "balances") == resumed);
+  BOOST_TEST(Dump(path, "ledger") == resumed_ledger);
+}
+
+// Two runners on one model (two processes in real life): every event still
+// applied exactly once, thanks to the checkpoint check in each transaction.
+BOOST_AUTO_TEST_CASE(concurrent_runners_apply_each_event_once) {
+  TempDir dir;
+  auto store = OpenStore(dir.store());
+  auto p = ParseOrDie(kAllEvents);
+  AppendAll(*store, AB(20000));
+  ProjectionRunOptions o;
+  o.max_batch_events = 100;
+  Status s1, s2;
+  std::thread t1([&] { s1 = RunProjection(*store, *p, o); });
+  std::thread t2([&] { s2 = RunProjection(*store, *p, o); });
+  t1.join();
+  t2.join();
+  BOOST_TEST(s1.ok(), s1.ToString());
+  BOOST_TEST(s2.ok(), s2.ToString());
+  std::string path = ReadModelPath(store->dir(), "every");
+  BOOST_TEST(SeenPositions(path) == Positions(20000));
+}
+
+BOOST_AUTO_TEST_CASE(read_model_of_another_store_is_refused) {
+  TempDir a, b;
+  auto p = ParseOrDie(kAllEvents);
+  std::string path;
+  {
+    auto store = OpenStore(a.store());
+    AppendAll(*store, AB(10));
+    BOOST_REQUIRE(RunProjection(*store, *p, {}).ok());
+    path = ReadModelPath(store->dir(), "every");
+  }
+  auto other = OpenStore(b.store());
+  std::filesystem::create_directories(ReadModelDir(other->dir()));
+  std::filesystem::copy_file(path, ReadModelPath(other->dir(), "every"));
+  Status s = RunProjection(*other, *p, {});
+  BOOST_TEST(s.IsConflict(), s.ToString());
+  BOOST_TEST(ReplayProjection(*other, *p, {}).ok());  // replay replaces it
+  BOOST_TEST(ReadReadModelState(ReadModelPath(other->dir(), "every"))->store_id == other->store_id());
+}
+
+BOOST_AUTO_TEST_CASE(drop_removes_model_and_replay) {
+  TempDir dir;
+  auto store = OpenStore(dir.store());
+  auto p = ParseOrDie(kAllEvents);
+  AppendAll(*store, AB(10));
+  BOOST_REQUIRE(RunProjection(*store, *p, {}).ok());
+  BOOST_REQUIRE(DropReadModel(store->dir(), "every").ok());
+  BOOST_TEST(!std::filesystem::exists(ReadModelPath(store->dir(), "every")));
+  BOOST_TEST(!ReadReadModelState(ReadModelPath(store->dir(), "every"))->exists);
+}
+
+BOOST_AUTO_TEST_CASE(million_events) {
+  TempDir dir;
+  auto store = OpenStore(dir.store());
+  const size_t kEvents = 1000000, kAccounts = 20000;
+  AppendAll(*store, BankEvents(kAccounts, kEvents, 42));
+  // Expected balances computed independently of SQLite.
+  std::map<std::string, int64_t> expected;
+  {
+    std::vector<Event> evs;
+    uint64_t from = 1;
+    while (true) {
+      evs.clear();
+      BOOST_REQUIRE(store->ReadAll(from, 65536, &evs).ok());
+      if (evs.empty()) break;
+      for (const auto& e : evs) {
+        int64_t amount = 0;
+        auto pos = e.data.find("\"amount\":");
+        if (pos != std::string::npos) amount = std::stoll(e.data.substr(pos + 9));
+        if (e.type == "AccountOpened") expected[e.stream] = 0;
+        if (e.type == "Deposited") expected[e.stream] += amount;
+        if (e.type == "Withdrawn") expected[e.stream] -= amount;
+      }
+      from = evs.back().position + 1;
+    }
+  }
+  auto p = ParseOrDie(kLedgerBalances);
+  ProjectionProgress pr;
+  BOOST_REQUIRE(ReplayProjection(*store, *p, {}, &pr).ok());
+  std::string path = ReadModelPath(store->dir(), "ledger");
+  BOOST_TEST(pr.position == kEvents);
+  BOOST_TEST(pr.events_applied == kEvents);
+  BOOST_TEST(QueryInt(path, "SELECT count(*) FROM ledger") == static_cast<int64_t>(kEvents));
+  BOOST_TEST(QueryInt(path, "SELECT max(position) FROM ledger") == static_cast<int64_t>(kEvents));
+  auto rows = Dump(path, "balances");
+  BOOST_REQUIRE(rows.size() == expected.size());
+  size_t mismatches = 0;
+  for (const auto& r : rows) {
+    std::string account = r.substr(0, r.find('|'));
+    auto fields_end = r.rfind('|');
+    auto bal_start = r.rfind('|', fields_end - 1) + 1;
+    int64_t balance = std::stoll(r.substr(bal_start, fields_end - bal_start));
+    if (expected.at(account) != balance) ++mismatches;
+  }
+  BOOST_TEST(mismatches == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
