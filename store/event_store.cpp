@@ -1,0 +1,812 @@
+// The EventStore implementation: opening, the reads, checkpoints, snapshots
+// and operations. The group-commit writer is in group_commit_writer.cpp and
+// the indexer in stream_indexer.cpp; both are members of StoreImpl.
+#include "store/event_store_impl.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <unordered_map>
+
+namespace fs = std::filesystem;
+
+namespace rill {
+
+std::string ReadModelDir(const std::string& d) { return d + "/readmodels"; }
+std::string ProjectionsDir(const std::string& d) { return d + "/projections"; }
+std::string MigrationsDir(const std::string& d) { return d + "/migrations"; }
+
+std::future<Result<AppendResult>> EventStore::AppendAsync(AppendRequest request) {
+  auto promise = std::make_shared<std::promise<Result<AppendResult>>>();
+  auto future = promise->get_future();
+  AppendAsync(std::move(request), [promise](Result<AppendResult> r) { promise->set_value(std::move(r)); });
+  return future;
+}
+
+Result<AppendResult> EventStore::Append(AppendRequest request) { return AppendAsync(std::move(request)).get(); }
+
+bool EventStore::Exists(const std::string& dir) {
+  std::error_code ec;
+  return fs::exists(fs::path(dir) / "log" / "data.mdb", ec);
+}
+
+// A closed fd 0-2 would be handed to the next open(), and a database file
+// could become "stderr".
+static void EnsureStdDescriptors() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fcntl(fd, F_GETFD) == -1) {
+      int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+      if (n >= 0 && n != fd) {
+        dup2(n, fd);
+        close(n);
+      }
+    }
+  }
+}
+
+Status EventStore::Init(const std::string& dir) {
+  if (Exists(dir)) return Status::Conflict(fmt::format("a rill store already exists at {}", dir));
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
+    return Status::InvalidArgument(fmt::format("{} exists and is not a directory", dir));
+  StoreOptions o;
+  o.create_if_missing = true;
+  auto s = Open(dir, o);
+  return s.status();
+}
+
+static const char kMetaFormat[] = "format";
+static const char kMetaStoreId[] = "store_id";
+static const char kIndexedKey[] = "position";
+
+Result<std::unique_ptr<EventStore>> EventStore::Open(const std::string& dir, const StoreOptions& options) {
+  EnsureStdDescriptors();
+  bool fresh = !Exists(dir);
+  if (fresh && !options.create_if_missing) return Status::NotFound(fmt::format("no rill store at {}", dir));
+  std::error_code ec;
+  if (fresh) {
+    fs::create_directories(dir, ec);
+    if (ec) return Status::IOError(fmt::format("cannot create {}: {}", dir, ec.message()));
+  }
+  auto impl = std::unique_ptr<StoreImpl>(new StoreImpl(dir, options));
+  RILL_RETURN_IF_ERROR(impl->OpenLog(fresh));
+  RILL_RETURN_IF_ERROR(impl->OpenIndex());
+  impl->Start();
+  return std::unique_ptr<EventStore>(std::move(impl));
+}
+
+StoreImpl::StoreImpl(std::string dir, StoreOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
+
+StoreImpl::~StoreImpl() { Stop(); }
+
+Status StoreImpl::OpenLog(bool fresh) {
+  LmdbEnv::Options o;
+  o.initial_map_bytes = options_.initial_map_bytes;
+  o.sync = options_.durability == Durability::kSync;
+  o.fault_hook = options_.fault_hook;
+  auto env = LmdbEnv::Open(dir_ + "/log", o);
+  if (!env.ok()) return env.status();
+  log_env_ = std::move(env).value();
+  auto a = log_env_->OpenDb("log");
+  if (!a.ok()) return a.status();
+  log_db_ = *a;
+  auto b = log_env_->OpenDb("meta");
+  if (!b.ok()) return b.status();
+  meta_db_ = *b;
+  auto c = log_env_->OpenDb("checkpoints");
+  if (!c.ok()) return c.status();
+  checkpoints_db_ = *c;
+
+  // Format version and store id: written once, checked on every open.
+  return log_env_->Write([&](MDB_txn* txn) -> Status {
+    MDB_val k = Val(kMetaFormat), v;
+    int rc = mdb_get(txn, meta_db_, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+      if (!fresh) {
+        MDB_stat st;
+        mdb_stat(txn, log_db_, &st);
+        if (st.ms_entries > 0) return Status::Corruption(fmt::format("store {} has events but no format version", dir_));
+      }
+      std::string fmtv = std::to_string(kFormatVersion);
+      store_id_ = Uuid::Generate().ToString();
+      MDB_val fv = Val(fmtv), ik = Val(kMetaStoreId), iv = Val(store_id_);
+      RILL_RETURN_IF_ERROR(log_env_->Check(mdb_put(txn, meta_db_, &k, &fv, 0), "writing format"));
+      return log_env_->Check(mdb_put(txn, meta_db_, &ik, &iv, 0), "writing store id");
+    }
+    if (rc) return log_env_->Check(rc, "reading format");
+    std::string found(View(v));
+    if (found != std::to_string(kFormatVersion))
+      return Status::InvalidArgument(fmt::format(
+          "store {} has format version {}; this rill reads format {} only", dir_, found, kFormatVersion));
+    MDB_val ik = Val(kMetaStoreId), iv;
+    if (mdb_get(txn, meta_db_, &ik, &iv) == 0) store_id_ = std::string(View(iv));
+    return Status::OK();
+  });
+}
+
+Status StoreImpl::OpenIndexEnv() {
+  LmdbEnv::Options o;
+  o.initial_map_bytes = options_.initial_map_bytes;
+  o.sync = false;  // derived: never fsync'd, rebuilt from the log
+  auto env = LmdbEnv::Open(dir_ + "/index", o);
+  if (!env.ok()) return env.status();
+  index_env_ = std::move(env).value();
+  for (auto [name, dbi] : {std::pair{"streams", &streams_db_}, {"stream_index", &stream_index_db_},
+                           {"commands", &commands_db_}, {"snapshots", &snapshots_db_}, {"indexed", &indexed_db_}}) {
+    auto r = index_env_->OpenDb(name);
+    if (!r.ok()) return r.status();
+    *dbi = *r;
+  }
+  // The index belongs to this log: a copied-in or foreign index is rebuilt.
+  return index_env_->Write([&](MDB_txn* txn) -> Status {
+    MDB_val k = Val(kMetaStoreId), v;
+    int rc = mdb_get(txn, indexed_db_, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+      MDB_val nv = Val(store_id_);
+      return index_env_->Check(mdb_put(txn, indexed_db_, &k, &nv, 0), "writing index owner");
+    }
+    if (rc) return index_env_->Check(rc, "reading index owner");
+    if (View(v) != store_id_) return Status::Corruption("index belongs to another store");
+    return Status::OK();
+  });
+}
+
+Status StoreImpl::DropIndex() {
+  index_env_.reset();
+  std::error_code ec;
+  fs::remove_all(dir_ + "/index", ec);
+  if (ec) return Status::IOError(fmt::format("cannot remove {}/index: {}", dir_, ec.message()));
+  std::lock_guard lock(tail_.mu);
+  tail_.streams.clear();
+  tail_.requests.clear();
+  tail_.order.clear();
+  tail_.indexed = 0;
+  tail_.known_end = 0;
+  return Status::OK();
+}
+
+Status StoreImpl::OpenIndex() {
+  Status s = OpenIndexEnv();
+  if (s.ok()) {
+    auto indexed = ReadIndexedPosition();
+    uint64_t last = LastLogPosition();
+    if (!indexed.ok()) s = indexed.status();
+    else if (*indexed > last)
+      s = Status::Corruption(fmt::format("index is ahead of the log ({} > {})", *indexed, last));
+    else {
+      std::lock_guard lock(tail_.mu);
+      tail_.indexed = tail_.known_end = *indexed;
+    }
+  }
+  if (!s.ok()) {
+    // The index is never the only copy of anything: throw it away.
+    index_rebuilds_++;
+    RILL_RETURN_IF_ERROR(DropIndex());
+    RILL_RETURN_IF_ERROR(OpenIndexEnv());
+  }
+  // Catch up synchronously so a fresh process starts with an empty tail.
+  for (;;) {
+    auto n = IndexOnce(options_.index_batch_events);
+    if (!n.ok()) {
+      // A damaged record stops the index there; the store still opens so
+      // `rill check` and reads of the good part work.
+      if (n.status().code() != Code::kCorruption) return n.status().WithContext("indexing the log");
+      std::lock_guard lock(index_mu_);
+      index_error_ = n.status();
+      break;
+    }
+    if (*n == 0) break;
+  }
+  return Status::OK();
+}
+
+void StoreImpl::Start() {
+  writer_thread_ = std::thread([this] { WriterLoop(); });
+  indexer_thread_ = std::thread([this] { IndexerLoop(); });
+}
+
+void StoreImpl::Stop() {
+  {
+    std::lock_guard lock(queue_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  queue_space_cv_.notify_all();
+  if (writer_thread_.joinable()) writer_thread_.join();
+  {
+    std::lock_guard lock(index_mu_);
+    index_stop_ = true;
+  }
+  index_cv_.notify_all();
+  if (indexer_thread_.joinable()) indexer_thread_.join();
+  if (log_env_ && options_.durability == Durability::kAsync) (void)log_env_->Sync(true);
+}
+
+uint64_t StoreImpl::LastLogPosition() {
+  LmdbEnv::ReadTxn txn;
+  if (!log_env_->BeginRead(&txn).ok()) return 0;
+  return LastLogPositionIn(txn.get());
+}
+
+uint64_t StoreImpl::LastLogPositionIn(MDB_txn* txn) {
+  MDB_cursor* c;
+  if (mdb_cursor_open(txn, log_db_, &c)) return 0;
+  MDB_val k, v;
+  uint64_t last = 0;
+  if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 8) last = GetBigEndian64(k.mv_data);
+  mdb_cursor_close(c);
+  return last;
+}
+
+uint64_t StoreImpl::LastPosition() {
+  (void)CatchUpTail();  // best effort: a failure leaves the last known end
+  std::lock_guard lock(tail_.mu);
+  return tail_.known_end;
+}
+
+Result<uint64_t> StoreImpl::ReadIndexedPosition() {
+  LmdbEnv::ReadTxn txn;
+  RILL_RETURN_IF_ERROR(index_env_->BeginRead(&txn));
+  return IndexedIn(txn.get());
+}
+
+uint64_t StoreImpl::IndexedIn(MDB_txn* txn) {
+  MDB_val k = Val(kIndexedKey), v;
+  if (mdb_get(txn, indexed_db_, &k, &v) == 0 && v.mv_size == 8) return GetBigEndian64(v.mv_data);
+  return 0;
+}
+
+// Brings log entries written by other processes into the tail, so this
+// process's reads and version checks see them. One cursor probe when nothing
+// is new.
+Status StoreImpl::CatchUpTail() {
+  LmdbEnv::ReadTxn txn;
+  RILL_RETURN_IF_ERROR(log_env_->BeginRead(&txn));
+  return CatchUpTailIn(txn.get());
+}
+
+Status StoreImpl::CatchUpTailIn(MDB_txn* txn) {
+  uint64_t last = LastLogPositionIn(txn);
+  uint64_t from;
+  {
+    std::lock_guard lock(tail_.mu);
+    if (last <= tail_.known_end) return Status::OK();
+    from = tail_.known_end + 1;
+  }
+  MDB_cursor* c;
+  RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn, log_db_, &c), "cursor"));
+  char key[8];
+  PutBigEndian64(key, from);
+  MDB_val k = Val(key, 8), v;
+  std::vector<std::string> records;
+  int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  while (rc == 0) {
+    records.emplace_back(View(v));
+    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(c);
+  std::lock_guard lock(tail_.mu);
+  for (const auto& r : records) {
+    RecordView rv;
+    Status s = DecodeRecord(r, &rv);
+    if (!s.ok()) return s;
+    if (rv.position > tail_.known_end) tail_.AddLocked(rv);
+  }
+  commit_cv_.notify_all();
+  return Status::OK();
+}
+
+// The head of one stream as this process knows it: the tail overlaid on the
+// index. The index read transaction is opened while the tail lock is held:
+// the indexer trims the tail only after its commit, so anything trimmed is
+// visible to that transaction.
+Result<StreamInfo> StoreImpl::StreamHead(const std::string& stream, StreamRecord* index_record) {
+  StreamInfo info;
+  info.name = stream;
+  std::optional<UnindexedTail::Stream> tail;
+  LmdbEnv::ReadTxn txn;
+  {
+    std::lock_guard lock(tail_.mu);
+    if (auto it = tail_.streams.find(stream); it != tail_.streams.end()) {
+      tail.emplace();
+      if (!it->second.entries.empty()) tail->entries.push_back(it->second.entries.back());
+      tail->deleted = it->second.deleted;
+      tail->metadata = it->second.metadata;
+    }
+    RILL_RETURN_IF_ERROR(index_env_->BeginRead(&txn));
+  }
+  MDB_val k = Val(stream), v;
+  int rc = mdb_get(txn.get(), streams_db_, &k, &v);
+  std::optional<StreamRecord> rec;
+  if (rc == 0) {
+    rec.emplace();
+    if (!StreamRecord::Decode(View(v), &*rec))
+      return Status::Corruption(fmt::format("stream record of {} is damaged", stream));
+    if (index_record) *index_record = *rec;
+  } else if (rc != MDB_NOTFOUND) {
+    return LmdbStatus(rc, "reading stream head");
+  }
+  if (!tail && !rec) return Status::NotFound(fmt::format("stream {} does not exist", stream));
+  if (rec) {
+    info.head_version = rec->head_version;
+    info.head_position = rec->head_position;
+    info.deleted = rec->deleted;
+    info.metadata = rec->metadata;
+  }
+  // The tail is newer than the index wherever it says something.
+  if (tail) {
+    if (!tail->entries.empty() && tail->entries.back().first > info.head_version) {
+      info.head_version = tail->entries.back().first;
+      info.head_position = tail->entries.back().second;
+    }
+    if (tail->deleted) info.deleted = *tail->deleted;
+    if (tail->metadata) info.metadata = *tail->metadata;
+  }
+  return info;
+}
+
+Result<StreamInfo> StoreImpl::GetStream(const std::string& stream) {
+  RILL_RETURN_IF_ERROR(CatchUpTail());
+  return StreamHead(stream, nullptr);
+}
+
+static bool Visible(const StreamInfo& info, uint64_t version, int64_t time_us, int64_t now) {
+  const auto& m = info.metadata;
+  if (m.truncate_before && version < m.truncate_before) return false;
+  if (m.max_count && info.head_version >= m.max_count && version <= info.head_version - m.max_count) return false;
+  if (m.max_age_us && time_us < now - m.max_age_us) return false;
+  return true;
+}
+
+Status StoreImpl::FetchRecord(MDB_txn* log_txn, uint64_t position, Event* out) {
+  char key[8];
+  PutBigEndian64(key, position);
+  MDB_val k = Val(key, 8), v;
+  int rc = mdb_get(log_txn, log_db_, &k, &v);
+  if (rc == MDB_NOTFOUND) return Status::Corruption(fmt::format("index points at position {}, which the log lacks", position));
+  RILL_RETURN_IF_ERROR(LmdbStatus(rc, "reading the log"));
+  RecordView rv;
+  RILL_RETURN_IF_ERROR(DecodeRecord(View(v), &rv));
+  if (rv.position != position)
+    return Status::Corruption(fmt::format("record under key {} says it is position {}", position, rv.position));
+  *out = ToEvent(rv);
+  return Status::OK();
+}
+
+Status StoreImpl::Transform(Event& e) {
+  if (!options_.read_transform) return Status::OK();
+  return options_.read_transform(e).WithContext(fmt::format("upcasting event at position {}", e.position));
+}
+
+Status StoreImpl::ReadStream(const std::string& stream, Direction dir, uint64_t from, size_t max_count,
+                             std::vector<Event>* out, bool raw) {
+  RILL_RETURN_IF_ERROR(CatchUpTail());
+  // Positions of the stream's versions: index up to its high-water mark, the
+  // tail above it. Both taken under the tail lock (see StreamHead).
+  std::vector<std::pair<uint64_t, uint64_t>> tail_entries;
+  LmdbEnv::ReadTxn itxn;
+  {
+    std::lock_guard lock(tail_.mu);
+    if (auto it = tail_.streams.find(stream); it != tail_.streams.end())
+      tail_entries.assign(it->second.entries.begin(), it->second.entries.end());
+    RILL_RETURN_IF_ERROR(index_env_->BeginRead(&itxn));
+  }
+  auto head = StreamHead(stream, nullptr);
+  if (!head.ok()) return head.status();
+  if (head->deleted && !raw) return Status::NotFound(fmt::format("stream {} is deleted", stream));
+  if (head->head_version == 0) return raw ? Status::OK() : Status::NotFound(fmt::format("stream {} does not exist", stream));
+
+  uint64_t indexed = IndexedIn(itxn.get());
+  uint64_t number = 0;
+  {
+    MDB_val k = Val(stream), v;
+    StreamRecord r;
+    if (mdb_get(itxn.get(), streams_db_, &k, &v) == 0 && StreamRecord::Decode(View(v), &r)) number = r.number;
+  }
+  LmdbEnv::ReadTxn ltxn;
+  RILL_RETURN_IF_ERROR(log_env_->BeginRead(&ltxn));
+  int64_t now = NowMicros();
+  bool forward = dir == Direction::kForward;
+  uint64_t start = forward ? std::max<uint64_t>(from, 1) : (from == 0 ? head->head_version : from);
+
+  // Versions to positions, in read order, stopping at max_count visible.
+  size_t produced = 0;
+  auto emit = [&](uint64_t version, uint64_t position) -> Status {
+    Event e;
+    RILL_RETURN_IF_ERROR(FetchRecord(ltxn.get(), position, &e));
+    if (e.stream != stream || e.version != version)
+      return Status::Corruption(fmt::format("index says {}@{} is at position {}, the log disagrees", stream, version, position));
+    if (!raw && !Visible(*head, version, e.time_us, now)) return Status::OK();
+    if (!raw) RILL_RETURN_IF_ERROR(Transform(e));
+    out->push_back(std::move(e));
+    produced++;
+    return Status::OK();
+  };
+  // Tail entries above the index's mark, in version order.
+  std::vector<std::pair<uint64_t, uint64_t>> above;
+  for (auto& p : tail_entries)
+    if (p.second > indexed) above.push_back(p);
+  uint64_t first_tail_version = above.empty() ? UINT64_MAX : above.front().first;
+
+  auto read_index = [&](uint64_t v_from, bool fwd, uint64_t v_limit) -> Status {
+    // Reads indexed versions of the stream; v_limit bounds them (exclusive for
+    // forward: stop before the tail's first version).
+    if (number == 0) return Status::OK();
+    MDB_cursor* c;
+    RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(itxn.get(), stream_index_db_, &c), "cursor"));
+    char key[16];
+    PutBigEndian64(key, number);
+    PutBigEndian64(key + 8, v_from);
+    MDB_val k = Val(key, 16), v;
+    int rc;
+    if (fwd) {
+      rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    } else {
+      rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+      if (rc == 0 && GetBigEndian64(k.mv_data) == number && GetBigEndian64(static_cast<char*>(k.mv_data) + 8) == v_from) {
+        // exact hit
+      } else {
+        rc = rc == 0 ? mdb_cursor_get(c, &k, &v, MDB_PREV) : mdb_cursor_get(c, &k, &v, MDB_LAST);
+      }
+    }
+    Status s;
+    while (rc == 0 && produced < max_count) {
+      if (k.mv_size != 16 || GetBigEndian64(k.mv_data) != number) break;
+      uint64_t ver = GetBigEndian64(static_cast<char*>(k.mv_data) + 8);
+      if (fwd && ver >= v_limit) break;
+      uint64_t pos = GetBigEndian64(v.mv_data);
+      if (pos > indexed) break;
+      s = emit(ver, pos);
+      if (!s.ok()) break;
+      rc = mdb_cursor_get(c, &k, &v, fwd ? MDB_NEXT : MDB_PREV);
+    }
+    mdb_cursor_close(c);
+    return s;
+  };
+
+  if (forward) {
+    if (start < first_tail_version) RILL_RETURN_IF_ERROR(read_index(start, true, first_tail_version));
+    for (auto& [ver, pos] : above) {
+      if (produced >= max_count) break;
+      if (ver >= start) RILL_RETURN_IF_ERROR(emit(ver, pos));
+    }
+  } else {
+    for (auto it = above.rbegin(); it != above.rend() && produced < max_count; ++it)
+      if (it->first <= start) RILL_RETURN_IF_ERROR(emit(it->first, it->second));
+    uint64_t idx_start = std::min(start, first_tail_version == UINT64_MAX ? start : first_tail_version - 1);
+    if (produced < max_count && idx_start >= 1) RILL_RETURN_IF_ERROR(read_index(idx_start, false, 0));
+  }
+  return Status::OK();
+}
+
+Status StoreImpl::ReadAll(uint64_t from, size_t max_count, std::vector<Event>* out, bool raw) {
+  LmdbEnv::ReadTxn txn;
+  RILL_RETURN_IF_ERROR(log_env_->BeginRead(&txn));
+  MDB_cursor* c;
+  RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn.get(), log_db_, &c), "cursor"));
+  char key[8];
+  PutBigEndian64(key, std::max<uint64_t>(from, 1));
+  MDB_val k = Val(key, 8), v;
+  int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  Status s;
+  size_t n = 0;
+  while (rc == 0 && n < max_count) {
+    RecordView rv;
+    s = DecodeRecord(View(v), &rv);
+    if (!s.ok()) break;
+    uint64_t pos = GetBigEndian64(k.mv_data);
+    if (rv.position != pos) {
+      s = Status::Corruption(fmt::format("record under key {} says it is position {}", pos, rv.position));
+      break;
+    }
+    Event e = ToEvent(rv);
+    if (!raw) {
+      s = Transform(e);
+      if (!s.ok()) break;
+    }
+    out->push_back(std::move(e));
+    ++n;
+    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(c);
+  if (s.ok() && rc != 0 && rc != MDB_NOTFOUND) s = LmdbStatus(rc, "reading the log");
+  return s;
+}
+
+Status StoreImpl::ListStreams(const std::string& category, std::vector<StreamInfo>* out, bool include_system) {
+  RILL_RETURN_IF_ERROR(CatchUpTail());
+  std::map<std::string, StreamInfo> found;
+  std::vector<std::string> tail_names;
+  LmdbEnv::ReadTxn txn;
+  {
+    std::lock_guard lock(tail_.mu);
+    for (auto& [name, _] : tail_.streams) tail_names.push_back(name);
+    RILL_RETURN_IF_ERROR(index_env_->BeginRead(&txn));
+  }
+  auto wanted = [&](std::string_view name) {
+    if (!include_system && !name.empty() && name[0] == '$') return false;
+    return category.empty() || CategoryOf(name) == category;
+  };
+  MDB_cursor* c;
+  RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn.get(), streams_db_, &c), "cursor"));
+  MDB_val k = Val(category), v;
+  int rc = category.empty() ? mdb_cursor_get(c, &k, &v, MDB_FIRST) : mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  while (rc == 0) {
+    std::string_view name = View(k);
+    if (!category.empty() && name.substr(0, category.size()) != category) break;
+    if (wanted(name)) {
+      StreamRecord r;
+      if (StreamRecord::Decode(View(v), &r)) {
+        StreamInfo info{std::string(name), r.head_version, r.head_position, r.deleted, r.metadata};
+        found.emplace(info.name, info);
+      }
+    }
+    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(c);
+  txn.Reset();
+  for (auto& name : tail_names) {
+    if (!wanted(name)) continue;
+    auto h = StreamHead(name, nullptr);
+    if (h.ok()) found[name] = *h;
+  }
+  for (auto& [name, info] : found)
+    if (info.head_version > 0 || info.deleted) out->push_back(std::move(info));
+  return Status::OK();
+}
+
+Result<AppendResult> StoreImpl::LookupRequest(const std::string& id) {
+  RILL_RETURN_IF_ERROR(CatchUpTail());
+  auto r = FindRequest(id);
+  if (!r.ok()) return r.status();
+  AppendResult out = r->outcome;
+  out.duplicate = true;
+  return out;
+}
+
+Result<RequestRecord> StoreImpl::FindRequest(const std::string& id) {
+  LmdbEnv::ReadTxn txn;
+  {
+    std::lock_guard lock(tail_.mu);
+    if (auto it = tail_.requests.find(id); it != tail_.requests.end()) return it->second;
+    RILL_RETURN_IF_ERROR(index_env_->BeginRead(&txn));
+  }
+  MDB_val k = Val(id), v;
+  int rc = mdb_get(txn.get(), commands_db_, &k, &v);
+  if (rc == MDB_NOTFOUND) return Status::NotFound(fmt::format("no request with id {}", id));
+  RILL_RETURN_IF_ERROR(LmdbStatus(rc, "reading request ids"));
+  RequestRecord r;
+  if (!RequestRecord::Decode(id, View(v), &r)) return Status::Corruption(fmt::format("request record {} is damaged", id));
+  return r;
+}
+
+// ---- Checkpoints ------------------------------------------------------------
+
+Result<uint64_t> StoreImpl::GetCheckpoint(const std::string& name) {
+  LmdbEnv::ReadTxn txn;
+  RILL_RETURN_IF_ERROR(log_env_->BeginRead(&txn));
+  MDB_val k = Val(name), v;
+  int rc = mdb_get(txn.get(), checkpoints_db_, &k, &v);
+  if (rc == MDB_NOTFOUND) return uint64_t{0};
+  RILL_RETURN_IF_ERROR(LmdbStatus(rc, "reading checkpoint"));
+  if (v.mv_size != 8) return Status::Corruption(fmt::format("checkpoint {} is damaged", name));
+  return GetBigEndian64(v.mv_data);
+}
+
+Status StoreImpl::SetCheckpoint(const std::string& name, uint64_t position) {
+  if (name.empty() || name.size() > 400) return Status::InvalidArgument("checkpoint name must be 1..400 bytes");
+  char val[8];
+  PutBigEndian64(val, position);
+  return log_env_->Write([&](MDB_txn* txn) {
+    MDB_val k = Val(name), v = Val(val, 8);
+    return log_env_->Check(mdb_put(txn, checkpoints_db_, &k, &v, 0), "writing checkpoint");
+  });
+}
+
+Status StoreImpl::ListCheckpoints(std::vector<std::pair<std::string, uint64_t>>* out) {
+  LmdbEnv::ReadTxn txn;
+  RILL_RETURN_IF_ERROR(log_env_->BeginRead(&txn));
+  MDB_cursor* c;
+  RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn.get(), checkpoints_db_, &c), "cursor"));
+  MDB_val k, v;
+  int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+  while (rc == 0) {
+    if (v.mv_size == 8) out->emplace_back(std::string(View(k)), GetBigEndian64(v.mv_data));
+    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(c);
+  return Status::OK();
+}
+
+// ---- Snapshots --------------------------------------------------------------
+
+static std::string EncodeSnapshot(const Snapshot& s) {
+  std::string b(12, '\0');
+  PutBigEndian64(b.data(), s.version);
+  uint32_t schema = s.state_schema;
+  std::memcpy(b.data() + 8, &schema, 4);
+  b += s.state;
+  return b;
+}
+
+static bool DecodeSnapshot(std::string_view b, Snapshot* s) {
+  if (b.size() < 12) return false;
+  s->version = GetBigEndian64(b.data());
+  std::memcpy(&s->state_schema, b.data() + 8, 4);
+  s->state.assign(b.substr(12));
+  return true;
+}
+
+Result<Snapshot> StoreImpl::GetSnapshot(const std::string& stream) {
+  LmdbEnv::ReadTxn txn;
+  RILL_RETURN_IF_ERROR(index_env_->BeginRead(&txn));
+  MDB_val k = Val(stream), v;
+  int rc = mdb_get(txn.get(), snapshots_db_, &k, &v);
+  if (rc == MDB_NOTFOUND) return Status::NotFound(fmt::format("no snapshot of {}", stream));
+  RILL_RETURN_IF_ERROR(LmdbStatus(rc, "reading snapshot"));
+  Snapshot s;
+  if (!DecodeSnapshot(View(v), &s)) return Status::Corruption(fmt::format("snapshot of {} is damaged", stream));
+  return s;
+}
+
+Status StoreImpl::PutSnapshot(const std::string& stream, const Snapshot& snapshot) {
+  RILL_RETURN_IF_ERROR(ValidateStreamName(stream, true));
+  std::string b = EncodeSnapshot(snapshot);
+  return index_env_->Write([&](MDB_txn* txn) {
+    MDB_val k = Val(stream), v = Val(b);
+    return index_env_->Check(mdb_put(txn, snapshots_db_, &k, &v, 0), "writing snapshot");
+  });
+}
+
+Status StoreImpl::DeleteSnapshot(const std::string& stream) {
+  return index_env_->Write([&](MDB_txn* txn) -> Status {
+    MDB_val k = Val(stream);
+    int rc = mdb_del(txn, snapshots_db_, &k, nullptr);
+    if (rc == MDB_NOTFOUND) return Status::OK();
+    return index_env_->Check(rc, "deleting snapshot");
+  });
+}
+
+Status StoreImpl::ListSnapshots(std::vector<std::pair<std::string, Snapshot>>* out) {
+  LmdbEnv::ReadTxn txn;
+  RILL_RETURN_IF_ERROR(index_env_->BeginRead(&txn));
+  MDB_cursor* c;
+  RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn.get(), snapshots_db_, &c), "cursor"));
+  MDB_val k, v;
+  int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+  while (rc == 0) {
+    Snapshot s;
+    if (DecodeSnapshot(View(v), &s)) out->emplace_back(std::string(View(k)), std::move(s));
+    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(c);
+  return Status::OK();
+}
+
+// ---- Subscriptions -------------------------------------------------------------
+
+namespace {
+class LogSubscription : public Subscription {
+ public:
+  LogSubscription(StoreImpl* store, uint64_t after, bool raw) : store_(store), position_(after), raw_(raw) {}
+  Status Next(std::vector<Event>* out, size_t max, std::chrono::milliseconds wait) override {
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+      size_t before = out->size();
+      RILL_RETURN_IF_ERROR(store_->ReadAll(position_ + 1, max, out, raw_));
+      if (out->size() > before) {
+        position_ = out->back().position;
+        return Status::OK();
+      }
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) return Status::OK();
+      // Woken by this process's commits; polls for other processes' commits.
+      store_->WaitForCommit(position_, std::min<std::chrono::steady_clock::time_point>(
+                                           deadline, now + std::chrono::milliseconds(50)));
+    }
+  }
+  uint64_t position() const override { return position_; }
+
+ private:
+  StoreImpl* store_;
+  uint64_t position_;
+  bool raw_;
+};
+}  // namespace
+
+std::unique_ptr<Subscription> StoreImpl::Subscribe(uint64_t after, bool raw) {
+  return std::make_unique<LogSubscription>(this, after, raw);
+}
+
+void StoreImpl::WaitForCommit(uint64_t after, std::chrono::steady_clock::time_point until) {
+  std::unique_lock lock(tail_.mu);
+  commit_cv_.wait_until(lock, until, [&] { return tail_.known_end > after; });
+}
+
+// ---- Operations -------------------------------------------------------------
+
+StoreStats StoreImpl::Stats() {
+  StoreStats s;
+  s.events = LastPosition();
+  s.store_id = store_id_;
+  s.format_version = kFormatVersion;
+  {
+    std::lock_guard lock(tail_.mu);
+    s.indexed_position = tail_.indexed;
+  }
+  auto lu = log_env_->GetUsage();
+  s.log_map_bytes = lu.map_bytes;
+  s.log_used_bytes = lu.used_bytes;
+  s.log_file_bytes = lu.file_bytes;
+  auto iu = index_env_->GetUsage();
+  s.index_map_bytes = iu.map_bytes;
+  s.index_used_bytes = iu.used_bytes;
+  s.index_file_bytes = iu.file_bytes;
+  s.batches = batches_.load();
+  s.batched_requests = batched_requests_.load();
+  s.map_growths = log_env_->map_growths() + index_env_->map_growths();
+  std::vector<StreamInfo> streams;
+  if (ListStreams("", &streams, false).ok()) s.streams = streams.size();
+  return s;
+}
+
+Status StoreImpl::Backup(const std::string& dest) {
+  std::error_code ec;
+  if (fs::exists(dest, ec) && !fs::is_empty(dest, ec))
+    return Status::Conflict(fmt::format("backup destination {} exists and is not empty", dest));
+  fs::create_directories(dest, ec);
+  if (ec) return Status::IOError(fmt::format("cannot create {}: {}", dest, ec.message()));
+  // Index first, then log: the copy's index may lag its log (it catches up on
+  // open) but is never ahead of it.
+  RILL_RETURN_IF_ERROR(index_env_->CopyCompact(dest + "/index"));
+  RILL_RETURN_IF_ERROR(log_env_->CopyCompact(dest + "/log"));
+  for (const char* sub : {"projections", "migrations"}) {
+    fs::path from = fs::path(dir_) / sub;
+    if (fs::exists(from, ec)) {
+      fs::copy(from, fs::path(dest) / sub, fs::copy_options::recursive, ec);
+      if (ec) return Status::IOError(fmt::format("copying {}: {}", from.string(), ec.message()));
+    }
+  }
+  return Status::OK();
+}
+
+Status StoreImpl::WaitIndexed(uint64_t position) {
+  for (;;) {
+    {
+      std::lock_guard lock(tail_.mu);
+      if (tail_.indexed >= position) return Status::OK();
+    }
+    {
+      std::lock_guard lock(index_mu_);
+      if (!index_error_.ok()) return index_error_;
+      index_wanted_ = true;
+    }
+    index_cv_.notify_all();
+    std::unique_lock lock(tail_.mu);
+    indexed_cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return tail_.indexed >= position; });
+  }
+}
+
+Status StoreImpl::Flush() {
+  // An empty marker request drains the queue behind everything before it.
+  std::promise<void> done;
+  auto f = done.get_future();
+  {
+    std::unique_lock lock(queue_mu_);
+    if (stopping_) return Status::IOError("store is closing");
+    PendingAppend p;
+    p.flush_marker = true;
+    p.done = [&done](Result<AppendResult>) { done.set_value(); };
+    queue_.push_back(std::move(p));
+  }
+  queue_cv_.notify_one();
+  f.wait();
+  return log_env_->Sync(true);
+}
+
+}  // namespace rill

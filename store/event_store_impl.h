@@ -1,0 +1,127 @@
+// StoreImpl: the one EventStore implementation (private to store/).
+// event_store.cpp: open, reads, checkpoints, snapshots, operations.
+// group_commit_writer.cpp: the writer thread and the write-side API.
+// stream_indexer.cpp: the indexer thread, index rebuild and check.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "store/event_store.h"
+#include "store/lmdb_env.h"
+#include "store/record.h"
+#include "store/store_internal.h"
+
+namespace rill {
+
+struct PendingAppend {
+  AppendRequest request;
+  std::function<void(Result<AppendResult>)> done;
+  size_t bytes = 0;
+  // Internal kinds: a flush marker carries no request; a system append
+  // ($$stream) checks its expected version against `check_stream`.
+  bool flush_marker = false;
+  bool system = false;
+  std::string check_stream;
+  std::chrono::steady_clock::time_point enqueued;
+};
+
+class StoreImpl final : public EventStore {
+ public:
+  StoreImpl(std::string dir, StoreOptions options);
+  ~StoreImpl() override;
+
+  Status OpenLog(bool fresh);
+  Status OpenIndex();
+  void Start();
+  void Stop();
+
+  // EventStore
+  void AppendAsync(AppendRequest request, std::function<void(Result<AppendResult>)> done) override;
+  using EventStore::AppendAsync;
+  Status DeleteStream(const std::string& stream, ExpectedVersion expected) override;
+  Status SetStreamMetadata(const std::string& stream, const StreamMetadata& metadata) override;
+  Result<StreamInfo> GetStream(const std::string& stream) override;
+  Status ReadStream(const std::string& stream, Direction dir, uint64_t from, size_t max_count,
+                    std::vector<Event>* out, bool raw) override;
+  Status ReadAll(uint64_t from, size_t max_count, std::vector<Event>* out, bool raw) override;
+  Status ListStreams(const std::string& category, std::vector<StreamInfo>* out, bool include_system) override;
+  uint64_t LastPosition() override;
+  std::unique_ptr<Subscription> Subscribe(uint64_t after_position, bool raw) override;
+  Result<AppendResult> LookupRequest(const std::string& request_id) override;
+  Result<uint64_t> GetCheckpoint(const std::string& name) override;
+  Status SetCheckpoint(const std::string& name, uint64_t position) override;
+  Status ListCheckpoints(std::vector<std::pair<std::string, uint64_t>>* out) override;
+  Result<Snapshot> GetSnapshot(const std::string& stream) override;
+  Status PutSnapshot(const std::string& stream, const Snapshot& snapshot) override;
+  Status DeleteSnapshot(const std::string& stream) override;
+  Status ListSnapshots(std::vector<std::pair<std::string, Snapshot>>* out) override;
+  Status Check(CheckReport* report, bool repair,
+               const std::function<void(uint64_t, uint64_t)>& progress) override;
+  Status Backup(const std::string& dest) override;
+  StoreStats Stats() override;
+  Status WaitIndexed(uint64_t position) override;
+  Status Flush() override;
+  Status RewriteEvents(const std::vector<Event>& events) override;
+  const std::string& dir() const override { return dir_; }
+  const std::string& store_id() const override { return store_id_; }
+
+  void WaitForCommit(uint64_t after, std::chrono::steady_clock::time_point until);
+
+ private:
+  Status OpenIndexEnv();
+  Status DropIndex();
+  Result<uint64_t> ReadIndexedPosition();
+  uint64_t IndexedIn(MDB_txn* index_txn);
+  uint64_t LastLogPosition();
+  uint64_t LastLogPositionIn(MDB_txn* log_txn);
+  Status CatchUpTail();
+  Status CatchUpTailIn(MDB_txn* log_txn);
+  Result<StreamInfo> StreamHead(const std::string& stream, StreamRecord* index_record);
+  Result<RequestRecord> FindRequest(const std::string& id);
+  Status FetchRecord(MDB_txn* log_txn, uint64_t position, Event* out);
+  Status Transform(Event& e);
+  Status Validate(const AppendRequest& r, bool system, size_t* bytes) const;
+  void Enqueue(PendingAppend p);
+
+  // Writer
+  void WriterLoop();
+  void WriteBatch(std::vector<PendingAppend>& batch);
+  // Indexer
+  void IndexerLoop();
+  // Indexes up to max_events log entries after the index's mark; returns how
+  // many it indexed. Trims the tail.
+  Result<uint64_t> IndexOnce(uint64_t max_events);
+
+  std::string dir_;
+  StoreOptions options_;
+  std::string store_id_;
+  std::unique_ptr<LmdbEnv> log_env_, index_env_;
+  MDB_dbi log_db_ = 0, meta_db_ = 0, checkpoints_db_ = 0;
+  MDB_dbi streams_db_ = 0, stream_index_db_ = 0, commands_db_ = 0, snapshots_db_ = 0, indexed_db_ = 0;
+
+  UnindexedTail tail_;
+  std::condition_variable commit_cv_;   // with tail_.mu: the log grew
+  std::condition_variable indexed_cv_;  // with tail_.mu: the index advanced
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_, queue_space_cv_;
+  std::deque<PendingAppend> queue_;
+  bool stopping_ = false;
+  Status writer_fatal_;  // set once by a hard commit failure
+  std::thread writer_thread_;
+  std::atomic<uint64_t> batches_{0}, batched_requests_{0};
+  std::chrono::steady_clock::time_point last_sync_;
+
+  std::mutex index_mu_;
+  std::condition_variable index_cv_;
+  bool index_stop_ = false, index_wanted_ = false;
+  Status index_error_;
+  std::thread indexer_thread_;
+  std::atomic<uint64_t> index_rebuilds_{0};
+};
+
+}  // namespace rill

@@ -1,0 +1,373 @@
+// The GroupCommitWriter: one thread owns log writes. Appenders queue requests;
+// the writer takes up to max_batch_requests (or max_batch_bytes), or whatever
+// came within max_batch_delay of the oldest, writes them in one transaction
+// with MDB_APPEND (key order: one page touched per ~30 events), checks each
+// request's expected version against the stream heads, commits (one fsync in
+// sync mode) and then completes every request. A request that conflicts fails
+// alone; the rest of its batch commits.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "store/event_store_impl.h"
+
+namespace rill {
+
+Status StoreImpl::Validate(const AppendRequest& r, bool system, size_t* bytes) const {
+  RILL_RETURN_IF_ERROR(ValidateStreamName(r.stream, system));
+  if (r.events.empty()) return Status::InvalidArgument(fmt::format("append to {} has no events", r.stream));
+  if (r.request_id.size() > kMaxRequestIdBytes)
+    return Status::InvalidArgument(
+        fmt::format("id is {} bytes; the limit is {}", r.request_id.size(), kMaxRequestIdBytes));
+  if (!r.request_id.empty()) {
+    if (!IsValidUtf8(r.request_id)) return Status::InvalidArgument("id is not valid UTF-8");
+    for (unsigned char c : r.request_id)
+      if (c < 0x20 || c == 0x7F) return Status::InvalidArgument("id contains a control character");
+  }
+  size_t total = 0;
+  for (const auto& e : r.events) {
+    RILL_RETURN_IF_ERROR(ValidateTypeName(e.type));
+    if (!system && e.type[0] == '$')
+      return Status::InvalidArgument(fmt::format("event type '{}' starts with '$', which is reserved for the system", e.type));
+    if (e.schema < 1) return Status::InvalidArgument(fmt::format("event {} has schema 0; schemas start at 1", e.type));
+    size_t size = e.type.size() + e.data.size() + e.meta.size();
+    if (size > options_.max_event_bytes)
+      return Status::InvalidArgument(fmt::format("event {} is {} bytes; the limit is {} bytes", e.type, size,
+                                                 options_.max_event_bytes));
+    total += EncodedRecordSize(r.stream, e, r.request_id);
+  }
+  if (total > std::max(options_.max_batch_bytes, options_.max_event_bytes))
+    return Status::InvalidArgument(fmt::format("append to {} is {} bytes; one request may hold at most {}", r.stream,
+                                               total, std::max(options_.max_batch_bytes, options_.max_event_bytes)));
+  *bytes = total;
+  return Status::OK();
+}
+
+void StoreImpl::AppendAsync(AppendRequest request, std::function<void(Result<AppendResult>)> done) {
+  size_t bytes = 0;
+  Status v = Validate(request, false, &bytes);
+  if (!v.ok()) {
+    done(v);
+    return;
+  }
+  PendingAppend p;
+  p.request = std::move(request);
+  p.done = std::move(done);
+  p.bytes = bytes;
+  Enqueue(std::move(p));
+}
+
+void StoreImpl::Enqueue(PendingAppend p) {
+  Status refused;
+  {
+    std::unique_lock lock(queue_mu_);
+    // Back-pressure: a producer faster than the disk waits here.
+    queue_space_cv_.wait(lock, [&] { return stopping_ || queue_.size() < options_.max_queued_requests; });
+    if (stopping_) refused = Status::IOError("store is closing");
+    else if (!writer_fatal_.ok()) refused = writer_fatal_;
+    else {
+      p.enqueued = std::chrono::steady_clock::now();
+      queue_.push_back(std::move(p));
+      // Wake the writer only when it has something new to decide on.
+      if (queue_.size() == 1 || queue_.size() >= options_.max_batch_requests) queue_cv_.notify_one();
+      return;
+    }
+  }
+  p.done(refused);
+}
+
+void StoreImpl::WriterLoop() {
+  last_sync_ = std::chrono::steady_clock::now();
+  const bool async = options_.durability == Durability::kAsync;
+  std::vector<PendingAppend> batch;
+  for (;;) {
+    batch.clear();
+    {
+      std::unique_lock lock(queue_mu_);
+      if (async)
+        queue_cv_.wait_for(lock, options_.async_flush_interval, [&] { return stopping_ || !queue_.empty(); });
+      else
+        queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) {
+        if (stopping_) break;
+      } else {
+        auto deadline = queue_.front().enqueued + options_.max_batch_delay;
+        auto full = [&] {
+          size_t bytes = 0;
+          for (size_t i = 0; i < queue_.size() && i < options_.max_batch_requests; ++i) bytes += queue_[i].bytes;
+          return queue_.size() >= options_.max_batch_requests || bytes >= options_.max_batch_bytes;
+        };
+        while (!stopping_ && !full() && std::chrono::steady_clock::now() < deadline)
+          queue_cv_.wait_until(lock, deadline);
+        size_t bytes = 0;
+        while (!queue_.empty() && batch.size() < options_.max_batch_requests &&
+               (batch.empty() || bytes + queue_.front().bytes <= options_.max_batch_bytes)) {
+          bytes += queue_.front().bytes;
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+    }
+    queue_space_cv_.notify_all();
+    if (!batch.empty()) {
+      // The indexer must keep up, or the in-memory tail would grow unbounded.
+      {
+        std::unique_lock lock(tail_.mu);
+        size_t limit = std::max<size_t>(4 * options_.index_batch_events, 1 << 20);
+        if (tail_.size() > limit) {
+          lock.unlock();
+          {
+            std::lock_guard il(index_mu_);
+            index_wanted_ = true;
+          }
+          index_cv_.notify_all();
+          lock.lock();
+          indexed_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return tail_.size() <= limit; });
+        }
+      }
+      WriteBatch(batch);
+    }
+    if (async && std::chrono::steady_clock::now() - last_sync_ >= options_.async_flush_interval) {
+      (void)log_env_->Sync(true);
+      last_sync_ = std::chrono::steady_clock::now();
+    }
+  }
+}
+
+static std::string ConflictMessage(const std::string& stream, const ExpectedVersion& e, uint64_t actual) {
+  std::string have = actual == 0 ? "it has no events" : fmt::format("it is at version {}", actual);
+  switch (e.kind) {
+    case ExpectedVersion::kNoStream: return fmt::format("stream {}: expected no stream but {}", stream, have);
+    case ExpectedVersion::kExists: return fmt::format("stream {}: expected it to exist but {}", stream, have);
+    default: return fmt::format("stream {}: expected version {} but {}", stream, e.version, have);
+  }
+}
+
+void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
+  std::vector<std::optional<Result<AppendResult>>> outcomes(batch.size());
+  std::vector<char> writes(batch.size(), 0);
+  std::string buf;
+  std::vector<std::pair<size_t, size_t>> records;  // (offset, size) in buf
+
+  Status s = log_env_->Write([&](MDB_txn* txn) -> Status {
+    for (auto& o : outcomes) o.reset();
+    std::fill(writes.begin(), writes.end(), 0);
+    buf.clear();
+    records.clear();
+    // Another process may have appended since we last looked; we hold the
+    // write lock, so this view is final for the transaction.
+    RILL_RETURN_IF_ERROR(CatchUpTailIn(txn));
+    uint64_t next = LastLogPositionIn(txn) + 1;
+    std::unordered_map<std::string, StreamInfo> heads;
+    std::unordered_map<std::string, RequestRecord> ids;
+    auto head_of = [&](const std::string& stream) -> Result<StreamInfo*> {
+      auto it = heads.find(stream);
+      if (it != heads.end()) return &it->second;
+      auto h = StreamHead(stream, nullptr);
+      StreamInfo info;
+      info.name = stream;
+      if (h.ok()) info = *h;
+      else if (!h.status().IsNotFound()) return h.status();
+      return &heads.emplace(stream, std::move(info)).first->second;
+    };
+    MDB_cursor* cur;
+    RILL_RETURN_IF_ERROR(log_env_->Check(mdb_cursor_open(txn, log_db_, &cur), "cursor"));
+    Status inner;
+    for (size_t i = 0; i < batch.size() && inner.ok(); ++i) {
+      auto& p = batch[i];
+      if (p.flush_marker) continue;
+      auto& r = p.request;
+      uint64_t hash = r.request_hash ? r.request_hash : HashRequest(r);
+      if (!r.request_id.empty()) {
+        std::optional<RequestRecord> prev;
+        if (auto bi = ids.find(r.request_id); bi != ids.end()) prev = bi->second;
+        else {
+          auto f = FindRequest(r.request_id);
+          if (f.ok()) prev = *f;
+          else if (!f.status().IsNotFound()) {
+            outcomes[i] = f.status();
+            continue;
+          }
+        }
+        if (prev) {
+          if (prev->hash == hash) {
+            AppendResult res = prev->outcome;
+            res.duplicate = true;
+            outcomes[i] = res;
+          } else {
+            outcomes[i] = Status::Conflict(fmt::format(
+                "id {} was already used for a different request (stream {}, version {})", r.request_id,
+                prev->outcome.stream, prev->outcome.last_version));
+          }
+          continue;
+        }
+      }
+      const std::string& checked = p.system ? p.check_stream : r.stream;
+      auto ch = head_of(checked);
+      if (!ch.ok()) {
+        outcomes[i] = ch.status();
+        continue;
+      }
+      StreamInfo* check_head = *ch;
+      if (check_head->deleted) {
+        outcomes[i] = Status::Conflict(fmt::format("stream {} is deleted", checked));
+        continue;
+      }
+      uint64_t actual = check_head->head_version;
+      bool ok = true;
+      switch (r.expected.kind) {
+        case ExpectedVersion::kAny: break;
+        case ExpectedVersion::kNoStream: ok = actual == 0; break;
+        case ExpectedVersion::kExists: ok = actual > 0; break;
+        case ExpectedVersion::kExact: ok = actual == r.expected.version; break;
+      }
+      if (!ok) {
+        outcomes[i] = Status::Conflict(ConflictMessage(checked, r.expected, actual));
+        continue;
+      }
+      auto th = head_of(r.stream);
+      if (!th.ok()) {
+        outcomes[i] = th.status();
+        continue;
+      }
+      StreamInfo* head = *th;
+      AppendResult res;
+      res.stream = r.stream;
+      res.first_version = head->head_version + 1;
+      res.first_position = next;
+      int64_t now = NowMicros();
+      for (auto& e : r.events) {
+        uint64_t version = ++head->head_version;
+        uint64_t position = next++;
+        size_t off = buf.size();
+        EncodeRecord(position, version, r.stream, e, e.id ? *e.id : Uuid::Generate(), e.time_us ? *e.time_us : now,
+                     r.request_id, hash, &buf);
+        records.emplace_back(off, buf.size() - off);
+        char key[8];
+        PutBigEndian64(key, position);
+        MDB_val k = Val(key, 8), v = Val(buf.data() + off, buf.size() - off);
+        inner = log_env_->Check(mdb_cursor_put(cur, &k, &v, MDB_APPEND), "appending to the log");
+        if (!inner.ok()) break;
+        head->head_position = position;
+      }
+      res.last_version = head->head_version;
+      res.last_position = next - 1;
+      res.events = r.events.size();
+      if (p.system) {
+        if (r.events[0].type == kDeleteType) check_head->deleted = true;
+      }
+      outcomes[i] = res;
+      writes[i] = 1;
+      if (!r.request_id.empty()) ids[r.request_id] = RequestRecord{hash, res};
+    }
+    mdb_cursor_close(cur);
+    return inner;
+  });
+
+  if (s.ok()) {
+    batches_.fetch_add(1);
+    batched_requests_.fetch_add(batch.size());
+    bool want_index;
+    {
+      std::lock_guard lock(tail_.mu);
+      for (auto [off, size] : records) {
+        RecordView rv;
+        if (DecodeRecord(std::string_view(buf.data() + off, size), &rv, false).ok()) tail_.AddLocked(rv);
+      }
+      want_index = tail_.size() >= options_.index_batch_events;
+    }
+    commit_cv_.notify_all();
+    if (want_index) {
+      {
+        std::lock_guard il(index_mu_);
+        index_wanted_ = true;
+      }
+      index_cv_.notify_all();
+    }
+  } else {
+    Status failed = s.WithContext("the batch was not written");
+    if (log_env_->last_commit_failed_hard()) {
+      // Retrying an fsync can report success over lost pages: stop writing.
+      std::lock_guard lock(queue_mu_);
+      writer_fatal_ = Status::IOError("the log writer stopped after a failed commit (" + s.message() +
+                                      "); reopen the store");
+    }
+    for (size_t i = 0; i < batch.size(); ++i)
+      if (!outcomes[i] || writes[i]) outcomes[i] = failed;
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto& p = batch[i];
+    if (!p.done) continue;
+    if (p.flush_marker) p.done(Status::OK());
+    else p.done(std::move(*outcomes[i]));
+  }
+}
+
+static Status SystemAppend(StoreImpl* store, const std::string& stream, ExpectedVersion expected,
+                           const char* type, std::string data,
+                           const std::function<void(PendingAppend)>& enqueue) {
+  RILL_RETURN_IF_ERROR(ValidateStreamName(stream));
+  auto promise = std::make_shared<std::promise<Result<AppendResult>>>();
+  auto future = promise->get_future();
+  PendingAppend p;
+  p.system = true;
+  p.check_stream = stream;
+  p.request.stream = "$$" + stream;
+  p.request.expected = expected;
+  NewEvent e;
+  e.type = type;
+  e.data = std::move(data);
+  p.request.events.push_back(std::move(e));
+  p.bytes = 128;
+  p.done = [promise](Result<AppendResult> r) { promise->set_value(std::move(r)); };
+  (void)store;
+  enqueue(std::move(p));
+  return future.get().status();
+}
+
+Status StoreImpl::DeleteStream(const std::string& stream, ExpectedVersion expected) {
+  auto head = GetStream(stream);
+  if (!head.ok()) return head.status();
+  if (head->head_version == 0) return Status::NotFound(fmt::format("stream {} does not exist", stream));
+  return SystemAppend(this, stream, expected, kDeleteType, "{}", [this](PendingAppend p) { Enqueue(std::move(p)); });
+}
+
+Status StoreImpl::SetStreamMetadata(const std::string& stream, const StreamMetadata& metadata) {
+  return SystemAppend(this, stream, ExpectedVersion::Any(), kMetadataType, MetadataToJson(metadata),
+                      [this](PendingAppend p) { Enqueue(std::move(p)); });
+}
+
+Status StoreImpl::RewriteEvents(const std::vector<Event>& events) {
+  for (const auto& e : events) {
+    RILL_RETURN_IF_ERROR(ValidateTypeName(e.type));
+    if (e.schema < 1) return Status::InvalidArgument("schema must be at least 1");
+    if (e.type.size() + e.data.size() + e.meta.size() > options_.max_event_bytes)
+      return Status::InvalidArgument(fmt::format("rewritten event at position {} is too large", e.position));
+  }
+  std::string buf;
+  return log_env_->Write([&](MDB_txn* txn) -> Status {
+    for (const auto& e : events) {
+      char key[8];
+      PutBigEndian64(key, e.position);
+      MDB_val k = Val(key, 8), v;
+      int rc = mdb_get(txn, log_db_, &k, &v);
+      if (rc == MDB_NOTFOUND) return Status::NotFound(fmt::format("no event at position {}", e.position));
+      RILL_RETURN_IF_ERROR(log_env_->Check(rc, "reading the log"));
+      RecordView old;
+      RILL_RETURN_IF_ERROR(DecodeRecord(View(v), &old));
+      Event updated = ToEvent(old);
+      updated.type = e.type;
+      updated.schema = e.schema;
+      updated.data = e.data;
+      updated.meta = e.meta;
+      buf.clear();
+      EncodeEvent(updated, old.request_hash, &buf);
+      MDB_val nv = Val(buf);
+      RILL_RETURN_IF_ERROR(log_env_->Check(mdb_put(txn, log_db_, &k, &nv, 0), "rewriting the log"));
+    }
+    return Status::OK();
+  });
+}
+
+}  // namespace rill

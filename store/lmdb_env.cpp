@@ -1,0 +1,201 @@
+#include "store/lmdb_env.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+namespace rill {
+
+Status LmdbStatus(int rc, std::string_view what) {
+  if (rc == MDB_SUCCESS) return Status::OK();
+  std::string msg = fmt::format("{}: {}", what, mdb_strerror(rc));
+  switch (rc) {
+    case MDB_NOTFOUND: return Status::NotFound(msg);
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+    case MDB_BAD_TXN: return Status::Corruption(msg);
+    case MDB_READERS_FULL:
+    case MDB_TXN_FULL:
+      return Status::Busy(msg);
+    case MDB_BAD_VALSIZE:
+    case MDB_KEYEXIST: return Status::InvalidArgument(msg);
+    default: return Status::IOError(msg);
+  }
+}
+
+LmdbEnv::ReadTxn& LmdbEnv::ReadTxn::operator=(ReadTxn&& o) noexcept {
+  if (this != &o) {
+    Reset();
+    txn_ = o.txn_;
+    o.txn_ = nullptr;
+    lock_ = std::move(o.lock_);
+  }
+  return *this;
+}
+
+void LmdbEnv::ReadTxn::Reset() {
+  if (txn_) mdb_txn_abort(txn_);
+  txn_ = nullptr;
+  if (lock_.owns_lock()) lock_.unlock();
+}
+
+Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Options& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IOError(fmt::format("cannot create {}: {}", dir, ec.message()));
+  std::unique_ptr<LmdbEnv> e(new LmdbEnv());
+  e->dir_ = dir;
+  e->options_ = options;
+  int rc = mdb_env_create(&e->env_);
+  if (rc) return LmdbStatus(rc, "mdb_env_create");
+  mdb_env_set_maxdbs(e->env_, options.max_dbs);
+  mdb_env_set_maxreaders(e->env_, 1024);
+  // A map smaller than the file would fail to open; start at the larger.
+  size_t map = options.initial_map_bytes;
+  struct stat st {};
+  if (::stat((dir + "/data.mdb").c_str(), &st) == 0 && static_cast<size_t>(st.st_size) > map) map = st.st_size;
+  mdb_env_set_mapsize(e->env_, map);
+  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+  if (!options.sync) flags |= MDB_NOSYNC;
+  rc = mdb_env_open(e->env_, dir.c_str(), flags, 0644);
+  if (rc) {
+    Status s = LmdbStatus(rc, fmt::format("cannot open LMDB environment {}", dir));
+    mdb_env_close(e->env_);
+    e->env_ = nullptr;
+    return s;
+  }
+  int dead = 0;
+  mdb_reader_check(e->env_, &dead);  // readers left by killed processes pin pages
+  return e;
+}
+
+LmdbEnv::~LmdbEnv() {
+  if (env_) mdb_env_close(env_);
+}
+
+Result<MDB_dbi> LmdbEnv::OpenDb(const char* name) {
+  MDB_dbi dbi = 0;
+  Status s = Write([&](MDB_txn* txn) { return Check(mdb_dbi_open(txn, name, MDB_CREATE, &dbi), name); });
+  if (!s.ok()) return s;
+  return dbi;
+}
+
+Status LmdbEnv::AdoptNewSize() {
+  std::unique_lock lock(resize_mu_);
+  return LmdbStatus(mdb_env_set_mapsize(env_, 0), "adopting map size");
+}
+
+Status LmdbEnv::BeginRead(ReadTxn* out) {
+  out->Reset();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::shared_lock lock(resize_mu_);
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    if (rc == MDB_MAP_RESIZED) {
+      lock.unlock();
+      RILL_RETURN_IF_ERROR(AdoptNewSize());
+      continue;
+    }
+    if (rc) return LmdbStatus(rc, "begin read transaction");
+    out->txn_ = txn;
+    out->lock_ = std::move(lock);
+    return Status::OK();
+  }
+  return Status::Busy("map resized repeatedly while opening a read transaction");
+}
+
+Status LmdbEnv::Check(int rc, std::string_view what) {
+  if (rc == MDB_MAP_FULL) map_full_ = true;
+  return LmdbStatus(rc, what);
+}
+
+Status LmdbEnv::Grow() {
+  std::unique_lock lock(resize_mu_);
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  size_t cur = info.me_mapsize;
+  size_t step = std::min<size_t>(cur, size_t{8} << 30);  // double, at most +8 GiB a time
+  int rc = mdb_env_set_mapsize(env_, cur + step);
+  if (rc) return LmdbStatus(rc, "growing the map");
+  growths_.fetch_add(1);
+  return Status::OK();
+}
+
+Status LmdbEnv::Write(const std::function<Status(MDB_txn*)>& fn) {
+  hard_failure_ = false;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    std::shared_lock lock(resize_mu_);
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc == MDB_MAP_RESIZED) {
+      lock.unlock();
+      RILL_RETURN_IF_ERROR(AdoptNewSize());
+      continue;
+    }
+    if (rc) return LmdbStatus(rc, "begin write transaction");
+    map_full_ = false;
+    Status s = fn(txn);
+    if (s.ok() && options_.fault_hook) {
+      s = options_.fault_hook("commit");
+      if (!s.ok()) {
+        mdb_txn_abort(txn);
+        return s;
+      }
+    }
+    if (!s.ok()) {
+      mdb_txn_abort(txn);
+      if (map_full_) {
+        lock.unlock();
+        RILL_RETURN_IF_ERROR(Grow());
+        continue;
+      }
+      return s;
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc == MDB_MAP_FULL) {
+      lock.unlock();
+      RILL_RETURN_IF_ERROR(Grow());
+      continue;
+    }
+    if (rc) {
+      // EIO/ENOSPC from write or fsync: LMDB has aborted the transaction. An
+      // fsync error may have dropped pages the kernel will not write again,
+      // so the caller must treat this as fatal rather than retry.
+      hard_failure_ = true;
+      return LmdbStatus(rc, "commit");
+    }
+    return Status::OK();
+  }
+  return Status::IOError("the map kept filling up while writing one transaction");
+}
+
+Status LmdbEnv::Sync(bool force) { return LmdbStatus(mdb_env_sync(env_, force ? 1 : 0), "fsync"); }
+
+Status LmdbEnv::CopyCompact(const std::string& dest_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dest_dir, ec);
+  if (ec) return Status::IOError(fmt::format("cannot create {}: {}", dest_dir, ec.message()));
+  std::shared_lock lock(resize_mu_);
+  return LmdbStatus(mdb_env_copy2(env_, dest_dir.c_str(), MDB_CP_COMPACT), fmt::format("copying to {}", dest_dir));
+}
+
+LmdbEnv::Usage LmdbEnv::GetUsage() {
+  MDB_envinfo info;
+  MDB_stat st;
+  mdb_env_info(env_, &info);
+  mdb_env_stat(env_, &st);
+  Usage u{};
+  u.map_bytes = info.me_mapsize;
+  u.used_bytes = (info.me_last_pgno + 1) * static_cast<uint64_t>(st.ms_psize);
+  struct stat fs {};
+  if (::stat((dir_ + "/data.mdb").c_str(), &fs) == 0) u.file_bytes = fs.st_size;
+  return u;
+}
+
+}  // namespace rill

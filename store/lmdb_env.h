@@ -1,0 +1,113 @@
+// LmdbEnv: one LMDB environment with the rules rill needs around it (private
+// to store/). LMDB return codes become Status here and nowhere else.
+//
+// - Read transactions hold a shared lock on resize_mu_; growing the map takes
+//   it exclusively, because mdb_env_set_mapsize must not run while this
+//   process has transactions open.
+// - Write() reruns its function after growing the map on MDB_MAP_FULL: a
+//   failed page allocation kills the whole transaction, so the function must
+//   not change memory outside the transaction until Write returns OK.
+// - MDB_MAP_RESIZED (another process grew the map) is adopted and retried.
+// - MDB_NOTLS: read transactions are not tied to threads.
+// - mdb_reader_check runs at open to clear readers left by killed processes.
+#pragma once
+
+#include <lmdb.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+
+#include "store/status.h"
+
+namespace rill {
+
+Status LmdbStatus(int rc, std::string_view what);
+
+class LmdbEnv {
+ public:
+  struct Options {
+    size_t initial_map_bytes = 256u << 20;
+    bool sync = true;           // false: MDB_NOSYNC (caller flushes)
+    unsigned max_dbs = 8;
+    std::function<Status(const char*)> fault_hook;  // "commit" before commit
+  };
+
+  static Result<std::unique_ptr<LmdbEnv>> Open(const std::string& dir, const Options& options);
+  ~LmdbEnv();
+  LmdbEnv(const LmdbEnv&) = delete;
+  LmdbEnv& operator=(const LmdbEnv&) = delete;
+
+  // Opens (creating) a named database; call before concurrent use.
+  Result<MDB_dbi> OpenDb(const char* name);
+
+  class ReadTxn {
+   public:
+    ReadTxn() = default;
+    ReadTxn(ReadTxn&& o) noexcept : txn_(o.txn_), lock_(std::move(o.lock_)) { o.txn_ = nullptr; }
+    ReadTxn& operator=(ReadTxn&& o) noexcept;
+    ~ReadTxn() { Reset(); }
+    MDB_txn* get() const { return txn_; }
+    void Reset();
+
+   private:
+    friend class LmdbEnv;
+    MDB_txn* txn_ = nullptr;
+    std::shared_lock<std::shared_mutex> lock_;
+  };
+  Status BeginRead(ReadTxn* out);
+
+  // Runs fn inside a write transaction and commits it. fn reports LMDB
+  // failures through Check() so map-full can be told from other errors.
+  Status Write(const std::function<Status(MDB_txn*)>& fn);
+  // Translates rc; remembers MDB_MAP_FULL for Write's retry.
+  Status Check(int rc, std::string_view what);
+
+  Status Sync(bool force);
+  Status CopyCompact(const std::string& dest_dir);
+
+  MDB_env* env() const { return env_; }
+  const std::string& dir() const { return dir_; }
+  uint64_t map_growths() const { return growths_.load(); }
+  // Commit failures other than injected faults: fsync errors are fatal.
+  bool last_commit_failed_hard() const { return hard_failure_; }
+  struct Usage {
+    uint64_t map_bytes, used_bytes, file_bytes;
+  };
+  Usage GetUsage();
+
+ private:
+  LmdbEnv() = default;
+  Status Grow();
+  Status AdoptNewSize();
+
+  MDB_env* env_ = nullptr;
+  std::string dir_;
+  Options options_;
+  std::shared_mutex resize_mu_;
+  std::atomic<uint64_t> growths_{0};
+  bool map_full_ = false;  // only touched by the write-transaction holder
+  bool hard_failure_ = false;
+};
+
+// Big-endian u64 keys sort numerically under LMDB's default memcmp order.
+inline void PutBigEndian64(char* p, uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<char>(v & 0xFF);
+    v >>= 8;
+  }
+}
+inline uint64_t GetBigEndian64(const void* data) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return v;
+}
+inline MDB_val Val(const void* p, size_t n) { return MDB_val{n, const_cast<void*>(p)}; }
+inline MDB_val Val(std::string_view s) { return Val(s.data(), s.size()); }
+inline std::string_view View(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
+
+}  // namespace rill

@@ -1,0 +1,25 @@
+#include "store/status.h"
+
+namespace rill {
+
+const char* Status::CodeName() const {
+  switch (code_) {
+    case Code::kOk: return "ok";
+    case Code::kNotFound: return "not_found";
+    case Code::kConflict: return "conflict";
+    case Code::kRejected: return "rejected";
+    case Code::kInvalidArgument: return "invalid_argument";
+    case Code::kCorruption: return "corruption";
+    case Code::kIOError: return "io_error";
+    case Code::kBusy: return "busy";
+    case Code::kInterrupted: return "interrupted";
+  }
+  return "error";
+}
+
+std::string Status::ToString() const {
+  if (ok()) return "ok";
+  return std::string(CodeName()) + ": " + message_;
+}
+
+}  // namespace rill

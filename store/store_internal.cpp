@@ -1,0 +1,201 @@
+#include "store/store_internal.h"
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstring>
+
+namespace rill {
+namespace {
+template <class T>
+void PutLE(std::string& s, T v) {
+  char b[sizeof v];
+  std::memcpy(b, &v, sizeof v);
+  s.append(b, sizeof v);
+}
+template <class T>
+T GetLE(const char*& p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  p += sizeof v;
+  return v;
+}
+}  // namespace
+
+std::string StreamRecord::Encode() const {
+  std::string s;
+  s.reserve(kBytes);
+  PutLE(s, number);
+  PutLE(s, head_version);
+  PutLE(s, head_position);
+  PutLE<uint8_t>(s, deleted ? 1 : 0);
+  PutLE(s, metadata.max_count);
+  PutLE(s, metadata.max_age_us);
+  PutLE(s, metadata.truncate_before);
+  return s;
+}
+
+bool StreamRecord::Decode(std::string_view b, StreamRecord* r) {
+  if (b.size() != kBytes) return false;
+  const char* p = b.data();
+  r->number = GetLE<uint64_t>(p);
+  r->head_version = GetLE<uint64_t>(p);
+  r->head_position = GetLE<uint64_t>(p);
+  r->deleted = GetLE<uint8_t>(p) != 0;
+  r->metadata.max_count = GetLE<uint64_t>(p);
+  r->metadata.max_age_us = GetLE<int64_t>(p);
+  r->metadata.truncate_before = GetLE<uint64_t>(p);
+  return true;
+}
+
+std::string RequestRecord::Encode() const {
+  std::string s;
+  PutLE(s, hash);
+  PutLE(s, outcome.first_version);
+  PutLE(s, outcome.last_version);
+  PutLE(s, outcome.first_position);
+  PutLE(s, outcome.last_position);
+  PutLE(s, outcome.events);
+  s += outcome.stream;
+  return s;
+}
+
+bool RequestRecord::Decode(std::string_view, std::string_view b, RequestRecord* r) {
+  if (b.size() < 48) return false;
+  const char* p = b.data();
+  r->hash = GetLE<uint64_t>(p);
+  r->outcome.first_version = GetLE<uint64_t>(p);
+  r->outcome.last_version = GetLE<uint64_t>(p);
+  r->outcome.first_position = GetLE<uint64_t>(p);
+  r->outcome.last_position = GetLE<uint64_t>(p);
+  r->outcome.events = GetLE<uint64_t>(p);
+  r->outcome.stream.assign(p, b.data() + b.size());
+  r->outcome.duplicate = false;
+  return true;
+}
+
+bool IsMetaStream(std::string_view s) { return s.size() > 2 && s[0] == '$' && s[1] == '$'; }
+std::string_view MetaTarget(std::string_view s) { return s.substr(2); }
+
+std::string MetadataToJson(const StreamMetadata& m) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  if (m.max_count) {
+    w.Key("max-count");
+    w.Uint64(m.max_count);
+  }
+  if (m.max_age_us) {
+    w.Key("max-age");
+    w.Double(m.max_age_us / 1e6);
+  }
+  if (m.truncate_before) {
+    w.Key("truncate-before");
+    w.Uint64(m.truncate_before);
+  }
+  w.EndObject();
+  return buf.GetString();
+}
+
+bool MetadataFromJson(std::string_view json, StreamMetadata* m) {
+  rapidjson::Document d;
+  d.Parse(json.data(), json.size());
+  if (d.HasParseError() || !d.IsObject()) return false;
+  *m = StreamMetadata{};
+  if (auto it = d.FindMember("max-count"); it != d.MemberEnd() && it->value.IsUint64())
+    m->max_count = it->value.GetUint64();
+  if (auto it = d.FindMember("max-age"); it != d.MemberEnd() && it->value.IsNumber())
+    m->max_age_us = static_cast<int64_t>(it->value.GetDouble() * 1e6);
+  if (auto it = d.FindMember("truncate-before"); it != d.MemberEnd() && it->value.IsUint64())
+    m->truncate_before = it->value.GetUint64();
+  return true;
+}
+
+uint64_t Fnv1a64(std::string_view s, uint64_t h) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+uint64_t HashRequest(const AppendRequest& r) {
+  // Stable across processes and builds: it is stored in the log.
+  uint64_t h = Fnv1a64(r.stream);
+  h = Fnv1a64(r.expected.ToString(), h);
+  for (const auto& e : r.events) {
+    h = Fnv1a64(e.type, Fnv1a64("\x1f", h));
+    h = Fnv1a64(std::to_string(e.schema), h);
+    h = Fnv1a64(e.data, Fnv1a64("\x1f", h));
+    h = Fnv1a64(e.meta, Fnv1a64("\x1f", h));
+  }
+  return h == 0 ? 1 : h;
+}
+
+void UnindexedTail::AddLocked(const RecordView& v) {
+  if (v.position <= known_end) return;  // already seen (catch-up races)
+  known_end = v.position;
+  std::string name(v.stream);
+  auto& st = streams[name];
+  st.entries.emplace_back(v.version, v.position);
+  if (IsMetaStream(v.stream)) {
+    auto& target = streams[std::string(MetaTarget(v.stream))];
+    if (v.type == kDeleteType) target.deleted = true;
+    if (v.type == kMetadataType) {
+      StreamMetadata m;
+      if (MetadataFromJson(v.data, &m)) target.metadata = m;
+    }
+  }
+  Ref ref{v.position, std::move(name), std::string(v.request_id)};
+  if (!v.request_id.empty()) {
+    auto it = requests.find(ref.request_id);
+    if (it != requests.end() && it->second.outcome.last_position + 1 == v.position &&
+        it->second.outcome.stream == v.stream) {
+      it->second.outcome.last_version = v.version;
+      it->second.outcome.last_position = v.position;
+      it->second.outcome.events++;
+    } else if (it == requests.end()) {
+      RequestRecord r;
+      r.hash = v.request_hash;
+      r.outcome.stream = std::string(v.stream);
+      r.outcome.first_version = r.outcome.last_version = v.version;
+      r.outcome.first_position = r.outcome.last_position = v.position;
+      r.outcome.events = 1;
+      requests.emplace(ref.request_id, std::move(r));
+    }
+  }
+  order.push_back(std::move(ref));
+}
+
+void UnindexedTail::TrimLocked(uint64_t position) {
+  if (position > indexed) indexed = position;
+  while (!order.empty() && order.front().position <= position) {
+    Ref& ref = order.front();
+    auto it = streams.find(ref.stream);
+    if (it != streams.end()) {
+      auto& e = it->second.entries;
+      if (!e.empty() && e.front().second == ref.position) e.pop_front();
+      bool meta_drained = e.empty();
+      if (e.empty() && !it->second.deleted && !it->second.metadata) streams.erase(it);
+      if (IsMetaStream(ref.stream) && meta_drained) {
+        // No newer $$ event is pending: the index holds the target's flags.
+        auto t = streams.find(std::string(MetaTarget(ref.stream)));
+        if (t != streams.end()) {
+          t->second.deleted.reset();
+          t->second.metadata.reset();
+          if (t->second.entries.empty()) streams.erase(t);
+        }
+      }
+    }
+    if (!ref.request_id.empty()) {
+      auto r = requests.find(ref.request_id);
+      if (r != requests.end() && r->second.outcome.last_position <= position) requests.erase(r);
+    }
+    order.pop_front();
+  }
+  if (known_end < position) known_end = position;
+}
+
+}  // namespace rill

@@ -1,0 +1,84 @@
+// Shared internals of store/: the stream record in `streams`, the in-memory
+// unindexed tail, and helpers used by the writer, the indexer and the reads.
+#pragma once
+
+#include <lmdb.h>
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "store/event.h"
+#include "store/event_store.h"
+#include "store/lmdb_env.h"
+#include "store/record.h"
+
+namespace rill {
+
+// Value of `streams` (key: stream name). Fixed layout, little-endian.
+struct StreamRecord {
+  uint64_t number = 0;  // key prefix in stream_index
+  uint64_t head_version = 0;
+  uint64_t head_position = 0;
+  bool deleted = false;
+  StreamMetadata metadata;
+
+  static constexpr size_t kBytes = 8 * 3 + 1 + 8 * 3;
+  std::string Encode() const;
+  static bool Decode(std::string_view b, StreamRecord* out);
+};
+
+// Value of `commands` (key: request id).
+struct RequestRecord {
+  uint64_t hash = 0;
+  AppendResult outcome;
+  std::string Encode() const;
+  static bool Decode(std::string_view key, std::string_view b, RequestRecord* out);
+};
+
+// System events on "$$<stream>".
+inline constexpr const char* kDeleteType = "$delete";
+inline constexpr const char* kMetadataType = "$metadata";
+bool IsMetaStream(std::string_view s);          // "$$x"
+std::string_view MetaTarget(std::string_view s); // "$$x" -> "x"
+std::string MetadataToJson(const StreamMetadata& m);
+bool MetadataFromJson(std::string_view json, StreamMetadata* out);
+
+uint64_t Fnv1a64(std::string_view s, uint64_t h = 1469598103934665603ull);
+uint64_t HashRequest(const AppendRequest& r);
+
+// Events after the index's high-water mark, so reads and version checks never
+// miss an acknowledged event. Guarded by mu; see StreamHeads() for the order
+// of locking against index read transactions.
+struct UnindexedTail {
+  struct Stream {
+    std::deque<std::pair<uint64_t, uint64_t>> entries;  // (version, position), ascending
+    std::optional<bool> deleted;
+    std::optional<StreamMetadata> metadata;
+  };
+  struct Ref {
+    uint64_t position;
+    std::string stream;      // stream the event is in ("" if none tracked)
+    std::string request_id;  // set on the last event of a request
+  };
+
+  std::mutex mu;
+  uint64_t indexed = 0;    // the index is complete through this position
+  uint64_t known_end = 0;  // last log position this process has seen
+  std::unordered_map<std::string, Stream> streams;
+  std::unordered_map<std::string, RequestRecord> requests;
+  std::deque<Ref> order;
+
+  // Records one committed event (caller holds mu). Consecutive events with
+  // one request id extend that request's outcome.
+  void AddLocked(const RecordView& v);
+  // Drops everything at or below `position` (caller holds mu).
+  void TrimLocked(uint64_t position);
+  size_t size() const { return order.size(); }
+};
+
+}  // namespace rill

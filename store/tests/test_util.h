@@ -1,0 +1,50 @@
+// Helpers for store tests: real LMDB environments in fresh temp directories.
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "store/event_store.h"
+
+namespace rill::testing {
+
+// A temp directory removed at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/rill-test-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+inline std::unique_ptr<EventStore> OpenOrDie(const std::string& dir, StoreOptions o = {}) {
+  o.create_if_missing = true;
+  auto r = EventStore::Open(dir, o);
+  if (!r.ok()) throw std::runtime_error(r.status().ToString());
+  return std::move(r).value();
+}
+
+inline AppendRequest MakeAppend(std::string stream, std::string type, std::string data = "{}",
+                                ExpectedVersion expected = ExpectedVersion::Any(), std::string id = "") {
+  AppendRequest r;
+  r.stream = std::move(stream);
+  r.expected = expected;
+  r.request_id = std::move(id);
+  NewEvent e;
+  e.type = std::move(type);
+  e.data = std::move(data);
+  r.events.push_back(std::move(e));
+  return r;
+}
+
+}  // namespace rill::testing
