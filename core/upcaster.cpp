@@ -684,12 +684,25 @@ std::vector<size_t> Upcaster::ChainOf(std::string_view type, uint32_t schema) co
   return chain;
 }
 
+namespace {
+// Per-thread scratch for the read hook: a JSON DOM's default allocator takes a
+// 64 KB chunk from the heap per document; reusing one buffer per thread keeps
+// the per-event cost to parsing and writing.
+struct Scratch {
+  char value_buffer[32 << 10];
+  rapidjson::MemoryPoolAllocator<> allocator{value_buffer, sizeof value_buffer};
+  rapidjson::CrtAllocator stack_allocator;
+  rapidjson::StringBuffer out;
+};
+thread_local Scratch t_scratch;
+}  // namespace
+
 Status Upcaster::UpcastInPlace(Event& event) const {
   const Step* first = impl_->FindStep(event.type, event.schema);
   if (!first || first->splits) return Status::OK();  // the common case: nothing to do
-  UpcastEvent ev;
-  ev.type = event.type;
-  ev.schema = event.schema;
+  Scratch& scratch = t_scratch;
+  scratch.allocator.Clear();
+  UpcastEvent ev{event.type, event.schema, rapidjson::Document(&scratch.allocator, 1024, &scratch.stack_allocator)};
   ev.data.Parse(event.data.data(), event.data.size());
   if (ev.data.HasParseError() || !ev.data.IsObject())
     return Status::Corruption(fmt::format("event at position {} ({} schema {}): data is not a JSON object",
@@ -700,7 +713,10 @@ Status Upcaster::UpcastInPlace(Event& event) const {
     return s.WithContext(fmt::format("upcasting event at position {} ({} schema {})", event.position, event.type, event.schema));
   event.type = std::move(out[0].type);
   event.schema = out[0].schema;
-  event.data = Serialize(out[0].data);
+  scratch.out.Clear();
+  rapidjson::Writer<rapidjson::StringBuffer> w(scratch.out);
+  out[0].data.Accept(w);
+  event.data.assign(scratch.out.GetString(), scratch.out.GetSize());
   return Status::OK();
 }
 
