@@ -769,6 +769,21 @@ Result<std::shared_ptr<const Upcaster>> LoadUpcasters(const std::string& store_d
   return std::shared_ptr<const Upcaster>(std::move(upcaster));
 }
 
+Status CheckDeclaredSchemas(const Upcaster& upcaster, const std::vector<std::pair<std::string, uint32_t>>& declared) {
+  std::string problems;
+  for (const auto& [type, schema] : declared) {
+    uint32_t current = upcaster.CurrentSchema(type);
+    if (current == schema) continue;
+    if (!problems.empty()) problems += "; ";
+    problems += current > schema
+                    ? fmt::format("{}: migrations upcast it to schema {} but the domain declares {}", type, current, schema)
+                    : fmt::format("{}: the domain declares schema {} but migrations stop at {} (add a step {} -> {})",
+                                  type, schema, current, current, current + 1);
+  }
+  if (problems.empty()) return Status::OK();
+  return Status::InvalidArgument("event schemas disagree with migrations: " + problems);
+}
+
 Status InstallUpcasters(StoreOptions* options, const std::string& store_dir, const std::string& extra_migrations_dir) {
   auto loaded = LoadUpcasters(store_dir, extra_migrations_dir);
   if (!loaded.ok()) return loaded.status();

@@ -170,6 +170,13 @@ Result<std::shared_ptr<const Upcaster>> LoadUpcasters(const std::string& store_d
 Status InstallUpcasters(StoreOptions* options, const std::string& store_dir,
                         const std::string& extra_migrations_dir = "");
 
+// Checks a domain's declared current schemas (type -> schema its code
+// writes and reads) against the steps: they must agree, or new events would
+// be written at one schema while old ones are upcast to another. A type with
+// no steps is at schema 1. InvalidArgument naming every mismatch.
+Status CheckDeclaredSchemas(const Upcaster& upcaster,
+                            const std::vector<std::pair<std::string, uint32_t>>& declared);
+
 // A migration file compiled into the library (generated from migrations/ by
 // CMakeLists.txt).
 struct ShippedMigration {

@@ -169,6 +169,17 @@ BOOST_AUTO_TEST_CASE(shipped_bank_migrations_take_account_opened_to_v3) {
   BOOST_TEST(e.data == R"({"holder":{"name":"Ann"},"currency":"EUR"})");
 }
 
+BOOST_AUTO_TEST_CASE(declared_schemas_must_match_the_chains) {
+  Upcaster u;
+  BOOST_REQUIRE(u.LoadShipped().ok());
+  // The bank domain: AccountOpened at 3, every other event at 1.
+  BOOST_TEST(CheckDeclaredSchemas(u, {{"AccountOpened", 3}, {"Deposited", 1}, {"Withdrawn", 1}, {"AccountClosed", 1}}).ok());
+  Status s = CheckDeclaredSchemas(u, {{"AccountOpened", 1}, {"Deposited", 2}});
+  BOOST_TEST((s.code() == Code::kInvalidArgument));
+  BOOST_TEST(s.message().find("AccountOpened: migrations upcast it to schema 3 but the domain declares 1") != std::string::npos, s.message());
+  BOOST_TEST(s.message().find("Deposited: the domain declares schema 2 but migrations stop at 1") != std::string::npos, s.message());
+}
+
 BOOST_AUTO_TEST_CASE(cpp_upcaster_chains_with_file_steps) {
   Upcaster u;
   BOOST_REQUIRE(u.LoadJson(Step(R"({"op":"rename","from":"amt","to":"amount"})", "Deposited", 1), "f").ok());

@@ -354,9 +354,23 @@ BOOST_AUTO_TEST_CASE(apply_killed_then_rerun_equals_clean_apply) {
   BOOST_TEST(SchemaAt(killed, 1) == 3u);
   BOOST_TEST(SchemaAt(killed, 2 * kAccounts - 1) == 1u);
 
-  // A SIGINT stops it cleanly with exit 130, batches whole.
+  // A SIGINT stops it cleanly with exit 130, batches whole. Sent once the
+  // run has made progress (so its handler is surely installed).
+  uint64_t first_v1 = 0;
+  {
+    auto store = Open(killed);
+    std::vector<Event> all;
+    BOOST_REQUIRE(store->ReadAll(1, 1u << 30, &all, true).ok());
+    for (const auto& e : all)
+      if (e.type == "AccountOpened" && e.schema == 1) {
+        first_v1 = e.position;
+        break;
+      }
+  }
+  BOOST_REQUIRE(first_v1 > 1);
   Spawn({"--db", killed, "upcast", "--apply", "--no-backup", "--batch", "200"}, &pid);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  while (SchemaAt(killed, first_v1) != 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   kill(pid, SIGINT);
   int rc = Wait(pid);
   BOOST_TEST((rc == 130 || rc == 0), "exit " << rc);
