@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -218,6 +220,8 @@ void Table::Print(std::FILE* out) const {
       }
       if (!last) s += "  ";
     }
+    // An empty last cell must not leave trailing blanks.
+    s.erase(s.find_last_not_of(' ') + 1);
     s += '\n';
     std::fputs(s.c_str(), out);
   };
@@ -259,16 +263,32 @@ void Progress::Finish() {
 }
 
 Result<std::string> ReadFileOrStdin(const std::string& path) {
-  std::ostringstream ss;
-  if (path == "-") {
-    ss << std::cin.rdbuf();
-    return ss.str();
+  // Read straight into one string (files for `append --file` and `import`
+  // can be large: no stream buffer copies).
+  int fd = path == "-" ? STDIN_FILENO : open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    std::string m = fmt::format("cannot open {}: {}", path, std::strerror(err));
+    return err == ENOENT ? Status::NotFound(m) : Status::IOError(m);
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
-  ss << in.rdbuf();
-  if (in.bad()) return Status::IOError(fmt::format("cannot read {}", path));
-  return ss.str();
+  std::string text;
+  struct stat st {};
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) text.reserve(static_cast<size_t>(st.st_size));
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+      text.append(buf, static_cast<size_t>(n));
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR) {
+      int err = errno;
+      if (fd != STDIN_FILENO) close(fd);
+      return Status::IOError(fmt::format("cannot read {}: {}", path, std::strerror(err)));
+    }
+  }
+  if (fd != STDIN_FILENO) close(fd);
+  return text;
 }
 
 Status ValidateJsonObject(std::string_view text, const char* what) {

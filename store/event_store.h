@@ -80,7 +80,7 @@ class Subscription {
 
 struct StoreStats {
   uint64_t events = 0;         // = last position
-  uint64_t streams = 0;        // user streams known to the index
+  uint64_t streams = 0;        // streams known to the index ($$ system streams too)
   uint64_t indexed_position = 0;
   uint64_t log_map_bytes = 0, log_used_bytes = 0, log_file_bytes = 0;
   uint64_t index_map_bytes = 0, index_used_bytes = 0, index_file_bytes = 0;

@@ -9,6 +9,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "store/event_store.h"
 #include "store/lmdb_env.h"
@@ -82,6 +83,10 @@ class StoreImpl final : public EventStore {
   Status CatchUpTailIn(MDB_txn* log_txn);
   Result<StreamInfo> StreamHead(const std::string& stream, StreamRecord* index_record);
   Result<RequestRecord> FindRequest(const std::string& id);
+  Status LookupForWrite(const std::vector<const std::string*>& streams,
+                        const std::vector<const std::string*>& request_ids,
+                        std::unordered_map<std::string, StreamInfo>* heads,
+                        std::unordered_map<std::string, std::optional<RequestRecord>>* requests);
   Status FetchRecord(MDB_txn* log_txn, uint64_t position, Event* out);
   Status Transform(Event& e);
   Status Validate(const AppendRequest& r, bool system, size_t* bytes) const;

@@ -135,6 +135,68 @@ void StoreImpl::WriterLoop() {
   }
 }
 
+// The heads of `streams` and the stored outcomes of `request_ids`, as of now:
+// the tail overlaid on one index read transaction, opened under the tail lock
+// (the indexer trims the tail only after committing, so nothing is missed).
+Status StoreImpl::LookupForWrite(const std::vector<const std::string*>& streams,
+                                 const std::vector<const std::string*>& request_ids,
+                                 std::unordered_map<std::string, StreamInfo>* heads,
+                                 std::unordered_map<std::string, std::optional<RequestRecord>>* requests) {
+  LmdbEnv::ReadTxn txn;
+  std::vector<const std::string*> need_index;
+  std::vector<const std::string*> need_index_ids;
+  {
+    std::lock_guard lock(tail_.mu);
+    for (const std::string* name : streams) {
+      auto [it, fresh] = heads->try_emplace(*name);
+      if (!fresh) continue;
+      StreamInfo& info = it->second;
+      info.name = *name;
+      need_index.push_back(name);
+      if (auto t = tail_.streams.find(*name); t != tail_.streams.end()) {
+        if (!t->second.entries.empty()) {
+          info.head_version = t->second.entries.back().first;
+          info.head_position = t->second.entries.back().second;
+        }
+        // Flags in the tail are newer than the index's; mark them taken.
+        if (t->second.deleted) info.deleted = *t->second.deleted;
+        if (t->second.metadata) info.metadata = *t->second.metadata;
+      }
+    }
+    for (const std::string* id : request_ids) {
+      auto [it, fresh] = requests->try_emplace(*id);
+      if (!fresh) continue;
+      if (auto t = tail_.requests.find(*id); t != tail_.requests.end()) it->second = t->second;
+      else need_index_ids.push_back(id);
+    }
+    RILL_RETURN_IF_ERROR(index_env_->BeginRead(&txn));
+  }
+  for (const std::string* name : need_index) {
+    MDB_val k = Val(*name), v;
+    int rc = mdb_get(txn.get(), streams_db_, &k, &v);
+    if (rc == MDB_NOTFOUND) continue;
+    RILL_RETURN_IF_ERROR(LmdbStatus(rc, "reading stream heads"));
+    StreamRecord r;
+    if (!StreamRecord::Decode(View(v), &r)) return Status::Corruption(fmt::format("stream record of {} is damaged", *name));
+    StreamInfo& info = (*heads)[*name];
+    if (r.head_version > info.head_version) {
+      info.head_version = r.head_version;
+      info.head_position = r.head_position;
+    }
+    info.deleted = info.deleted || r.deleted;
+  }
+  for (const std::string* id : need_index_ids) {
+    MDB_val k = Val(*id), v;
+    int rc = mdb_get(txn.get(), commands_db_, &k, &v);
+    if (rc == MDB_NOTFOUND) continue;
+    RILL_RETURN_IF_ERROR(LmdbStatus(rc, "reading request ids"));
+    RequestRecord r;
+    if (!RequestRecord::Decode(*id, View(v), &r)) return Status::Corruption(fmt::format("request record {} is damaged", *id));
+    (*requests)[*id] = r;
+  }
+  return Status::OK();
+}
+
 static std::string ConflictMessage(const std::string& stream, const ExpectedVersion& e, uint64_t actual) {
   std::string have = actual == 0 ? "it has no events" : fmt::format("it is at version {}", actual);
   switch (e.kind) {
@@ -159,18 +221,22 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     // write lock, so this view is final for the transaction.
     RILL_RETURN_IF_ERROR(CatchUpTailIn(txn));
     uint64_t next = LastLogPositionIn(txn) + 1;
+    // Every stream head and request id the batch needs, looked up at once:
+    // one tail lock, one index read transaction.
     std::unordered_map<std::string, StreamInfo> heads;
     std::unordered_map<std::string, RequestRecord> ids;
-    auto head_of = [&](const std::string& stream) -> Result<StreamInfo*> {
-      auto it = heads.find(stream);
-      if (it != heads.end()) return &it->second;
-      auto h = StreamHead(stream, nullptr);
-      StreamInfo info;
-      info.name = stream;
-      if (h.ok()) info = *h;
-      else if (!h.status().IsNotFound()) return h.status();
-      return &heads.emplace(stream, std::move(info)).first->second;
-    };
+    std::unordered_map<std::string, std::optional<RequestRecord>> stored_ids;
+    {
+      std::vector<const std::string*> names, reqs;
+      for (auto& p : batch) {
+        if (p.flush_marker) continue;
+        names.push_back(&p.request.stream);
+        if (p.system) names.push_back(&p.check_stream);
+        if (!p.request.request_id.empty()) reqs.push_back(&p.request.request_id);
+      }
+      RILL_RETURN_IF_ERROR(LookupForWrite(names, reqs, &heads, &stored_ids));
+    }
+    auto head_of = [&](const std::string& stream) -> StreamInfo* { return &heads[stream]; };
     MDB_cursor* cur;
     RILL_RETURN_IF_ERROR(log_env_->Check(mdb_cursor_open(txn, log_db_, &cur), "cursor"));
     Status inner;
@@ -178,18 +244,12 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
       auto& p = batch[i];
       if (p.flush_marker) continue;
       auto& r = p.request;
-      uint64_t hash = r.request_hash ? r.request_hash : HashRequest(r);
+      // The fingerprint only matters for dedupe: skip it without an id.
+      uint64_t hash = r.request_id.empty() ? 0 : r.request_hash ? r.request_hash : HashRequest(r);
       if (!r.request_id.empty()) {
         std::optional<RequestRecord> prev;
         if (auto bi = ids.find(r.request_id); bi != ids.end()) prev = bi->second;
-        else {
-          auto f = FindRequest(r.request_id);
-          if (f.ok()) prev = *f;
-          else if (!f.status().IsNotFound()) {
-            outcomes[i] = f.status();
-            continue;
-          }
-        }
+        else prev = stored_ids[r.request_id];
         if (prev) {
           if (prev->hash == hash) {
             AppendResult res = prev->outcome;
@@ -204,12 +264,7 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
         }
       }
       const std::string& checked = p.system ? p.check_stream : r.stream;
-      auto ch = head_of(checked);
-      if (!ch.ok()) {
-        outcomes[i] = ch.status();
-        continue;
-      }
-      StreamInfo* check_head = *ch;
+      StreamInfo* check_head = head_of(checked);
       if (check_head->deleted) {
         outcomes[i] = Status::Conflict(fmt::format("stream {} is deleted", checked));
         continue;
@@ -226,12 +281,7 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
         outcomes[i] = Status::Conflict(ConflictMessage(checked, r.expected, actual));
         continue;
       }
-      auto th = head_of(r.stream);
-      if (!th.ok()) {
-        outcomes[i] = th.status();
-        continue;
-      }
-      StreamInfo* head = *th;
+      StreamInfo* head = head_of(r.stream);
       AppendResult res;
       res.stream = r.stream;
       res.first_version = head->head_version + 1;

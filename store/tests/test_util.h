@@ -3,9 +3,16 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <ostream>
+#include <stdexcept>
 #include <string>
 
 #include "store/event_store.h"
+
+namespace rill {
+inline std::ostream& operator<<(std::ostream& o, Code c) { return o << static_cast<int>(c); }
+inline std::ostream& operator<<(std::ostream& o, const Uuid& u) { return o << u.ToString(); }
+}  // namespace rill
 
 namespace rill::testing {
 

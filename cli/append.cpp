@@ -1,0 +1,305 @@
+// rill append: raw event appends, one from the command line or many from a
+// JSONL file. File input is validated completely before anything is written
+// (bad input writes nothing), then pipelined through EventStore::AppendAsync
+// so the group-commit writer batches it, and each line's outcome is printed
+// in input order as soon as it and every line before it are acknowledged.
+#include <fmt/format.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "cli/cli.h"
+#include "cli/json_input.h"
+
+namespace rill::cli {
+namespace {
+
+struct AppendArgs {
+  std::string stream, type, data = "{}", meta = "{}", expect = "any", schema = "1", id, file;
+};
+
+// Fields of one append --file line (DESIGN.md "CLI contract").
+const std::vector<std::string_view> kLineFields = {"stream", "type", "data", "expect", "id", "schema", "meta"};
+const std::vector<std::string_view> kLineObjects = {"data", "meta"};
+
+// Everything the CLI checks before the store sees the request, so that bad
+// input gets one clear line and writes nothing.
+Result<AppendRequest> BuildRequest(const std::string& stream, const std::string& type, std::string_view data,
+                                   std::string_view meta, ExpectedVersion expected, uint32_t schema,
+                                   const std::string& id) {
+  RILL_RETURN_IF_ERROR(WithName(ValidateStreamName(stream), "stream", stream));
+  RILL_RETURN_IF_ERROR(WithName(ValidateTypeName(type), "type", type));
+  if (!id.empty()) RILL_RETURN_IF_ERROR(ValidateRequestId(id, "id"));
+  NewEvent e;
+  e.type = type;
+  e.schema = schema;
+  auto d = CompactJsonObject(data, "data");
+  if (!d.ok()) return d.status();
+  e.data = std::move(*d);
+  auto m = CompactJsonObject(meta, "meta");
+  if (!m.ok()) return m.status();
+  e.meta = std::move(*m);
+  size_t bytes = e.data.size() + e.meta.size() + e.type.size();
+  size_t limit = StoreOptions{}.max_event_bytes;
+  if (bytes > limit)
+    return Status::InvalidArgument(
+        fmt::format("event too large: {} bytes of data, meta and type (the limit is {} bytes)", bytes, limit));
+  // A UUID idempotency key doubles as the event id (as in EventStoreDB), so
+  // a retried append produces the very same event.
+  if (!id.empty()) e.id = Uuid::Parse(id);
+  AppendRequest r;
+  r.stream = stream;
+  r.expected = expected;
+  r.request_id = id;
+  r.events.push_back(std::move(e));
+  return r;
+}
+
+Result<AppendRequest> RequestFromLine(std::string_view line) {
+  JsonLine j;
+  RILL_RETURN_IF_ERROR(ParseJsonLine(line, kLineFields, kLineObjects, &j));
+  auto stream = j.String("stream");
+  if (!stream.ok()) return stream.status();
+  auto type = j.String("type");
+  if (!type.ok()) return type.status();
+  ExpectedVersion expected = ExpectedVersion::Any();
+  if (auto it = j.scalars.find("expect"); it != j.scalars.end()) {
+    Result<ExpectedVersion> e = Status::InvalidArgument(
+        "\"expect\" must be \"any\", \"no-stream\", \"exists\" or a version number");
+    if (it->second.kind == JsonScalar::kString) e = ParseExpected(it->second.text, "\"expect\"");
+    if (it->second.kind == JsonScalar::kNumber) {
+      auto v = ParseUint(it->second.text, "\"expect\"");
+      e = v.ok() ? Result<ExpectedVersion>(ExpectedVersion::Exact(*v)) : Result<ExpectedVersion>(v.status());
+    }
+    if (!e.ok()) return e.status();
+    expected = *e;
+  }
+  uint64_t schema = 1;
+  if (j.Has("schema")) {
+    auto s = j.Uint("schema", 1, UINT32_MAX);
+    if (!s.ok()) return s.status();
+    schema = *s;
+  }
+  std::string id;
+  if (j.Has("id")) {
+    auto i = j.String("id");
+    if (!i.ok()) return i.status();
+    id = std::move(*i);
+  }
+  auto data = j.objects.find("data");
+  if (data == j.objects.end()) return Status::InvalidArgument("missing field \"data\"");
+  auto meta = j.objects.find("meta");
+  return BuildRequest(*stream, *type, data->second, meta == j.objects.end() ? "{}" : meta->second, expected,
+                      static_cast<uint32_t>(schema), id);
+}
+
+void PrintSuccess(const GlobalOptions& g, const AppendResult& r, size_t line) {
+  if (g.json) {
+    PrintJsonLine([&](JsonWriter& w) { WriteAppendResult(w, r); });
+    return;
+  }
+  if (g.quiet) return;
+  std::string where = line ? fmt::format("line {}: ", line) : "";
+  std::printf("%s%s version %llu position %llu%s\n", where.c_str(), r.stream.c_str(),
+              static_cast<unsigned long long>(r.last_version), static_cast<unsigned long long>(r.last_position),
+              r.duplicate ? " (duplicate id: nothing written)" : "");
+}
+
+// One line on stderr; with --json also {"error","reason","line"} on stdout.
+int PrintLineFailure(const GlobalOptions& g, const Status& s, size_t line) {
+  std::string msg = s.message();
+  std::replace(msg.begin(), msg.end(), '\n', ' ');
+  std::fprintf(stderr, "rill: line %zu: %s: %s\n", line, s.CodeName(), msg.c_str());
+  if (g.json) {
+    PrintJsonLine([&](JsonWriter& w) {
+      w.StartObject();
+      w.Key("error");
+      w.String(s.CodeName());
+      w.Key("reason");
+      w.String(msg);
+      w.Key("line");
+      w.Uint64(line);
+      w.EndObject();
+    });
+  }
+  return ExitCodeFor(s);
+}
+
+int RunSingle(GlobalOptions& g, const AppendArgs& a) {
+  if (a.stream.empty() && a.type.empty())
+    return Fail(g, kExitUsage, "usage: append needs STREAM TYPE [--data JSON] or --file F.jsonl");
+  if (a.type.empty()) return Fail(g, kExitUsage, "usage: append needs an event TYPE after the stream");
+  auto expected = ParseExpected(a.expect, "--expect");
+  if (!expected.ok()) return Fail(g, expected.status());
+  auto schema = ParseUint(a.schema, "--schema", 1, UINT32_MAX);
+  if (!schema.ok()) return Fail(g, schema.status());
+  auto req = BuildRequest(a.stream, a.type, a.data, a.meta, *expected, static_cast<uint32_t>(*schema), a.id);
+  if (!req.ok()) return Fail(g, req.status());
+  auto store = OpenStore(g);
+  if (!store.ok()) return Fail(g, store.status());
+  auto r = (*store)->Append(std::move(*req));
+  if (!r.ok()) return Fail(g, r.status());
+  PrintSuccess(g, *r, 0);
+  return kExitOk;
+}
+
+// The in-order printer of pipelined appends: the writer thread fills slots,
+// this thread prints the acknowledged prefix and flushes, so what has been
+// printed is exactly what is durable.
+class OrderedPrinter {
+ public:
+  OrderedPrinter(const GlobalOptions& g, uint64_t total) : g_(g), progress_(g, "append", total) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~OrderedPrinter() { Finish(); }
+
+  // Reserves the next slot; blocks while too many are unprinted.
+  size_t Reserve(size_t line) {
+    std::unique_lock lock(mu_);
+    space_.wait(lock, [&] { return slots_.size() < kWindow; });
+    slots_.push_back({line, std::nullopt});
+    return base_ + slots_.size() - 1;
+  }
+  void Complete(size_t seq, Result<AppendResult> r) {
+    std::lock_guard lock(mu_);
+    slots_[seq - base_].result = std::move(r);
+    if (seq == base_) ready_.notify_one();
+  }
+  // Waits until every reserved slot is printed; returns the worst exit code.
+  int Finish() {
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+      ready_.notify_one();
+    }
+    if (thread_.joinable()) thread_.join();
+    progress_.Finish();
+    return exit_code_;
+  }
+
+ private:
+  static constexpr size_t kWindow = 1 << 16;
+  struct Slot {
+    size_t line;
+    std::optional<Result<AppendResult>> result;
+  };
+
+  void Loop() {
+    std::vector<Slot> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        ready_.wait(lock, [&] { return (!slots_.empty() && slots_.front().result) || (closing_ && slots_.empty()); });
+        if (slots_.empty()) return;
+        while (!slots_.empty() && slots_.front().result) {
+          batch.push_back(std::move(slots_.front()));
+          slots_.pop_front();
+          ++base_;
+        }
+        space_.notify_one();
+      }
+      for (auto& s : batch) {
+        if (s.result->ok())
+          PrintSuccess(g_, **s.result, s.line);
+        else
+          exit_code_ = WorseExit(exit_code_, PrintLineFailure(g_, s.result->status(), s.line));
+      }
+      done_ += batch.size();
+      batch.clear();
+      std::fflush(stdout);
+      progress_.Update(done_);
+    }
+  }
+
+  const GlobalOptions& g_;
+  Progress progress_;
+  std::mutex mu_;
+  std::condition_variable ready_, space_;
+  std::deque<Slot> slots_;
+  size_t base_ = 0;  // sequence number of slots_.front()
+  bool closing_ = false;
+  uint64_t done_ = 0;
+  int exit_code_ = kExitOk;
+  std::thread thread_;
+};
+
+int RunFile(GlobalOptions& g, const AppendArgs& a) {
+  auto text = ReadFileOrStdin(a.file);
+  if (!text.ok()) return Fail(g, text.status());
+  std::vector<LineRef> lines = SplitLines(*text);
+
+  // Pass 1: validate everything; report every bad line (up to a limit).
+  size_t bad = 0, checked = 0;
+  {
+    Progress progress(g, "append: checking", lines.size());
+    for (const LineRef& l : lines) {
+      progress.Update(++checked);
+      auto r = RequestFromLine(std::string_view(text->data() + l.offset, l.length));
+      if (r.ok()) continue;
+      if (++bad <= 20) PrintLineFailure(g, r.status(), l.number);
+    }
+  }
+  if (bad > 0) {
+    if (bad > 20) std::fprintf(stderr, "rill: ... and %zu more bad lines\n", bad - 20);
+    std::fprintf(stderr, "rill: %s: %zu bad line%s, nothing appended\n", a.file.c_str(), bad, bad == 1 ? "" : "s");
+    return kExitUsage;
+  }
+
+  auto store = OpenStore(g);
+  if (!store.ok()) return Fail(g, store.status());
+
+  // Pass 2: pipeline. Lines are parsed again rather than held as requests,
+  // so a large file costs its text once, not twice.
+  int exit_code = kExitOk;
+  {
+    OrderedPrinter printer(g, lines.size());
+    for (const LineRef& l : lines) {
+      if (InterruptRequested()) {
+        exit_code = kExitInterrupted;
+        std::fprintf(stderr, "rill: interrupted: stopped before line %zu; every line printed above is stored\n",
+                     l.number);
+        break;
+      }
+      auto r = RequestFromLine(std::string_view(text->data() + l.offset, l.length));
+      size_t seq = printer.Reserve(l.number);
+      (*store)->AppendAsync(std::move(*r), [&printer, seq](Result<AppendResult> res) {
+        printer.Complete(seq, std::move(res));
+      });
+    }
+    exit_code = WorseExit(exit_code, printer.Finish());
+  }
+  return exit_code;
+}
+
+int RunAppend(GlobalOptions& g, const AppendArgs& a) {
+  if (!a.file.empty()) {
+    if (!a.stream.empty() || !a.type.empty())
+      return Fail(g, kExitUsage, "usage: append --file takes no STREAM or TYPE (each line names its own)");
+    return RunFile(g, a);
+  }
+  return RunSingle(g, a);
+}
+
+void SetupAppend(CLI::App& root, GlobalOptions& g) {
+  auto a = std::make_shared<AppendArgs>();
+  CLI::App* cmd = root.add_subcommand("append", "Append a raw event, or every line of a JSONL file");
+  cmd->add_option("stream", a->stream, "Stream to append to, e.g. account-42");
+  cmd->add_option("type", a->type, "Event type, e.g. Deposited");
+  cmd->add_option("--data", a->data, "Event data: a JSON object")->capture_default_str();
+  cmd->add_option("--meta", a->meta, "Event metadata: a JSON object")->capture_default_str();
+  cmd->add_option("--expect", a->expect, "Expected version: any, no-stream, exists or N")->capture_default_str();
+  cmd->add_option("--schema", a->schema, "Schema version of the event's data (>= 1)")->capture_default_str();
+  cmd->add_option("--id", a->id,
+                  "Idempotency key: the same id again returns the first outcome and writes nothing "
+                  "(a UUID also becomes the event id)");
+  cmd->add_option("--file", a->file, "JSONL file of appends, one per line ('-' for stdin)");
+  cmd->callback([a, &g] { g.exit_code = RunAppend(g, *a); });
+}
+
+}  // namespace
+
+RILL_COMMANDS(20, SetupAppend);
+
+}  // namespace rill::cli

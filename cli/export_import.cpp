@@ -1,0 +1,401 @@
+// rill export / import: the whole log as JSONL in the event format of
+// DESIGN.md, and back. Import keeps ids, versions, times, schemas and meta
+// (positions come out the same when a complete export goes into an empty
+// store), validates every line before writing anything, and pipelines the
+// appends so group commit batches them.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <mutex>
+
+#include <rapidjson/document.h>
+
+#include "cli/cli.h"
+#include "cli/json_input.h"
+
+namespace rill::cli {
+namespace {
+
+// ---- export ----------------------------------------------------------------
+
+struct ExportArgs {
+  std::string output;
+  bool raw = false;
+};
+
+int RunExport(GlobalOptions& g, const ExportArgs& a) {
+  auto store = OpenStore(g);
+  if (!store.ok()) return Fail(g, store.status());
+  // A file is written under a temporary name and renamed when complete, so
+  // an interrupted export never looks like a whole one.
+  std::FILE* out = stdout;
+  std::string tmp;
+  if (!a.output.empty() && a.output != "-") {
+    tmp = a.output + ".tmp";
+    out = std::fopen(tmp.c_str(), "wb");
+    if (!out) return Fail(g, Status::IOError(fmt::format("cannot create {}: {}", tmp, std::strerror(errno))));
+  }
+  auto abandon = [&](const Status& s) {
+    if (out != stdout) {
+      std::fclose(out);
+      std::remove(tmp.c_str());
+    }
+    return Fail(g, s);
+  };
+  uint64_t total = (*store)->LastPosition();
+  Progress progress(g, "export", total);
+  uint64_t next = 1, written = 0;
+  std::string chunk;
+  for (;;) {
+    if (InterruptRequested()) return abandon(Status::Interrupted("export stopped by a signal"));
+    std::vector<Event> batch;
+    Status s = (*store)->ReadAll(next, 4096, &batch, a.raw);
+    if (!s.ok()) return abandon(s);
+    if (batch.empty()) break;
+    chunk.clear();
+    for (const auto& e : batch) {
+      chunk += EventToJsonLine(e);
+      chunk += '\n';
+    }
+    if (std::fwrite(chunk.data(), 1, chunk.size(), out) != chunk.size())
+      return abandon(Status::IOError(fmt::format("cannot write the export: {}", std::strerror(errno))));
+    written += batch.size();
+    next = batch.back().position + 1;
+    progress.Update(written);
+  }
+  progress.Finish();
+  if (out != stdout) {
+    bool ok = std::fflush(out) == 0 && fsync(fileno(out)) == 0;
+    ok = std::fclose(out) == 0 && ok;
+    if (!ok || std::rename(tmp.c_str(), a.output.c_str()) != 0) {
+      std::remove(tmp.c_str());
+      return Fail(g, Status::IOError(fmt::format("cannot write {}: {}", a.output, std::strerror(errno))));
+    }
+    if (g.json) {
+      PrintJsonLine([&](JsonWriter& w) {
+        w.StartObject();
+        w.Key("exported");
+        w.Uint64(written);
+        w.Key("output");
+        w.String(a.output);
+        w.EndObject();
+      });
+    } else if (!g.quiet) {
+      std::printf("exported %llu events to %s\n", static_cast<unsigned long long>(written), a.output.c_str());
+    }
+  }
+  return kExitOk;
+}
+
+// ---- import ----------------------------------------------------------------
+
+const std::vector<std::string_view> kEventFields = {"position", "stream", "version", "type", "schema",
+                                                    "id",       "time",   "data",    "meta"};
+const std::vector<std::string_view> kEventObjects = {"data", "meta"};
+
+struct ImportEvent {
+  std::string stream;
+  uint64_t version = 0;
+  uint64_t position = 0;  // 0: the line had none
+  NewEvent event;
+  bool system = false;        // a $delete or $metadata event of "$$stream"
+  StreamMetadata metadata;    // for $metadata
+};
+
+// The system events the store writes for `delete` and `metadata`. The store
+// appends to "$$" streams only through DeleteStream/SetStreamMetadata, so
+// import replays them through those calls (they get new ids and times).
+constexpr const char* kDeleteType = "$delete";
+constexpr const char* kMetadataType = "$metadata";
+
+// {"max-count":N,"max-age":SECONDS,"truncate-before":V}, each optional.
+Status ParseMetadata(const std::string& json, StreamMetadata* m) {
+  rapidjson::Document d;
+  d.Parse(json.data(), json.size());
+  if (d.HasParseError() || !d.IsObject()) return Status::InvalidArgument("$metadata data must be a JSON object");
+  for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) {
+    std::string_view key(it->name.GetString(), it->name.GetStringLength());
+    if (key == "max-count" && it->value.IsUint64()) {
+      m->max_count = it->value.GetUint64();
+    } else if (key == "truncate-before" && it->value.IsUint64()) {
+      m->truncate_before = it->value.GetUint64();
+    } else if (key == "max-age" && it->value.IsNumber() && it->value.GetDouble() >= 0 &&
+               it->value.GetDouble() < 9.2e12) {
+      m->max_age_us = static_cast<int64_t>(it->value.GetDouble() * 1e6);
+    } else {
+      return Status::InvalidArgument(fmt::format("$metadata field \"{}\" is unknown or out of range", Abbreviate(key, 40)));
+    }
+  }
+  return Status::OK();
+}
+
+Result<ImportEvent> ParseEventLine(std::string_view line) {
+  JsonLine j;
+  RILL_RETURN_IF_ERROR(ParseJsonLine(line, kEventFields, kEventObjects, &j));
+  ImportEvent ie;
+  auto stream = j.String("stream");
+  if (!stream.ok()) return stream.status();
+  ie.stream = std::move(*stream);
+  // "$$X" holds X's tombstone and metadata; other '$' names are not ours to
+  // write.
+  ie.system = ie.stream.rfind("$$", 0) == 0;
+  RILL_RETURN_IF_ERROR(WithName(ValidateStreamName(ie.system ? ie.stream.substr(2) : ie.stream, /*allow_system=*/false), "stream", ie.stream));
+  auto version = j.Uint("version", 1, UINT64_MAX);
+  if (!version.ok()) return version.status();
+  ie.version = *version;
+  if (j.Has("position")) {
+    auto p = j.Uint("position", 1, UINT64_MAX);
+    if (!p.ok()) return p.status();
+    ie.position = *p;
+  }
+  auto type = j.String("type");
+  if (!type.ok()) return type.status();
+  RILL_RETURN_IF_ERROR(WithName(ValidateTypeName(*type), "type", *type));
+  ie.event.type = std::move(*type);
+  if (ie.system != (ie.event.type == kDeleteType || ie.event.type == kMetadataType))
+    return Status::InvalidArgument(fmt::format("type \"{}\" of stream {}: system events are {} and {} in $$ streams only",
+                                               Abbreviate(ie.event.type, 60), Abbreviate(ie.stream, 60), kDeleteType,
+                                               kMetadataType));
+  if (j.Has("schema")) {
+    auto s = j.Uint("schema", 1, UINT32_MAX);
+    if (!s.ok()) return s.status();
+    ie.event.schema = static_cast<uint32_t>(*s);
+  }
+  auto id = j.String("id");
+  if (!id.ok()) return id.status();
+  ie.event.id = Uuid::Parse(*id);
+  if (!ie.event.id)
+    return Status::InvalidArgument(fmt::format("\"id\" must be a UUID, not \"{}\"", Abbreviate(*id, 60)));
+  auto time = j.String("time");
+  if (!time.ok()) return time.status();
+  ie.event.time_us = ParseTime(*time);
+  if (!ie.event.time_us)
+    return Status::InvalidArgument(
+        fmt::format("\"time\" must be a UTC time like 2026-11-23T10:14:00.123456Z, not \"{}\"", Abbreviate(*time, 60)));
+  auto data = j.objects.find("data");
+  if (data == j.objects.end()) return Status::InvalidArgument("missing field \"data\"");
+  ie.event.data = data->second;
+  auto meta = j.objects.find("meta");
+  ie.event.meta = meta == j.objects.end() ? "{}" : meta->second;
+  if (ie.event.type == kMetadataType) RILL_RETURN_IF_ERROR(ParseMetadata(ie.event.data, &ie.metadata));
+  size_t bytes = ie.event.data.size() + ie.event.meta.size() + ie.event.type.size();
+  size_t limit = StoreOptions{}.max_event_bytes;
+  if (bytes > limit)
+    return Status::InvalidArgument(
+        fmt::format("event too large: {} bytes of data, meta and type (the limit is {} bytes)", bytes, limit));
+  return ie;
+}
+
+struct ImportArgs {
+  std::string file;
+  bool append = false;
+};
+
+// Completion state of the pipelined import requests.
+struct Inflight {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t pending = 0;
+  uint64_t imported = 0;
+  uint64_t last_position = 0;
+  Status first_error;
+  size_t first_error_line = 0;
+};
+
+int RunImport(GlobalOptions& g, const ImportArgs& a) {
+  auto text = ReadFileOrStdin(a.file);
+  if (!text.ok()) return Fail(g, text.status());
+  auto store = OpenStore(g);
+  if (!store.ok()) return Fail(g, store.status());
+  uint64_t existing = (*store)->LastPosition();
+  if (existing > 0 && !a.append)
+    return Fail(g, Status::Conflict(fmt::format(
+                       "the store at {} is not empty ({} events); 'rill import --append' adds to it",
+                       (*store)->dir(), existing)));
+  std::vector<LineRef> lines = SplitLines(*text);
+
+  // Pass 1: every line valid, versions continue each stream without gaps
+  // (from its current head with --append), positions increase.
+  std::map<std::string, uint64_t, std::less<>> next_version;
+  uint64_t last_position = 0;
+  size_t bad = 0;
+  {
+    Progress progress(g, "import: checking", lines.size());
+    size_t checked = 0;
+    for (const LineRef& l : lines) {
+      auto ie = ParseEventLine(std::string_view(text->data() + l.offset, l.length));
+      Status s = ie.status();
+      if (s.ok() && ie->system) {
+        // Versions of $$ streams are the store's to assign.
+      } else if (s.ok()) {
+        auto it = next_version.find(ie->stream);
+        if (it == next_version.end()) {
+          uint64_t head = 0;
+          if (a.append) {
+            auto info = (*store)->GetStream(ie->stream);
+            if (info.ok()) {
+              if (info->deleted) s = Status::Conflict(fmt::format("stream {} is deleted in this store", ie->stream));
+              head = info->head_version;
+            } else if (!info.status().IsNotFound()) {
+              return Fail(g, info.status());
+            }
+          }
+          it = next_version.emplace(ie->stream, head + 1).first;
+        }
+        if (s.ok() && ie->version != it->second)
+          s = Status::InvalidArgument(fmt::format("stream {} version {} does not follow version {}", ie->stream,
+                                                  ie->version, it->second - 1));
+        if (s.ok() && ie->position != 0) {
+          if (ie->position <= last_position)
+            s = Status::InvalidArgument(
+                fmt::format("position {} does not follow position {}", ie->position, last_position));
+          last_position = ie->position;
+        }
+        if (s.ok()) ++it->second;
+      }
+      if (!s.ok() && ++bad <= 20) {
+        std::string msg = s.message();
+        std::fprintf(stderr, "rill: line %zu: %s: %s\n", l.number, s.CodeName(), msg.c_str());
+        if (g.json)
+          PrintJsonLine([&](JsonWriter& w) {
+            w.StartObject();
+            w.Key("error");
+            w.String(s.CodeName());
+            w.Key("reason");
+            w.String(msg);
+            w.Key("line");
+            w.Uint64(l.number);
+            w.EndObject();
+          });
+      }
+      progress.Update(++checked);
+    }
+  }
+  if (bad > 0) {
+    if (bad > 20) std::fprintf(stderr, "rill: ... and %zu more bad lines\n", bad - 20);
+    std::fprintf(stderr, "rill: %s: %zu bad line%s, nothing imported\n", a.file.c_str(), bad, bad == 1 ? "" : "s");
+    return kExitUsage;
+  }
+
+  // Pass 2: consecutive events of one stream go as one request; requests are
+  // queued in file order, so positions follow the file.
+  Inflight state;
+  constexpr size_t kMaxInflight = 4096, kMaxGroupEvents = 1000, kMaxGroupBytes = 4u << 20;
+  Progress progress(g, "import", lines.size());
+  int exit_code = kExitOk;
+  size_t i = 0;
+  while (i < lines.size()) {
+    if (InterruptRequested()) {
+      exit_code = kExitInterrupted;
+      break;
+    }
+    {
+      std::unique_lock lock(state.mu);
+      state.cv.wait(lock, [&] { return state.pending < kMaxInflight; });
+      if (!state.first_error.ok()) break;
+      progress.Update(state.imported);
+    }
+    AppendRequest req;
+    size_t group_line = lines[i].number, bytes = 0;
+    auto first = ParseEventLine(std::string_view(text->data() + lines[i].offset, lines[i].length));
+    if (first->system) {
+      // Everything before it must be stored first (a delete needs its stream).
+      std::unique_lock lock(state.mu);
+      state.cv.wait(lock, [&] { return state.pending == 0; });
+      if (!state.first_error.ok()) break;
+      lock.unlock();
+      std::string target = first->stream.substr(2);
+      Status s = first->event.type == kDeleteType ? (*store)->DeleteStream(target, ExpectedVersion::Any())
+                                                  : (*store)->SetStreamMetadata(target, first->metadata);
+      lock.lock();
+      if (!s.ok()) {
+        state.first_error = s;
+        state.first_error_line = group_line;
+        break;
+      }
+      ++state.imported;
+      ++i;
+      continue;
+    }
+    while (i < lines.size() && req.events.size() < kMaxGroupEvents && bytes < kMaxGroupBytes) {
+      auto ie = ParseEventLine(std::string_view(text->data() + lines[i].offset, lines[i].length));
+      if (ie->system) break;
+      if (req.events.empty()) {
+        req.stream = ie->stream;
+        req.expected = ExpectedVersion::Exact(ie->version - 1);
+      } else if (ie->stream != req.stream) {
+        break;
+      }
+      bytes += ie->event.data.size() + ie->event.meta.size();
+      req.events.push_back(std::move(ie->event));
+      ++i;
+    }
+    {
+      std::lock_guard lock(state.mu);
+      ++state.pending;
+    }
+    (*store)->AppendAsync(std::move(req), [&state, group_line](Result<AppendResult> r) {
+      std::lock_guard lock(state.mu);
+      --state.pending;
+      if (r.ok()) {
+        state.imported += r->events;
+        state.last_position = std::max(state.last_position, r->last_position);
+      } else if (state.first_error.ok() || group_line < state.first_error_line) {
+        state.first_error = r.status();
+        state.first_error_line = group_line;
+      }
+      state.cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock lock(state.mu);
+    state.cv.wait(lock, [&] { return state.pending == 0; });
+  }
+  progress.Finish();
+  if (!state.first_error.ok()) {
+    std::string msg = fmt::format("line {}: {}: {} ({} events imported before it)", state.first_error_line,
+                                  state.first_error.CodeName(), state.first_error.message(), state.imported);
+    return Fail(g, ExitCodeFor(state.first_error), msg);
+  }
+  if (exit_code == kExitInterrupted)
+    return Fail(g, kExitInterrupted, fmt::format("interrupted: {} events imported", state.imported));
+  if (g.json) {
+    PrintJsonLine([&](JsonWriter& w) {
+      w.StartObject();
+      w.Key("imported");
+      w.Uint64(state.imported);
+      w.Key("streams");
+      w.Uint64(next_version.size());
+      w.Key("position");
+      w.Uint64(state.last_position);
+      w.EndObject();
+    });
+  } else if (!g.quiet) {
+    std::printf("imported %llu events in %zu streams from %s\n", static_cast<unsigned long long>(state.imported),
+                next_version.size(), a.file.c_str());
+  }
+  return kExitOk;
+}
+
+void SetupExportImport(CLI::App& root, GlobalOptions& g) {
+  auto ea = std::make_shared<ExportArgs>();
+  CLI::App* exp = root.add_subcommand("export", "Write every event as JSONL (the event format) to stdout or a file");
+  exp->add_option("--output,-o", ea->output, "Write to this file instead of stdout (replaced when complete)");
+  exp->add_flag("--raw", ea->raw, "Events exactly as stored, not upcast");
+  exp->callback([ea, &g] { g.exit_code = RunExport(g, *ea); });
+
+  auto ia = std::make_shared<ImportArgs>();
+  CLI::App* imp = root.add_subcommand("import", "Load a JSONL export, keeping ids, versions, times and meta");
+  imp->add_option("file", ia->file, "JSONL file in the event format ('-' for stdin)")->required();
+  imp->add_flag("--append", ia->append, "Allow importing into a non-empty store");
+  imp->callback([ia, &g] { g.exit_code = RunImport(g, *ia); });
+}
+
+}  // namespace
+
+RILL_COMMANDS(90, SetupExportImport);
+
+}  // namespace rill::cli

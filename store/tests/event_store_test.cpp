@@ -1,0 +1,550 @@
+// EventStore behaviour on real LMDB environments in temp directories.
+#include <lmdb.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "store/tests/test_util.h"
+
+using namespace rill;
+using namespace rill::testing;
+
+namespace {
+std::vector<Event> ReadAllEvents(EventStore& s, bool raw = false) {
+  std::vector<Event> out;
+  BOOST_REQUIRE(s.ReadAll(1, SIZE_MAX, &out, raw).ok());
+  return out;
+}
+void ExpectGapless(const std::vector<Event>& all) {
+  std::map<std::string, uint64_t> versions;
+  for (size_t i = 0; i < all.size(); ++i) {
+    BOOST_REQUIRE_EQUAL(all[i].position, i + 1);
+    BOOST_REQUIRE_EQUAL(all[i].version, ++versions[all[i].stream]);
+  }
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(event_store)
+
+BOOST_AUTO_TEST_CASE(expected_version_matrix) {
+  TempDir tmp;
+  auto s = OpenOrDie(tmp.sub("db"));
+  using EV = ExpectedVersion;
+  struct Case {
+    EV expected;
+    uint64_t head;  // head version before the append
+    bool ok;
+  };
+  // The stream is brought to `head` events, then one append with `expected`.
+  std::vector<Case> cases = {
+      {EV::Any(), 0, true},       {EV::Any(), 2, true},       {EV::NoStream(), 0, true},
+      {EV::NoStream(), 2, false}, {EV::Exists(), 0, false},   {EV::Exists(), 2, true},
+      {EV::Exact(0), 0, true},    {EV::Exact(0), 2, false},   {EV::Exact(2), 2, true},
+      {EV::Exact(1), 2, false},   {EV::Exact(3), 2, false},   {EV::Exact(5), 0, false},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    std::string stream = "m-" + std::to_string(n++);
+    for (uint64_t i = 0; i < c.head; ++i) BOOST_REQUIRE(s->Append(MakeAppend(stream, "E")).ok());
+    uint64_t before = s->LastPosition();
+    auto r = s->Append(MakeAppend(stream, "E", "{}", c.expected));
+    BOOST_TEST_CONTEXT("expected " << c.expected.ToString() << " head " << c.head) {
+      BOOST_TEST(r.ok() == c.ok);
+      if (!c.ok) {
+        BOOST_TEST(r.status().code() == Code::kConflict);
+        // The message names stream, expectation and actual head.
+        BOOST_TEST(r.status().message().find(stream) != std::string::npos);
+        BOOST_TEST(s->LastPosition() == before);
+      } else {
+        BOOST_TEST(r->last_version == c.head + 1);
+      }
+    }
+  }
+  auto r = s->Append(MakeAppend("m-1", "E", "{}", EV::Exact(1)));
+  BOOST_TEST(r.status().message() == "stream m-1: expected version 1 but it is at version 3");
+}
+
+BOOST_AUTO_TEST_CASE(conflict_fails_alone_in_its_batch) {
+  TempDir tmp;
+  StoreOptions o;
+  o.max_batch_delay = std::chrono::milliseconds(50);  // make one batch of all
+  auto s = OpenOrDie(tmp.sub("db"), o);
+  std::vector<std::future<Result<AppendResult>>> f;
+  for (int i = 0; i < 10; ++i)
+    f.push_back(s->AppendAsync(MakeAppend("b-" + std::to_string(i), "E", "{}",
+                                          i == 4 ? ExpectedVersion::Exact(7) : ExpectedVersion::NoStream())));
+  for (int i = 0; i < 10; ++i) {
+    auto r = f[i].get();
+    BOOST_TEST(r.ok() == (i != 4));
+  }
+  BOOST_TEST(s->LastPosition() == 9u);
+  BOOST_TEST(s->Stats().batches == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(idempotent_appends_across_restart) {
+  TempDir tmp;
+  AppendResult first;
+  {
+    auto s = OpenOrDie(tmp.sub("db"));
+    BOOST_REQUIRE(s->Append(MakeAppend("x-1", "E")).ok());
+    auto r = s->Append(MakeAppend("acc-1", "Deposited", R"({"amount":1})", ExpectedVersion::Any(), "cmd-1"));
+    BOOST_REQUIRE(r.ok());
+    first = *r;
+    BOOST_TEST(!first.duplicate);
+    // Same id, same request: the first outcome, nothing written.
+    auto again = s->Append(MakeAppend("acc-1", "Deposited", R"({"amount":1})", ExpectedVersion::Any(), "cmd-1"));
+    BOOST_REQUIRE(again.ok());
+    BOOST_TEST(again->duplicate);
+    BOOST_TEST(again->last_position == first.last_position);
+    BOOST_TEST(s->LastPosition() == 2u);
+    // Same id, different request: conflict.
+    auto other = s->Append(MakeAppend("acc-1", "Deposited", R"({"amount":2})", ExpectedVersion::Any(), "cmd-1"));
+    BOOST_TEST(other.status().code() == Code::kConflict);
+  }
+  {
+    // Before and after the index has the id.
+    auto s = OpenOrDie(tmp.sub("db"));
+    auto again = s->Append(MakeAppend("acc-1", "Deposited", R"({"amount":1})", ExpectedVersion::Any(), "cmd-1"));
+    BOOST_REQUIRE(again.ok());
+    BOOST_TEST(again->duplicate);
+    BOOST_TEST(again->first_version == first.first_version);
+    BOOST_TEST(again->last_position == first.last_position);
+    BOOST_TEST(s->LastPosition() == 2u);
+    auto look = s->LookupRequest("cmd-1");
+    BOOST_REQUIRE(look.ok());
+    BOOST_TEST(look->stream == "acc-1");
+  }
+  // After the index is thrown away and rebuilt from the log.
+  std::filesystem::remove_all(tmp.sub("db/index"));
+  auto s = OpenOrDie(tmp.sub("db"));
+  auto again = s->Append(MakeAppend("acc-1", "Deposited", R"({"amount":1})", ExpectedVersion::Any(), "cmd-1"));
+  BOOST_REQUIRE(again.ok());
+  BOOST_TEST(again->duplicate);
+  BOOST_TEST(s->LastPosition() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(gapless_under_eight_concurrent_appenders) {
+  TempDir tmp;
+  StoreOptions o;
+  o.index_batch_events = 1000;  // make the indexer run mid-test
+  auto s = OpenOrDie(tmp.sub("db"), o);
+  const int kThreads = 8, kPer = 2000;
+  std::vector<std::thread> th;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t)
+    th.emplace_back([&, t] {
+      std::vector<std::future<Result<AppendResult>>> f;
+      for (int i = 0; i < kPer; ++i)
+        f.push_back(s->AppendAsync(MakeAppend("s-" + std::to_string((t * 7 + i) % 50), "E",
+                                              "{\"t\":" + std::to_string(t) + ",\"i\":" + std::to_string(i) + "}")));
+      for (auto& x : f)
+        if (!x.get().ok()) failures++;
+    });
+  for (auto& t : th) t.join();
+  BOOST_TEST(failures == 0);
+  auto all = ReadAllEvents(*s);
+  BOOST_REQUIRE_EQUAL(all.size(), size_t(kThreads * kPer));
+  ExpectGapless(all);
+  BOOST_TEST(s->Stats().batches < uint64_t(kThreads * kPer) / 4);  // group commit batches
+  // Stream reads agree with $all, before and after indexing.
+  std::vector<Event> st;
+  BOOST_REQUIRE(s->ReadStream("s-3", Direction::kForward, 1, SIZE_MAX, &st).ok());
+  BOOST_REQUIRE(s->WaitIndexed(s->LastPosition()).ok());
+  std::vector<Event> st2;
+  BOOST_REQUIRE(s->ReadStream("s-3", Direction::kForward, 1, SIZE_MAX, &st2).ok());
+  BOOST_REQUIRE_EQUAL(st.size(), st2.size());
+  for (size_t i = 0; i < st.size(); ++i) BOOST_TEST(st[i].position == st2[i].position);
+  CheckReport rep;
+  BOOST_REQUIRE(s->Check(&rep).ok());
+  BOOST_TEST(rep.problems.empty());
+}
+
+BOOST_AUTO_TEST_CASE(group_commit_counts_transactions) {
+  TempDir tmp;
+  StoreOptions o;
+  o.max_batch_requests = 100;
+  o.max_batch_delay = std::chrono::seconds(5);  // only the count closes a batch
+  auto s = OpenOrDie(tmp.sub("db"), o);
+  std::vector<std::future<Result<AppendResult>>> f;
+  for (int i = 0; i < 1000; ++i) f.push_back(s->AppendAsync(MakeAppend("g-1", "E")));
+  for (auto& x : f) BOOST_REQUIRE(x.get().ok());
+  BOOST_TEST(s->Stats().batches == 10u);
+  BOOST_TEST(s->Stats().batched_requests == 1000u);
+}
+
+BOOST_AUTO_TEST_CASE(reads_forward_backward_and_metadata) {
+  TempDir tmp;
+  auto s = OpenOrDie(tmp.sub("db"));
+  for (int i = 1; i <= 10; ++i) BOOST_REQUIRE(s->Append(MakeAppend("r-1", "E", "{\"i\":" + std::to_string(i) + "}")).ok());
+  for (bool indexed : {false, true}) {
+    if (indexed) BOOST_REQUIRE(s->WaitIndexed(s->LastPosition()).ok());
+    std::vector<Event> ev;
+    BOOST_REQUIRE(s->ReadStream("r-1", Direction::kForward, 4, 3, &ev).ok());
+    BOOST_REQUIRE_EQUAL(ev.size(), 3u);
+    BOOST_TEST(ev[0].version == 4u);
+    BOOST_TEST(ev[2].version == 6u);
+    ev.clear();
+    BOOST_REQUIRE(s->ReadStream("r-1", Direction::kBackward, 0, 4, &ev).ok());
+    BOOST_REQUIRE_EQUAL(ev.size(), 4u);
+    BOOST_TEST(ev[0].version == 10u);
+    BOOST_TEST(ev[3].version == 7u);
+    ev.clear();
+    BOOST_REQUIRE(s->ReadStream("r-1", Direction::kBackward, 2, 10, &ev).ok());
+    BOOST_REQUIRE_EQUAL(ev.size(), 2u);
+    BOOST_TEST(ev[0].version == 2u);
+  }
+  StreamMetadata m;
+  m.max_count = 3;
+  BOOST_REQUIRE(s->SetStreamMetadata("r-1", m).ok());
+  std::vector<Event> ev;
+  BOOST_REQUIRE(s->ReadStream("r-1", Direction::kForward, 1, 100, &ev).ok());
+  BOOST_REQUIRE_EQUAL(ev.size(), 3u);
+  BOOST_TEST(ev[0].version == 8u);
+  m = {};
+  m.truncate_before = 9;
+  BOOST_REQUIRE(s->SetStreamMetadata("r-1", m).ok());
+  BOOST_REQUIRE(s->WaitIndexed(s->LastPosition()).ok());
+  ev.clear();
+  BOOST_REQUIRE(s->ReadStream("r-1", Direction::kForward, 1, 100, &ev).ok());
+  BOOST_REQUIRE_EQUAL(ev.size(), 2u);
+  ev.clear();
+  BOOST_REQUIRE(s->ReadStream("r-1", Direction::kForward, 1, 100, &ev, /*raw=*/true).ok());
+  BOOST_REQUIRE_EQUAL(ev.size(), 10u);
+  m = {};
+  m.max_age_us = 1;  // everything is older than a microsecond by now
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  BOOST_REQUIRE(s->SetStreamMetadata("r-1", m).ok());
+  ev.clear();
+  BOOST_REQUIRE(s->ReadStream("r-1", Direction::kForward, 1, 100, &ev).ok());
+  BOOST_TEST(ev.empty());
+}
+
+BOOST_AUTO_TEST_CASE(tombstone_keeps_all_but_hides_stream) {
+  TempDir tmp;
+  auto s = OpenOrDie(tmp.sub("db"));
+  BOOST_REQUIRE(s->Append(MakeAppend("d-1", "E")).ok());
+  BOOST_REQUIRE(s->Append(MakeAppend("d-2", "E")).ok());
+  BOOST_TEST(s->DeleteStream("d-1", ExpectedVersion::Exact(5)).code() == Code::kConflict);
+  BOOST_REQUIRE(s->DeleteStream("d-1", ExpectedVersion::Exact(1)).ok());
+  for (int pass = 0; pass < 2; ++pass) {
+    std::vector<Event> ev;
+    BOOST_TEST(s->ReadStream("d-1", Direction::kForward, 1, 10, &ev).code() == Code::kNotFound);
+    auto r = s->Append(MakeAppend("d-1", "E"));
+    BOOST_TEST(r.status().code() == Code::kConflict);
+    auto all = ReadAllEvents(*s);
+    BOOST_TEST(all.size() == 3u);  // two events and the tombstone
+    BOOST_TEST(all[0].stream == "d-1");
+    std::vector<StreamInfo> streams;
+    BOOST_REQUIRE(s->ListStreams("", &streams).ok());
+    BOOST_REQUIRE_EQUAL(streams.size(), 2u);
+    BOOST_TEST(streams[0].deleted);
+    BOOST_REQUIRE(s->WaitIndexed(s->LastPosition()).ok());
+  }
+  BOOST_TEST(s->DeleteStream("nope-1", ExpectedVersion::Any()).code() == Code::kNotFound);
+}
+
+BOOST_AUTO_TEST_CASE(list_streams_by_category) {
+  TempDir tmp;
+  auto s = OpenOrDie(tmp.sub("db"));
+  for (auto n : {"account-2", "account-1", "sku-9", "accountx-1", "plain"}) BOOST_REQUIRE(s->Append(MakeAppend(n, "E")).ok());
+  BOOST_REQUIRE(s->WaitIndexed(3).ok());
+  std::vector<StreamInfo> v;
+  BOOST_REQUIRE(s->ListStreams("account", &v).ok());
+  BOOST_REQUIRE_EQUAL(v.size(), 2u);
+  BOOST_TEST(v[0].name == "account-1");
+  BOOST_TEST(v[1].name == "account-2");
+  v.clear();
+  BOOST_REQUIRE(s->ListStreams("", &v).ok());
+  BOOST_TEST(v.size() == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_is_refused_without_sinking_the_batch) {
+  TempDir tmp;
+  StoreOptions o;
+  o.max_event_bytes = 1 << 20;
+  o.max_batch_delay = std::chrono::milliseconds(20);
+  auto s = OpenOrDie(tmp.sub("db"), o);
+  auto good = s->AppendAsync(MakeAppend("ok-1", "E"));
+  auto huge = s->AppendAsync(MakeAppend("ok-2", "E", "{\"x\":\"" + std::string(2 << 20, 'a') + "\"}"));
+  auto good2 = s->AppendAsync(MakeAppend("ok-3", "E"));
+  BOOST_TEST(good.get().ok());
+  auto h = huge.get();
+  BOOST_TEST(h.status().code() == Code::kInvalidArgument);
+  BOOST_TEST(h.status().message().find("limit") != std::string::npos);
+  BOOST_TEST(good2.get().ok());
+  for (std::string bad : {std::string(""), std::string("$system"), std::string(401, 'a'), std::string("a\nb"),
+                          std::string("bad\xff"), std::string("nul\0x", 5)})
+    BOOST_TEST(s->Append(MakeAppend(bad, "E")).status().code() == Code::kInvalidArgument);
+  BOOST_TEST(s->Append(MakeAppend("ok-4", "$delete")).status().code() == Code::kInvalidArgument);
+  BOOST_TEST(s->Append(MakeAppend("ok-4", "")).status().code() == Code::kInvalidArgument);
+  AppendRequest empty;
+  empty.stream = "ok-5";
+  BOOST_TEST(s->Append(empty).status().code() == Code::kInvalidArgument);
+  BOOST_TEST(s->LastPosition() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(map_grows_when_full) {
+  TempDir tmp;
+  StoreOptions o;
+  o.initial_map_bytes = 1 << 20;  // 1 MiB: fills after a few thousand events
+  auto s = OpenOrDie(tmp.sub("db"), o);
+  std::string payload = "{\"pad\":\"" + std::string(1000, 'p') + "\"}";
+  std::vector<std::future<Result<AppendResult>>> f;
+  for (int i = 0; i < 5000; ++i) f.push_back(s->AppendAsync(MakeAppend("grow-" + std::to_string(i % 100), "E", payload)));
+  for (auto& x : f) BOOST_REQUIRE(x.get().ok());
+  BOOST_TEST(s->Stats().map_growths > 0u);
+  BOOST_TEST(s->LastPosition() == 5000u);
+  ExpectGapless(ReadAllEvents(*s));
+}
+
+BOOST_AUTO_TEST_CASE(corrupted_record_is_found_by_check) {
+  TempDir tmp;
+  {
+    auto s = OpenOrDie(tmp.sub("db"));
+    for (int i = 0; i < 100; ++i)
+      BOOST_REQUIRE(s->Append(MakeAppend("c-" + std::to_string(i % 5), "E", "{\"marker\":\"MARK" + std::to_string(i) + "\"}")).ok());
+  }
+  // Flip one byte inside event 42's payload in data.mdb (every copy: LMDB
+  // keeps stale copies of pages it has copied on write).
+  std::string path = tmp.sub("db/log/data.mdb");
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), {});
+  size_t at = bytes.find("MARK42\"");
+  BOOST_REQUIRE(at != std::string::npos);
+  for (; at != std::string::npos; at = bytes.find("MARK42\"", at + 1)) {
+    f.seekp(at + 4);
+    f.put('X');
+  }
+  f.close();
+  auto s = OpenOrDie(tmp.sub("db"));
+  CheckReport rep;
+  BOOST_REQUIRE(s->Check(&rep).ok());
+  BOOST_REQUIRE(!rep.problems.empty());
+  BOOST_TEST(rep.problems[0].find("position 43") != std::string::npos);
+  BOOST_TEST(rep.problems[0].find("CRC32C") != std::string::npos);
+  std::vector<Event> ev;
+  BOOST_TEST(s->ReadAll(43, 1, &ev).code() == Code::kCorruption);
+}
+
+BOOST_AUTO_TEST_CASE(damaged_index_is_rebuilt_from_the_log) {
+  TempDir tmp;
+  {
+    auto s = OpenOrDie(tmp.sub("db"));
+    for (int i = 0; i < 500; ++i) BOOST_REQUIRE(s->Append(MakeAppend("i-" + std::to_string(i % 7), "E")).ok());
+    BOOST_REQUIRE(s->WaitIndexed(500).ok());
+  }
+  // Garbage where the index was.
+  std::filesystem::remove_all(tmp.sub("db/index"));
+  std::filesystem::create_directories(tmp.sub("db/index"));
+  std::ofstream(tmp.sub("db/index/data.mdb")) << "this is not an LMDB file";
+  auto s = OpenOrDie(tmp.sub("db"));
+  auto h = s->GetStream("i-3");
+  BOOST_REQUIRE(h.ok());
+  BOOST_TEST(h->head_version == 71u);  // i = 3, 10, ..., 493
+  CheckReport rep;
+  BOOST_REQUIRE(s->Check(&rep).ok());
+  BOOST_TEST(rep.problems.empty());
+}
+
+BOOST_AUTO_TEST_CASE(unknown_format_is_refused) {
+  TempDir tmp;
+  { OpenOrDie(tmp.sub("db")); }
+  {
+    MDB_env* env;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+    BOOST_REQUIRE(mdb_env_open(env, tmp.sub("db/log").c_str(), 0, 0644) == 0);
+    MDB_txn* txn;
+    mdb_txn_begin(env, nullptr, 0, &txn);
+    MDB_dbi dbi;
+    mdb_dbi_open(txn, "meta", 0, &dbi);
+    MDB_val k{6, const_cast<char*>("format")}, v{2, const_cast<char*>("99")};
+    mdb_put(txn, dbi, &k, &v, 0);
+    mdb_txn_commit(txn);
+    mdb_env_close(env);
+  }
+  auto r = EventStore::Open(tmp.sub("db"), {});
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST(r.status().message().find("format version 99") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(subscription_catches_up_then_follows) {
+  TempDir tmp;
+  auto s = OpenOrDie(tmp.sub("db"));
+  for (int i = 0; i < 5; ++i) BOOST_REQUIRE(s->Append(MakeAppend("sub-1", "E")).ok());
+  auto sub = s->Subscribe(2);
+  std::vector<Event> got;
+  BOOST_REQUIRE(sub->Next(&got, 100, std::chrono::milliseconds(10)).ok());
+  BOOST_REQUIRE_EQUAL(got.size(), 3u);
+  BOOST_TEST(got[0].position == 3u);
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    (void)s->Append(MakeAppend("sub-1", "Late"));
+  });
+  got.clear();
+  BOOST_REQUIRE(sub->Next(&got, 100, std::chrono::seconds(5)).ok());
+  writer.join();
+  BOOST_REQUIRE_EQUAL(got.size(), 1u);
+  BOOST_TEST(got[0].type == "Late");
+  BOOST_TEST(sub->position() == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(two_processes_append_at_once) {
+  TempDir tmp;
+  { OpenOrDie(tmp.sub("db")); }
+  const int kPer = 3000;
+  std::vector<pid_t> kids;
+  for (int p = 0; p < 2; ++p) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      // The child opens its own environment (never across fork).
+      auto r = EventStore::Open(tmp.sub("db"), {});
+      if (!r.ok()) _exit(2);
+      auto& s = *r;
+      std::vector<std::future<Result<AppendResult>>> f;
+      for (int i = 0; i < kPer; ++i)
+        f.push_back(s->AppendAsync(MakeAppend("p-" + std::to_string(i % 10), "E", "{\"p\":" + std::to_string(p) + "}")));
+      int bad = 0;
+      for (auto& x : f) bad += !x.get().ok();
+      s.reset();
+      _exit(bad ? 1 : 0);
+    }
+    kids.push_back(pid);
+  }
+  for (pid_t k : kids) {
+    int st;
+    waitpid(k, &st, 0);
+    BOOST_TEST((WIFEXITED(st) && WEXITSTATUS(st) == 0));
+  }
+  auto s = OpenOrDie(tmp.sub("db"));
+  auto all = ReadAllEvents(*s);
+  BOOST_REQUIRE_EQUAL(all.size(), size_t(2 * kPer));
+  ExpectGapless(all);
+  CheckReport rep;
+  BOOST_REQUIRE(s->Check(&rep).ok());
+  BOOST_TEST(rep.problems.empty());
+}
+
+BOOST_AUTO_TEST_CASE(reader_left_by_killed_process_is_cleared) {
+  TempDir tmp;
+  { OpenOrDie(tmp.sub("db")); }
+  int pipefd[2];
+  BOOST_REQUIRE(pipe(pipefd) == 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    auto r = EventStore::Open(tmp.sub("db"), {});
+    std::vector<Event> ev;
+    auto sub = (*r)->Subscribe(0);
+    // Hold a read transaction open forever.
+    MDB_env* env;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+    mdb_env_open(env, tmp.sub("db/log").c_str(), MDB_NOTLS, 0644);
+    MDB_txn* txn;
+    mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
+    (void)!write(pipefd[1], "x", 1);
+    pause();
+    _exit(0);
+  }
+  char c;
+  BOOST_REQUIRE(read(pipefd[0], &c, 1) == 1);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  auto s = OpenOrDie(tmp.sub("db"));  // runs mdb_reader_check
+  MDB_env* env;
+  mdb_env_create(&env);
+  mdb_env_set_maxdbs(env, 8);
+  mdb_env_open(env, tmp.sub("db/log").c_str(), MDB_NOTLS, 0644);
+  int dead = -1;
+  mdb_reader_check(env, &dead);
+  BOOST_TEST(dead == 0);  // already cleared by Open
+  mdb_env_close(env);
+  BOOST_TEST(s->Append(MakeAppend("after-1", "E")).ok());
+}
+
+BOOST_AUTO_TEST_CASE(failed_commit_fails_its_callers_and_the_store_goes_on) {
+  TempDir tmp;
+  std::atomic<int> fail_next{0};
+  StoreOptions o;
+  o.fault_hook = [&](const char*) {
+    return fail_next.exchange(0) ? Status::IOError("injected write failure") : Status::OK();
+  };
+  auto s = OpenOrDie(tmp.sub("db"), o);
+  BOOST_REQUIRE(s->Append(MakeAppend("f-1", "E")).ok());
+  fail_next = 1;
+  auto r = s->Append(MakeAppend("f-1", "E"));
+  BOOST_TEST(r.status().code() == Code::kIOError);
+  auto r2 = s->Append(MakeAppend("f-1", "E"));
+  BOOST_REQUIRE(r2.ok());
+  BOOST_TEST(r2->last_version == 2u);  // the failed batch left no trace
+  ExpectGapless(ReadAllEvents(*s));
+}
+
+BOOST_AUTO_TEST_CASE(checkpoints_and_snapshots_persist) {
+  TempDir tmp;
+  {
+    auto s = OpenOrDie(tmp.sub("db"));
+    BOOST_REQUIRE(s->SetCheckpoint("proj", 42).ok());
+    BOOST_REQUIRE(s->PutSnapshot("account-1", Snapshot{3, 2, R"({"balance":5})"}).ok());
+  }
+  auto s = OpenOrDie(tmp.sub("db"));
+  BOOST_TEST(*s->GetCheckpoint("proj") == 42u);
+  BOOST_TEST(*s->GetCheckpoint("none") == 0u);
+  auto snap = s->GetSnapshot("account-1");
+  BOOST_REQUIRE(snap.ok());
+  BOOST_TEST(snap->version == 3u);
+  BOOST_TEST(snap->state_schema == 2u);
+  BOOST_TEST(snap->state == R"({"balance":5})");
+  BOOST_REQUIRE(s->DeleteSnapshot("account-1").ok());
+  BOOST_TEST(s->GetSnapshot("account-1").status().code() == Code::kNotFound);
+}
+
+BOOST_AUTO_TEST_CASE(backup_is_a_consistent_store) {
+  TempDir tmp;
+  auto s = OpenOrDie(tmp.sub("db"));
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    int i = 0;
+    while (!stop) (void)s->Append(MakeAppend("bk-" + std::to_string(i++ % 3), "E"));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  BOOST_REQUIRE(s->Backup(tmp.sub("copy")).ok());
+  stop = true;
+  writer.join();
+  auto copy = OpenOrDie(tmp.sub("copy"));
+  auto all = ReadAllEvents(*copy);
+  BOOST_TEST(!all.empty());
+  ExpectGapless(all);
+  CheckReport rep;
+  BOOST_REQUIRE(copy->Check(&rep).ok());
+  BOOST_TEST(rep.problems.empty());
+  BOOST_TEST(s->Backup(tmp.sub("copy")).code() == Code::kConflict);
+}
+
+BOOST_AUTO_TEST_CASE(rewrite_keeps_identity) {
+  TempDir tmp;
+  auto s = OpenOrDie(tmp.sub("db"));
+  BOOST_REQUIRE(s->Append(MakeAppend("u-1", "Old", R"({"a":1})")).ok());
+  auto before = ReadAllEvents(*s);
+  Event e = before[0];
+  e.type = "New";
+  e.schema = 2;
+  e.data = R"({"b":1})";
+  BOOST_REQUIRE(s->RewriteEvents({e}).ok());
+  auto after = ReadAllEvents(*s);
+  BOOST_TEST(after[0].type == "New");
+  BOOST_TEST(after[0].schema == 2u);
+  BOOST_TEST(after[0].id == before[0].id);
+  BOOST_TEST(after[0].time_us == before[0].time_us);
+  BOOST_TEST(after[0].version == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
