@@ -14,6 +14,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/upcaster.h"
+
 namespace rill::cli {
 
 int ExitCodeFor(const Status& s) {
@@ -106,6 +108,10 @@ Result<std::unique_ptr<EventStore>> OpenStore(const GlobalOptions& g, StoreOptio
   if (!EventStore::Exists(dir)) {
     return Status::NotFound(fmt::format("no rill store at {} (create one with 'rill --db {} init')", dir, dir));
   }
+  // Every read through the CLI sees events at their current schema (shipped
+  // migrations, C++ upcasters and <db>/migrations; see core/upcaster.h). Raw
+  // reads (show --raw, export --raw) skip it. A caller's own hook wins.
+  if (!options.read_transform) RILL_RETURN_IF_ERROR(InstallUpcasters(&options, dir));
   return EventStore::Open(dir, options);
 }
 

@@ -381,7 +381,10 @@ Status StoreImpl::FetchRecord(MDB_txn* log_txn, uint64_t position, Event* out) {
 
 Status StoreImpl::Transform(Event& e) {
   if (!options_.read_transform) return Status::OK();
-  return options_.read_transform(e).WithContext(fmt::format("upcasting event at position {}", e.position));
+  // Format the context only on failure: this runs for every event read.
+  Status s = options_.read_transform(e);
+  if (s.ok()) return s;
+  return s.WithContext(fmt::format("upcasting event at position {}", e.position));
 }
 
 Status StoreImpl::ReadStream(const std::string& stream, Direction dir, uint64_t from, size_t max_count,

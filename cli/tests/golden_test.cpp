@@ -43,6 +43,9 @@ BOOST_FIXTURE_TEST_CASE(read_commands_match_golden_files, FixtureStore) {
   ExpectGolden(*this, {"log", "--json"}, "log.jsonl");
   ExpectGolden(*this, {"log", "--category", "account", "--type", "Deposited"}, "log_filtered.txt");
   ExpectGolden(*this, {"log", "--from", "3", "--count", "2", "--json"}, "log_window.jsonl");
+  // Reads upcast (AccountOpened v1 reads as v3, core/upcaster.h); --raw shows what is stored.
+  ExpectGolden(*this, {"show", "account-1", "--raw", "--json"}, "show_raw.jsonl");
+  ExpectGolden(*this, {"export"}, "export_upcast.jsonl");
 }
 
 BOOST_FIXTURE_TEST_CASE(export_of_an_imported_fixture_is_the_fixture, FixtureStore) {

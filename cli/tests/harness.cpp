@@ -210,7 +210,8 @@ TestStore::TestStore() : db(dir / "store") {
 }
 
 std::string TestStore::Export() const {
-  RunResult r = Run({"export"});
+  // Raw: what is stored, so comparisons do not depend on the upcasters.
+  RunResult r = Run({"export", "--raw"});
   BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "rill export failed: " + r.err);
   return r.out;
 }

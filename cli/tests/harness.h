@@ -63,7 +63,7 @@ struct TestStore {
   RunResult Run(const std::vector<std::string>& args, const std::string& stdin_text = "") const {
     return RillDb(db, args, stdin_text);
   }
-  std::string Export() const;  // `rill export` stdout, checked to succeed
+  std::string Export() const;  // `rill export --raw` stdout (as stored), checked to succeed
   uint64_t LogHash() const { return HashFile(db + "/log/data.mdb"); }
 };
 

@@ -203,7 +203,7 @@ BOOST_AUTO_TEST_CASE(backup_copies_a_store_that_opens_and_checks_clean) {
   BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   BOOST_TEST(JsonField(r.out, "backup") == dest);
   BOOST_TEST(RillDb(dest, {"check"}).exit_code == 0);
-  BOOST_TEST(RillDb(dest, {"export"}).out == s.Export());
+  BOOST_TEST(RillDb(dest, {"export", "--raw"}).out == s.Export());
   // A non-empty destination is refused.
   RunResult again = s.Run({"backup", dest});
   BOOST_TEST(again.exit_code != 0);

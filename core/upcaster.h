@@ -1,0 +1,188 @@
+// Upcaster: turns stored events of an older schema into the current schema of
+// their type, on the JSON form, so code only ever handles the newest shape
+// (DESIGN.md "Upcasting"). Events are immutable history; their meaning moves
+// forward by chains of small steps: (type, schema n) -> (type', schema n+1).
+//
+// Steps come from two places:
+//
+//  1. Migration files, one step each: migrations/<domain>/NNNN-name.json
+//     (shipped with rill, compiled into the library: the binary upcasts the
+//     same way wherever it is run from) and <db>/migrations/*.json (added by
+//     operators, read at every open). Format:
+//
+//       {"event": "AccountOpened", "from": 1, "to": 2,
+//        "ops": [{"op": "rename",  "from": "owner", "to": "owner.name"},
+//                {"op": "default", "path": "currency", "value": "EUR"}]}
+//
+//     "to" must be "from" + 1. Paths are dotted ("a.b.c"; object members
+//     only). Operations run in order on the event's data object:
+//       rename  {from, to}        move a value; missing source: nothing to do;
+//                                 intermediate objects of `to` are created; an
+//                                 existing value at `to` is replaced
+//       default {path, value}     set `value` when `path` is missing
+//       remove  {path}            delete `path` if present
+//       nest    {fields, into}    move each present field (a path) into the
+//                                 object `into` under its last segment name;
+//                                 `into` may be one of the fields
+//                                 ({"owner":"Ann"} nest [owner] into owner ->
+//                                 {"owner":{"owner":"Ann"}})
+//       unnest  {from}            move every member of object `from` up one
+//                                 level (replacing same-named siblings) and
+//                                 delete `from`
+//       convert {path, to, factor?}
+//                                 to: "number" | "integer" | "string"; a
+//                                 number is multiplied by `factor` (default 1;
+//                                 0.01 for cents -> decimal, 100 for back);
+//                                 "integer" rounds to nearest; a string is
+//                                 parsed as a number first. A value that
+//                                 cannot be converted is an error on read
+//                                 (never a silent misread)
+//       retype  {to}              the event's type becomes `to`; the chain
+//                                 continues with the steps of the new type
+//
+//  2. C++ upcasters registered in code (Upcaster::Register, or
+//     AddCodeUpcaster before InstallUpcasters) for what a file cannot say,
+//     including SPLITTING one event into several. There is no "merge" of
+//     several stored events into one: an upcaster sees one event at a time,
+//     and dropping events would leave gaps in versions and positions; to
+//     merge fields within one event use `nest`.
+//
+// Current schema of a type = the highest `to` reached by any step that
+// produces that type (1 when no step does). The domain must write new events
+// at that schema.
+//
+// Splits and gapless positions/versions: a split step happens only on read
+// (Upcast()), never in the log. The parts keep the original's position,
+// version, time and request id, and get ids derived from the original id
+// (part 0 keeps it). `rill upcast --apply` rewrites an event only up to the
+// step before its first split, so stored positions and versions never move.
+// The store's read hook (StoreOptions::read_transform) is one event in, one
+// out, so through it an event whose chain reaches a split is delivered at the
+// schema just before the split (its "schema" field says so: never misread);
+// readers that want the parts call Upcast() on it.
+//
+// Loading is strict: a malformed file is rejected with "file:line: reason"
+// (bad JSON, unknown or missing key, wrong value type, to != from + 1,
+// unknown op, bad op argument), and two steps for the same (type, from) are
+// an error naming both sources.
+//
+// Thread safety: loading is single-threaded; once loaded, every const method
+// may be called from any thread at once.
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "store/event.h"
+#include "store/event_store.h"
+#include "store/status.h"
+
+namespace rill {
+
+// What a C++ upcaster step sees and changes.
+struct UpcastEvent {
+  std::string type;
+  uint32_t schema = 1;
+  rapidjson::Document data;  // a JSON object
+};
+
+// A C++ step from schema `from` to `to`. It changes `event` in place (type and
+// data; the engine sets the schema). To split, it appends further parts to
+// `extra_parts` (each with its own type and schema); `event` stays part 0.
+using UpcastFn = std::function<Status(UpcastEvent& event, std::vector<UpcastEvent>* extra_parts)>;
+
+// One step, as listed by `rill migrations list`.
+struct MigrationInfo {
+  std::string event;   // the type it applies to
+  uint32_t from = 0;
+  uint32_t to = 0;
+  std::string retype;  // the type it produces, "" when unchanged
+  std::string source;  // file path, "migrations/bank/0001-x.json", or "c++:<name>"
+  bool splits = false; // may split (C++ only); applied on read only
+};
+
+class Upcaster {
+ public:
+  Upcaster();
+  ~Upcaster();
+  Upcaster(const Upcaster&) = delete;
+  Upcaster& operator=(const Upcaster&) = delete;
+
+  // ---- Loading -------------------------------------------------------------
+  // One migration file's text; `source` names it in errors and listings.
+  Status LoadJson(std::string_view text, const std::string& source);
+  Status LoadFile(const std::string& path);
+  // Every *.json in `dir`, in name order. A missing directory holds none.
+  Status LoadDirectory(const std::string& dir);
+  // The migrations compiled in from migrations/<domain>/.
+  Status LoadShipped();
+  // A C++ step. `splits` must be true for a step that may add parts.
+  Status Register(const std::string& event, uint32_t from, uint32_t to, UpcastFn fn,
+                  const std::string& name, bool splits = false);
+
+  // ---- Questions -------------------------------------------------------------
+  bool empty() const;
+  uint32_t CurrentSchema(std::string_view type) const;
+  // True when some step applies to (type, schema).
+  bool NeedsUpcast(std::string_view type, uint32_t schema) const;
+  // Every step, sorted by (event, from).
+  std::vector<MigrationInfo> Migrations() const;
+  // Indexes into Migrations() of the steps an event at (type, schema) goes
+  // through on read, in order.
+  std::vector<size_t> ChainOf(std::string_view type, uint32_t schema) const;
+
+  // ---- Upcasting -------------------------------------------------------------
+  // Upcasts `event` in place up to its current schema, or up to the step
+  // before the first split. What the store's read hook and --apply use.
+  // Corruption (naming the event's position) when data is not a JSON object
+  // or a step fails. An event with nothing to do is left untouched.
+  Status UpcastInPlace(Event& event) const;
+  // The whole chain, splits included: appends one or more events to *out.
+  Status Upcast(const Event& event, std::vector<Event>* out) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// C++ upcasters that domains register for every Upcaster that
+// InstallUpcasters/LoadUpcasters builds. Call before opening stores (e.g. from
+// the domain's registration function); not thread-safe with loading.
+void AddCodeUpcaster(const std::string& event, uint32_t from, uint32_t to, UpcastFn fn,
+                     const std::string& name, bool splits = false);
+
+// Shipped + code + <store_dir>/migrations + `extra_migrations_dir` (if not
+// empty). Errors name the offending file and line.
+Result<std::shared_ptr<const Upcaster>> LoadUpcasters(const std::string& store_dir,
+                                                      const std::string& extra_migrations_dir = "");
+
+// Loads as LoadUpcasters does and sets options->read_transform so every
+// non-raw read of that store sees events at their current schema. With no
+// steps at all, leaves read_transform unset (no cost on reads).
+Status InstallUpcasters(StoreOptions* options, const std::string& store_dir,
+                        const std::string& extra_migrations_dir = "");
+
+// Checks a domain's declared current schemas (type -> schema its code
+// writes and reads) against the steps: they must agree, or new events would
+// be written at one schema while old ones are upcast to another. A type with
+// no steps is at schema 1. InvalidArgument naming every mismatch.
+Status CheckDeclaredSchemas(const Upcaster& upcaster,
+                            const std::vector<std::pair<std::string, uint32_t>>& declared);
+
+// A migration file compiled into the library (generated from migrations/ by
+// CMakeLists.txt).
+struct ShippedMigration {
+  const char* path;       // "migrations/bank/0001-owner-object.json"
+  std::string_view text;
+};
+const std::vector<ShippedMigration>& ShippedMigrations();
+
+}  // namespace rill
