@@ -9,7 +9,7 @@ build=${1:-build}
 if [ ! -f "$build/CMakeCache.txt" ]; then
   build=$(scripts/build.sh | tail -n 1)
 else
-  cmake --build "$build" -j"$(nproc)" --target rill rill_store rill_core rill_domains >/dev/null
+  cmake --build "$build" -j"$(nproc)" --target rill >/dev/null
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
