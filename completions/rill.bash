@@ -62,7 +62,7 @@ _rill() {
   # Options whose value is a directory or a file.
   case $prev in
     --db) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return 0 ;;
-    --file | -f | --out | -o | --migrations) _rill_files; return 0 ;;
+    --file | --output | -o | --migrations) _rill_files; return 0 ;;
     --to) mapfile -t COMPREPLY < <(compgen -W "$(_rill_streams)" -- "$cur"); return 0 ;;
     --expect) mapfile -t COMPREPLY < <(compgen -W "any no-stream exists" -- "$cur"); return 0 ;;
     --category) mapfile -t COMPREPLY < <(compgen -W "$(_rill_streams | sed 's/-.*//' | sort -u)" -- "$cur")
