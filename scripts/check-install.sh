@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs a built rill into a temp prefix and proves an application can use
+# it: builds examples/embed with find_package(rill) and again with pkg-config,
+# runs both, and checks the binary, man pages and completions are in place.
+#   scripts/check-install.sh [BUILD_DIR]    (default: build, built if missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  build=$(scripts/build.sh | tail -n 1)
+else
+  cmake --build "$build" -j"$(nproc)" --target rill >/dev/null
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+prefix="$tmp/prefix"
+
+cmake --install "$build" --prefix "$prefix" >/dev/null
+for f in bin/rill share/man/man1/rill.1 share/bash-completion/completions/rill share/zsh/site-functions/_rill \
+         include/rill/store/event_store.h; do
+  [ -e "$prefix/$f" ] || { echo "check-install: $f was not installed" >&2; exit 1; }
+done
+"$prefix/bin/rill" --help >/dev/null
+
+# 1. CMake package.
+cmake -S examples/embed -B "$tmp/embed-cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$tmp/embed-cmake" >/dev/null
+"$tmp/embed-cmake/embed" "$tmp/store-cmake"
+
+# 2. pkg-config.
+pcdir=$(dirname "$(find "$prefix" -name rill.pc | head -n 1)")
+flags=$(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs rill)
+# shellcheck disable=SC2086  # flags are words on purpose
+c++ -std=c++20 -o "$tmp/embed-pc" examples/embed/main.cpp $flags
+"$tmp/embed-pc" "$tmp/store-pc" >/dev/null
+
+echo "check-install: ok (installed to a temp prefix; examples/embed built with find_package and with pkg-config)"
