@@ -15,6 +15,7 @@ const char* FieldKindName(FieldKind kind) {
     case FieldKind::kNumber: return "number";
     case FieldKind::kBool: return "bool";
     case FieldKind::kString: return "string";
+    case FieldKind::kObject: return "object";
   }
   return "?";
 }

@@ -9,7 +9,8 @@
 //   };
 //
 // Field types: int64_t, uint64_t, int32_t, uint32_t, bool, double,
-// std::string, and std::optional of those (optional = may be absent).
+// std::string, nested structs marked kJsonObject, and std::optional of those
+// (optional = may be absent).
 // Reading commands is strict (unknown or missing fields are errors, so a typo
 // never passes silently); reading events and states is lenient about unknown
 // fields so an added field never breaks old code.
@@ -32,8 +33,18 @@ namespace rill::json {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-enum class FieldKind { kInteger, kNumber, kBool, kString };
-const char* FieldKindName(FieldKind kind);  // "integer", "number", "bool", "string"
+enum class FieldKind { kInteger, kNumber, kBool, kString, kObject };
+const char* FieldKindName(FieldKind kind);  // "integer", "number", "bool", "string", "object"
+
+// A struct used as a field holds a nested JSON object when it says so:
+//   struct Holder { static constexpr bool kJsonObject = true; std::string name;
+//     template <class F> void fields(F& f) { f("name", name); } };
+template <class T>
+concept NestedObject = requires { T::kJsonObject; };
+template <class T>
+Status Read(const rapidjson::Value& v, T* out, const char* what, bool strict);
+template <class T>
+void Write(rapidjson::Writer<rapidjson::StringBuffer>& w, const T& t);
 
 struct FieldInfo {
   std::string name;
@@ -50,6 +61,7 @@ constexpr FieldKind KindOf() {
   if constexpr (std::is_same_v<T, bool>) return FieldKind::kBool;
   else if constexpr (std::is_integral_v<T>) return FieldKind::kInteger;
   else if constexpr (std::is_floating_point_v<T>) return FieldKind::kNumber;
+  else if constexpr (NestedObject<T>) return FieldKind::kObject;
   else {
     static_assert(std::is_same_v<T, std::string>, "unsupported field type");
     return FieldKind::kString;
@@ -77,6 +89,9 @@ bool ReadValue(const rapidjson::Value& v, T& out) {
   } else if constexpr (std::is_floating_point_v<T>) {
     if (!v.IsNumber()) return false;
     out = static_cast<T>(v.GetDouble());
+  } else if constexpr (NestedObject<T>) {
+    if (!v.IsObject()) return false;
+    return Read(v, &out, "object", /*strict=*/false).ok();
   } else {
     static_assert(std::is_same_v<T, std::string>, "unsupported field type");
     if (!v.IsString()) return false;
@@ -91,6 +106,7 @@ void WriteValue(Writer& w, const T& v) {
   else if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, int32_t>) w.Int64(v);
   else if constexpr (std::is_same_v<T, uint64_t> || std::is_same_v<T, uint32_t>) w.Uint64(v);
   else if constexpr (std::is_floating_point_v<T>) w.Double(v);
+  else if constexpr (NestedObject<T>) Write(w, v);
   else w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
 }
 }  // namespace internal

@@ -35,10 +35,20 @@ struct CloseAccount {
   template <class F> void fields(F&) {}
 };
 
+// AccountOpened is at schema 3: v1 {"owner":"Ann"} -> v2 {"owner":{"name":
+// "Ann"},"currency":"EUR"} -> v3 "owner" renamed "holder"
+// (migrations/bank/). Older stored events reach evolve already upcast.
+struct Holder {
+  static constexpr bool kJsonObject = true;
+  std::string name;
+  template <class F> void fields(F& f) { f("name", name); }
+};
 struct AccountOpened {
   static constexpr const char* kType = "AccountOpened";
-  std::string owner;
-  template <class F> void fields(F& f) { f("owner", owner); }
+  static constexpr uint32_t kSchema = 3;
+  Holder holder;
+  std::string currency = "EUR";
+  template <class F> void fields(F& f) { f("holder", holder); f("currency", currency); }
 };
 struct Deposited {
   static constexpr const char* kType = "Deposited";
@@ -70,7 +80,7 @@ void RegisterAccount(DomainRegistry& registry) {
         if (s.status == "closed") return Reject("account is closed");
         if (!s.status.empty()) return Reject("account already open");
         if (c.owner.empty()) return Reject("owner must not be empty");
-        return Accept(AccountOpened{c.owner});
+        return Accept(AccountOpened{Holder{c.owner}, "EUR"});
       })
       .Decide<Deposit>([](const Account& s, const Deposit& c) -> Decision {
         if (auto why = Unusable(s); !why.empty()) return Reject(why);
@@ -90,7 +100,7 @@ void RegisterAccount(DomainRegistry& registry) {
         if (auto why = Unusable(s); !why.empty()) return Reject(why);
         return Accept(AccountClosed{});
       })
-      .Evolve<AccountOpened>([](Account& s, const AccountOpened& e) { s.owner = e.owner; s.status = "open"; })
+      .Evolve<AccountOpened>([](Account& s, const AccountOpened& e) { s.owner = e.holder.name; s.status = "open"; })
       .Evolve<Deposited>([](Account& s, const Deposited& e) { s.balance += e.amount; })
       .Evolve<Withdrawn>([](Account& s, const Withdrawn& e) { s.balance -= e.amount; })
       .Evolve<AccountClosed>([](Account& s, const AccountClosed&) { s.status = "closed"; })
