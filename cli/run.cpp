@@ -1,11 +1,14 @@
-// rill run [--follow]: keeps every read model (and, once wired, every process
-// manager) up to date. Catch up, then with --follow keep going until
+// rill run [--follow]: keeps every read model and every process manager up to
+// date. Catch up, then with --follow keep going until
 // SIGINT/SIGTERM, which stop each one cleanly after its current transaction.
 #include <fmt/format.h>
 
 #include "cli/cli.h"
 #include "cli/project.h"
+#include "core/process_manager.h"
 #include "core/projection_runner.h"
+
+#include <thread>
 
 namespace rill::cli {
 namespace {
@@ -24,14 +27,25 @@ int RunAll(GlobalOptions& g, bool follow) {
   o.follow = follow;
   o.should_stop = [] { return InterruptRequested(); };
 
-  // ---- PROCESS MANAGERS HOOK ------------------------------------------------
-  // Process managers (core/, actor-core work) start here too, on their own
-  // threads, with the same `follow` and should_stop, before the projections
-  // block below; join them after it and merge their statuses into the exit
-  // code. Nothing to start until that API lands.
-  // ---------------------------------------------------------------------------
+  // Process managers: catching up, they run first, so the projections then
+  // see the events their commands caused; following, they run beside the
+  // projections on their own thread. Their status joins the exit code.
+  auto runtime = StartRuntime(**store);
+  if (!runtime.ok()) return Fail(g, runtime.status());
+  Status pm_status;
+  auto run_managers = [&] {
+    ProcessRunOptions po;
+    po.follow = follow;
+    po.stop = [] { return InterruptRequested(); };
+    pm_status = RunProcessManagers(**store, **runtime, Domains(), po);
+  };
+  std::thread managers;
+  if (follow) managers = std::thread(run_managers);
+  else run_managers();
 
   std::vector<Status> results = RunProjections(**store, projections, o);
+  if (managers.joinable()) managers.join();
+  runtime->reset();
 
   uint64_t head = (*store)->LastPosition();
   int exit_code = kExitOk;
@@ -70,6 +84,10 @@ int RunAll(GlobalOptions& g, bool follow) {
     }
   }
   if (!g.json && !g.quiet) t.Print();
+  if (!pm_status.ok()) {
+    std::fprintf(stderr, "rill: process managers: %s\n", pm_status.ToString().c_str());
+    if (exit_code == kExitOk) exit_code = ExitCodeFor(pm_status);
+  }
   return exit_code;
 }
 
