@@ -203,7 +203,18 @@ static size_t DisplayWidth(const std::string& s) {
 
 void Table::Print(std::FILE* out) const {
   std::vector<size_t> width(headers_.size());
-  for (size_t i = 0; i < headers_.size(); ++i) width[i] = DisplayWidth(headers_[i]);
+  PrintRows(out, true, width);
+}
+
+void Table::Flush(std::FILE* out) {
+  flushed_width_.resize(headers_.size());
+  PrintRows(out, !header_printed_, flushed_width_);
+  header_printed_ = true;
+  rows_.clear();
+}
+
+void Table::PrintRows(std::FILE* out, bool header, std::vector<size_t>& width) const {
+  for (size_t i = 0; i < headers_.size(); ++i) width[i] = std::max(width[i], DisplayWidth(headers_[i]));
   for (const auto& r : rows_)
     for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], DisplayWidth(r[i]));
   auto line = [&](const std::vector<std::string>& r) {
@@ -225,7 +236,7 @@ void Table::Print(std::FILE* out) const {
     s += '\n';
     std::fputs(s.c_str(), out);
   };
-  line(headers_);
+  if (header) line(headers_);
   for (const auto& r : rows_) line(r);
 }
 

@@ -90,12 +90,20 @@ class Table {
   explicit Table(std::vector<std::string> headers, std::vector<bool> numeric = {});
   void Add(std::vector<std::string> row);
   void Print(std::FILE* out = stdout) const;
+  // For long listings: prints the rows added so far (the header only the
+  // first time) and forgets them. Columns never get narrower from one chunk
+  // to the next, so output streams with bounded memory and stays aligned
+  // unless a later value is wider than any before it.
+  void Flush(std::FILE* out = stdout);
   size_t size() const { return rows_.size(); }
 
  private:
+  void PrintRows(std::FILE* out, bool header, std::vector<size_t>& width) const;
   std::vector<std::string> headers_;
   std::vector<bool> numeric_;
   std::vector<std::vector<std::string>> rows_;
+  std::vector<size_t> flushed_width_;  // widths used by earlier Flush calls
+  bool header_printed_ = false;
 };
 
 // Progress on stderr, only when stderr is a terminal and neither --quiet nor

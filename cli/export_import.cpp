@@ -60,8 +60,10 @@ int RunExport(GlobalOptions& g, const ExportArgs& a) {
       chunk += EventToJsonLine(e);
       chunk += '\n';
     }
-    if (std::fwrite(chunk.data(), 1, chunk.size(), out) != chunk.size())
+    if (std::fwrite(chunk.data(), 1, chunk.size(), out) != chunk.size()) {
+      if (errno == EPIPE && out == stdout) return kExitError;  // the reader went away: nothing to say
       return abandon(Status::IOError(fmt::format("cannot write the export: {}", std::strerror(errno))));
+    }
     written += batch.size();
     next = batch.back().position + 1;
     progress.Update(written);

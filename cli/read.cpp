@@ -3,6 +3,8 @@
 // prints every event in full, one object per line.
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "cli/cli.h"
 #include "cli/json_input.h"
 
@@ -83,7 +85,8 @@ int RunStreams(GlobalOptions& g, const StreamsArgs& a) {
 
 // ---- show / log shared -------------------------------------------------------
 
-// Collects events as table rows (text) or prints them (--json).
+// Prints events: --json one object per line; text as a table streamed in
+// chunks (bounded memory for `rill log` over millions of events).
 class EventPrinter {
  public:
   EventPrinter(const GlobalOptions& g, bool with_stream) : g_(g), with_stream_(with_stream) {}
@@ -98,6 +101,7 @@ class EventPrinter {
     events_.push_back(e);
     events_.back().data = Abbreviate(e.data, kDataChars);
     events_.back().meta = Abbreviate(e.meta, kDataChars);
+    if (events_.size() >= kReadChunk) Flush();
   }
   // One unaligned line per event, for --follow where a table cannot wait.
   void PrintLine(const Event& e) {
@@ -108,9 +112,30 @@ class EventPrinter {
     std::puts(line.c_str());
   }
   void Flush() {
-    if (g_.json || events_.empty()) return;
-    bool meta = false;
-    for (const auto& e : events_) meta = meta || e.meta != "{}";
+    if (!g_.json && !events_.empty()) {
+      bool meta = false;
+      for (const auto& e : events_) meta = meta || e.meta != "{}";
+      // A META column appears when first needed (with a new header).
+      if (!table_ || (meta && !table_has_meta_)) NewTable(meta);
+      for (const auto& e : events_) {
+        std::vector<std::string> row;
+        if (with_stream_)
+          row = {std::to_string(e.position), FormatTime(e.time_us), e.stream, std::to_string(e.version), e.type,
+                 e.data};
+        else
+          row = {std::to_string(e.version), std::to_string(e.position), FormatTime(e.time_us), e.type, e.data};
+        if (table_has_meta_) row.push_back(e.meta == "{}" ? "" : e.meta);
+        table_->Add(std::move(row));
+      }
+      table_->Flush();
+      events_.clear();
+    }
+  }
+  // The reader of stdout went away (a closed pipe): stop reading.
+  bool Broken() const { return std::ferror(stdout) != 0; }
+
+ private:
+  void NewTable(bool meta) {
     std::vector<std::string> headers;
     std::vector<bool> numeric;
     if (with_stream_) {
@@ -121,24 +146,15 @@ class EventPrinter {
       numeric = {true, true, false, false, false};
     }
     if (meta) headers.push_back("META");
-    Table t(headers, numeric);
-    for (const auto& e : events_) {
-      std::vector<std::string> row;
-      if (with_stream_)
-        row = {std::to_string(e.position), FormatTime(e.time_us), e.stream, std::to_string(e.version), e.type, e.data};
-      else
-        row = {std::to_string(e.version), std::to_string(e.position), FormatTime(e.time_us), e.type, e.data};
-      if (meta) row.push_back(e.meta == "{}" ? "" : e.meta);
-      t.Add(std::move(row));
-    }
-    t.Print();
-    events_.clear();
+    table_.emplace(headers, numeric);
+    table_has_meta_ = meta;
   }
 
- private:
   const GlobalOptions& g_;
   bool with_stream_;
   std::vector<Event> events_;
+  std::optional<Table> table_;
+  bool table_has_meta_ = false;
 };
 
 // ---- show ------------------------------------------------------------------
@@ -181,6 +197,7 @@ int RunShow(GlobalOptions& g, const ShowArgs& a) {
     first = false;
     if (batch.empty()) break;
     for (const auto& e : batch) out.Add(e);
+    if (out.Broken()) return kExitError;
     shown += batch.size();
     uint64_t last = batch.back().version;
     if (a.backward) {
@@ -235,6 +252,7 @@ int RunLog(GlobalOptions& g, const LogArgs& a) {
       }
     }
     next = batch.back().position + 1;
+    if (out.Broken()) return kExitError;
   }
   out.Flush();
   std::fflush(stdout);

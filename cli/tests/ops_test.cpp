@@ -126,6 +126,25 @@ BOOST_AUTO_TEST_CASE(round_trip_replays_deletes_and_metadata) {
   BOOST_TEST(JsonField(shown.at(0), "type") == "Late");
 }
 
+BOOST_AUTO_TEST_CASE(long_text_listings_stream_with_one_header) {
+  TestStore s;
+  std::string input;
+  for (int i = 1; i <= 2500; ++i)
+    input += R"({"stream":"one-1","type":"T","data":{"i":)" + std::to_string(i) + "}}\n";
+  BOOST_REQUIRE(s.Run({"append", "--file", "-", "--quiet"}, input).exit_code == 0);
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"log"}, {"show", "one-1"}}) {
+    RunResult r = s.Run(args);
+    BOOST_TEST(r.exit_code == 0);
+    auto lines = Lines(r.out);
+    BOOST_TEST(lines.size() == 2501u);
+    size_t headers = 0;
+    for (const auto& l : lines) headers += l.find("POSITION") != std::string::npos;
+    BOOST_TEST(headers == 1u);
+    // Later chunks keep the columns of the first: "2500" ends where "1" does.
+    BOOST_TEST(lines.back().find("{\"i\":2500}") == lines[1].find("{\"i\":1}"));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(import_validates_every_line_before_writing) {
   std::string fixture = ReadFile(TestData("fixture.jsonl"));
   auto lines = Lines(fixture);
