@@ -75,7 +75,8 @@ BOOST_AUTO_TEST_CASE(expected_version_matrix) {
 BOOST_AUTO_TEST_CASE(conflict_fails_alone_in_its_batch) {
   TempDir tmp;
   StoreOptions o;
-  o.max_batch_delay = std::chrono::milliseconds(50);  // make one batch of all
+  o.max_batch_requests = 10;  // exactly these ten make one batch
+  o.max_batch_delay = std::chrono::seconds(10);
   auto s = OpenOrDie(tmp.sub("db"), o);
   std::vector<std::future<Result<AppendResult>>> f;
   for (int i = 0; i < 10; ++i)
@@ -334,6 +335,31 @@ BOOST_AUTO_TEST_CASE(corrupted_record_is_found_by_check) {
   BOOST_TEST(s->ReadAll(43, 1, &ev).code() == Code::kCorruption);
 }
 
+BOOST_AUTO_TEST_CASE(check_is_clean_on_a_live_store) {
+  TempDir tmp;
+  StoreOptions o;
+  o.index_batch_events = 500;
+  auto s = OpenOrDie(tmp.sub("db"), o);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      std::vector<std::future<Result<AppendResult>>> f;
+      for (int k = 0; k < 50; ++k) f.push_back(s->AppendAsync(MakeAppend("live-" + std::to_string((i + k) % 40), "E")));
+      for (auto& x : f) (void)x.get();
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int round = 0; round < 3; ++round) {
+    CheckReport rep;
+    BOOST_REQUIRE(s->Check(&rep).ok());
+    BOOST_TEST(rep.problems.empty());
+    for (auto& p : rep.problems) BOOST_TEST_MESSAGE(p);
+    BOOST_TEST(rep.events_checked > 0u);
+  }
+  stop = true;
+  writer.join();
+}
+
 BOOST_AUTO_TEST_CASE(damaged_index_is_rebuilt_from_the_log) {
   TempDir tmp;
   {
@@ -405,13 +431,18 @@ BOOST_AUTO_TEST_CASE(two_processes_append_at_once) {
   for (int p = 0; p < 2; ++p) {
     pid_t pid = fork();
     if (pid == 0) {
-      // The child opens its own environment (never across fork).
-      auto r = EventStore::Open(tmp.sub("db"), {});
+      // The child opens its own environment (never across fork). A small
+      // map makes both processes grow it, and adopt each other's growth.
+      StoreOptions o;
+      o.initial_map_bytes = 1 << 20;
+      auto r = EventStore::Open(tmp.sub("db"), o);
       if (!r.ok()) _exit(2);
       auto& s = *r;
       std::vector<std::future<Result<AppendResult>>> f;
+      std::string pad(200, 'x');
       for (int i = 0; i < kPer; ++i)
-        f.push_back(s->AppendAsync(MakeAppend("p-" + std::to_string(i % 10), "E", "{\"p\":" + std::to_string(p) + "}")));
+        f.push_back(s->AppendAsync(
+            MakeAppend("p-" + std::to_string(i % 10), "E", "{\"p\":" + std::to_string(p) + ",\"pad\":\"" + pad + "\"}")));
       int bad = 0;
       for (auto& x : f) bad += !x.get().ok();
       s.reset();
@@ -431,6 +462,24 @@ BOOST_AUTO_TEST_CASE(two_processes_append_at_once) {
   CheckReport rep;
   BOOST_REQUIRE(s->Check(&rep).ok());
   BOOST_TEST(rep.problems.empty());
+}
+
+BOOST_AUTO_TEST_CASE(closed_stderr_never_becomes_a_database_file) {
+  TempDir tmp;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(2);
+    StoreOptions o;
+    o.create_if_missing = true;
+    auto r = EventStore::Open(tmp.sub("db"), o);
+    if (!r.ok()) _exit(3);
+    char link[256] = {0};
+    ssize_t n = readlink("/proc/self/fd/2", link, sizeof link - 1);
+    _exit(n > 0 && std::string(link, n) == "/dev/null" ? 0 : 1);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  BOOST_TEST((WIFEXITED(st) && WEXITSTATUS(st) == 0));
 }
 
 BOOST_AUTO_TEST_CASE(reader_left_by_killed_process_is_cleared) {
