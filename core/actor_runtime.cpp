@@ -202,6 +202,8 @@ class Shard {
       if (!batch.empty()) space_cv_.notify_all();
       for (auto& c : completions) HandleCompletion(std::move(c));
       completions.clear();
+      // Actors that were busy when the bound was reached can go now.
+      if (actors_.size() > max_live_) Passivate();
       RunReady();
       for (auto& m : batch) {
         Handle(std::move(m));
