@@ -77,8 +77,10 @@ struct InFlight {
   uint64_t hash = 0;
 };
 
+// Posted by the writer thread: only a pointer moves there, so the writer
+// spends as little as possible on our behalf.
 struct Completion {
-  InFlight in_flight;
+  std::shared_ptr<InFlight> in_flight;
   Result<AppendResult> result;
 };
 
@@ -165,20 +167,25 @@ class Shard {
   void Post(Message m) {
     std::unique_lock lk(mu_);
     space_cv_.wait(lk, [&] { return mailbox_.size() < mailbox_capacity_; });
+    // The shard takes everything queued when it wakes: only the first
+    // message after it emptied the queue needs to wake it.
+    bool wake = mailbox_.empty();
     mailbox_.push_back(std::move(m));
     lk.unlock();
-    cv_.notify_one();
+    if (wake) cv_.notify_one();
   }
 
   ShardStats stats;
 
  private:
   void PostCompletion(Completion c) {
+    bool wake;
     {
       std::lock_guard lk(mu_);
+      wake = completions_.empty();
       completions_.push_back(std::move(c));
     }
-    cv_.notify_one();
+    if (wake) cv_.notify_one();
   }
 
   void Run() {
@@ -202,6 +209,8 @@ class Shard {
       if (!batch.empty()) space_cv_.notify_all();
       for (auto& c : completions) HandleCompletion(std::move(c));
       completions.clear();
+      // Actors that were busy when the bound was reached can go now.
+      if (actors_.size() > max_live_) Passivate();
       RunReady();
       for (auto& m : batch) {
         Handle(std::move(m));
@@ -352,8 +361,8 @@ class Shard {
     if (!c.id.empty()) in_flight_ids_[c.id].hash = hash;
 
     auto pending = std::make_shared<InFlight>(InFlight{std::move(actor), std::move(m), hash});
-    store_->AppendAsync(std::move(req), [this, pending](Result<AppendResult> r) {
-      PostCompletion(Completion{std::move(*pending), std::move(r)});
+    store_->AppendAsync(std::move(req), [this, pending = std::move(pending)](Result<AppendResult> r) mutable {
+      PostCompletion(Completion{std::move(pending), std::move(r)});
     });
   }
 
@@ -405,7 +414,7 @@ class Shard {
   }
 
   void HandleCompletion(Completion c) {
-    InFlight& f = c.in_flight;
+    InFlight& f = *c.in_flight;
     Actor& actor = *f.actor;
     actor.in_flight--;
     in_flight_--;
