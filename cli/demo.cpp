@@ -1,4 +1,4 @@
-// rill demo: a sandbox store with a small bank in it, so a newcomer sees rill
+// rill demo: a sandbox store with a small bank and a flash sale in it, so a newcomer sees rill
 // work before reading anything, and learns which commands to look with next.
 //
 // The scenario is appended raw through EventStore (the same events the bank
@@ -23,6 +23,7 @@ namespace rill::cli {
 namespace {
 
 struct DemoArgs {
+  uint32_t skus = 20;
   uint32_t accounts = 200;
   uint32_t rounds = 10;
   uint32_t seed = 42;
@@ -35,6 +36,10 @@ struct DemoCounts {
   uint64_t failed_transfers = 0;
   uint64_t conflicts_refused = 0;
   uint64_t duplicates_answered = 0;
+  uint64_t purchases = 0;
+  uint64_t units_sold = 0;
+  uint64_t purchase_races_lost = 0;  // refused by expected version, retried
+  uint64_t sold_out_refusals = 0;
 };
 
 NewEvent Make(std::string type, std::string data) {
@@ -53,22 +58,29 @@ class RoundWriter {
   RoundWriter(EventStore& store, DemoCounts& counts, Progress& progress)
       : store_(store), counts_(counts), progress_(progress) {}
 
-  Status Write(std::vector<AppendRequest> requests) {
+  // Every request's outcome, in request order.
+  std::vector<Result<AppendResult>> WriteAll(std::vector<AppendRequest> requests) {
     std::vector<std::future<Result<AppendResult>>> pending;
     pending.reserve(requests.size());
     for (AppendRequest& request : requests) pending.push_back(store_.AppendAsync(std::move(request)));
-    Status first_error;
+    std::vector<Result<AppendResult>> results;
+    results.reserve(pending.size());
     for (auto& f : pending) {
-      Result<AppendResult> r = f.get();
-      if (!r.ok()) {
-        if (first_error.ok()) first_error = r.status();
-        continue;
-      }
+      results.push_back(f.get());
+      if (!results.back().ok()) continue;
       counts_.appends++;
-      counts_.events += r->events;
+      counts_.events += results.back()->events;
     }
     progress_.Update(counts_.events);
-    return first_error;
+    return results;
+  }
+
+  // OK if every request succeeded, else the first failure.
+  Status Write(std::vector<AppendRequest> requests) {
+    for (const Result<AppendResult>& r : WriteAll(std::move(requests))) {
+      if (!r.ok()) return r.status();
+    }
+    return Status::OK();
   }
 
  private:
@@ -219,6 +231,102 @@ Status RunScenario(EventStore& store, const DemoArgs& a, Bank& bank, DemoCounts&
   return Status::OK();
 }
 
+// The flash sale, as the scenario wrote it.
+struct Sale {
+  std::vector<int64_t> stock;     // initial
+  std::vector<int64_t> remaining;
+  std::vector<uint64_t> version;
+};
+
+std::string SkuStream(uint32_t i) { return fmt::format("sku-{}", i + 1); }
+
+// A flash sale: buyers race for scarce stock. Each round, three buyers per SKU
+// read the same version and try to buy; the expected version lets exactly one
+// through and the others retry on the next round with what they read anew.
+// A buyer asking for more than is left is turned away. Stock never goes
+// below zero, without a lock.
+Status RunFlashSale(EventStore& store, const DemoArgs& a, Sale& sale, DemoCounts& counts, Progress& progress) {
+  RoundWriter writer(store, counts, progress);
+  std::mt19937 rng(a.seed + 1);
+  auto between = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  sale.stock.assign(a.skus, 0);
+  sale.version.assign(a.skus, 1);
+  std::vector<AppendRequest> create;
+  for (uint32_t i = 0; i < a.skus; ++i) {
+    sale.stock[i] = between(5, 30);
+    AppendRequest r;
+    r.stream = SkuStream(i);
+    r.expected = ExpectedVersion::NoStream();
+    r.events.push_back(Make("SkuCreated", fmt::format(R"({{"stock":{}}})", sale.stock[i])));
+    create.push_back(std::move(r));
+  }
+  sale.remaining = sale.stock;
+  RILL_RETURN_IF_ERROR(writer.Write(std::move(create)));
+
+  uint64_t next_user = 1;
+  for (bool open = a.skus > 0; open;) {
+    if (InterruptRequested()) return Status::Interrupted("interrupted; the demo store holds what was written");
+    open = false;
+    struct Attempt {
+      uint32_t sku;
+      int64_t quantity;
+    };
+    std::vector<Attempt> attempts;
+    std::vector<AppendRequest> round;
+    for (uint32_t i = 0; i < a.skus; ++i) {
+      if (sale.remaining[i] == 0) continue;
+      open = true;
+      for (int buyer = 0; buyer < 3; ++buyer) {
+        int64_t quantity = between(1, 3);
+        if (quantity > sale.remaining[i]) {  // what this buyer read: not enough left
+          counts.sold_out_refusals++;
+          continue;
+        }
+        AppendRequest r;
+        r.stream = SkuStream(i);
+        r.expected = ExpectedVersion::Exact(sale.version[i]);
+        r.events.push_back(
+            Make("Purchased", fmt::format(R"({{"quantity":{},"user":"user-{}"}})", quantity, next_user++)));
+        round.push_back(std::move(r));
+        attempts.push_back({i, quantity});
+      }
+    }
+    std::vector<Result<AppendResult>> results = writer.WriteAll(std::move(round));
+    for (size_t k = 0; k < results.size(); ++k) {
+      if (!results[k].ok()) {
+        if (!results[k].status().IsConflict()) return results[k].status();
+        counts.purchase_races_lost++;
+        continue;
+      }
+      const Attempt& at = attempts[k];
+      sale.version[at.sku]++;
+      sale.remaining[at.sku] -= at.quantity;
+      counts.purchases++;
+      counts.units_sold += static_cast<uint64_t>(at.quantity);
+    }
+  }
+  return Status::OK();
+}
+
+// Replays every SKU: what was sold never exceeds what was stocked.
+Status VerifyStock(EventStore& store, const Sale& sale) {
+  for (uint32_t i = 0; i < sale.stock.size(); ++i) {
+    std::vector<Event> events;
+    RILL_RETURN_IF_ERROR(store.ReadStream(SkuStream(i), Direction::kForward, 1, sale.version[i] + 1, &events));
+    int64_t sold = 0;
+    for (const Event& e : events) {
+      auto at = e.data.find("\"quantity\":");
+      if (e.type == "Purchased" && at != std::string::npos) sold += std::strtoll(e.data.c_str() + at + 11, nullptr, 10);
+    }
+    if (events.size() != sale.version[i] || sold != sale.stock[i] - sale.remaining[i] || sold > sale.stock[i]) {
+      return Status::Corruption(fmt::format("{}: replayed {} events selling {} of {}; expected {} events selling {}",
+                                            SkuStream(i), events.size(), sold, sale.stock[i], sale.version[i],
+                                            sale.stock[i] - sale.remaining[i]));
+    }
+  }
+  return Status::OK();
+}
+
 // Replays every account from the log and compares it with the scenario.
 Status VerifyBalances(EventStore& store, const Bank& bank) {
   for (uint32_t i = 0; i < bank.balance.size(); ++i) {
@@ -248,6 +356,7 @@ std::vector<std::string> NextCommands(const CLI::App& root, const std::string& d
       db + " streams --category account",
       db + " show account-1",
       db + " log --category transfer --count 8",
+      db + " show sku-1",
       db + " stats",
       db + " check",
   };
@@ -284,23 +393,26 @@ int RunDemo(const CLI::App& root, GlobalOptions& g, const DemoArgs& a) {
   EventStore& store = **opened;
 
   if (!g.json && !g.quiet) {
-    std::printf("rill demo: a bank with %u accounts, %u rounds of transfers, in %s\n", a.accounts, a.rounds,
-                dir.c_str());
+    std::printf("rill demo: a bank with %u accounts, %u rounds of transfers, and a flash sale of %u SKUs, in %s\n",
+                a.accounts, a.rounds, a.skus, dir.c_str());
     std::fflush(stdout);
   }
   auto start = std::chrono::steady_clock::now();
   DemoCounts counts;
   Bank bank;
+  Sale sale;
   Status s;
   {
     Progress progress(g, "appending");
     s = RunScenario(store, a, bank, counts, progress);
+    if (s.ok()) s = RunFlashSale(store, a, sale, counts, progress);
   }
   if (!s.ok()) return Fail(g, s.WithContext("demo"));
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   s = store.Flush();
   if (s.ok()) s = VerifyBalances(store, bank);
-  if (!s.ok()) return Fail(g, s.WithContext("demo: verifying the balances"));
+  if (s.ok()) s = VerifyStock(store, sale);
+  if (!s.ok()) return Fail(g, s.WithContext("demo: verifying the replayed balances and stock"));
   int64_t money = std::accumulate(bank.balance.begin(), bank.balance.end(), int64_t{0});
   std::vector<std::string> next = NextCommands(root, dir, sandbox);
 
@@ -314,7 +426,7 @@ int RunDemo(const CLI::App& root, GlobalOptions& g, const DemoArgs& a) {
       w.Key("appends");
       w.Uint64(counts.appends);
       w.Key("streams");
-      w.Uint64(a.accounts + counts.transfers);
+      w.Uint64(a.accounts + counts.transfers + a.skus);
       w.Key("accounts");
       w.Uint(a.accounts);
       w.Key("transfers");
@@ -327,6 +439,16 @@ int RunDemo(const CLI::App& root, GlobalOptions& g, const DemoArgs& a) {
       w.Uint64(counts.duplicates_answered);
       w.Key("total_balance");
       w.Int64(money);
+      w.Key("skus");
+      w.Uint(a.skus);
+      w.Key("purchases");
+      w.Uint64(counts.purchases);
+      w.Key("units_sold");
+      w.Uint64(counts.units_sold);
+      w.Key("purchase_races_lost");
+      w.Uint64(counts.purchase_races_lost);
+      w.Key("sold_out_refusals");
+      w.Uint64(counts.sold_out_refusals);
       w.Key("last_position");
       w.Uint64(store.LastPosition());
       w.Key("seconds");
@@ -345,7 +467,13 @@ int RunDemo(const CLI::App& root, GlobalOptions& g, const DemoArgs& a) {
                 static_cast<unsigned long long>(counts.transfers),
                 static_cast<unsigned long long>(counts.failed_transfers), static_cast<long long>(money));
     std::printf("  a stale expected version was refused (conflict); a retried request id was answered once\n");
-    std::printf("  every balance replayed from the log matches\n\nlook around:\n");
+    std::printf("  flash sale: %u SKUs sold out in %llu purchases (%llu units); %llu buyers lost a race (conflict on\n"
+                "  the expected version: they retry), %llu were turned away for lack of stock; never oversold\n",
+                a.skus, static_cast<unsigned long long>(counts.purchases),
+                static_cast<unsigned long long>(counts.units_sold),
+                static_cast<unsigned long long>(counts.purchase_races_lost),
+                static_cast<unsigned long long>(counts.sold_out_refusals));
+    std::printf("  every balance and every stock replayed from the log matches\n\nlook around:\n");
     for (const std::string& line : next) std::printf("  %s\n", line.c_str());
   }
   return kExitOk;
@@ -355,6 +483,7 @@ void SetupDemo(CLI::App& root, GlobalOptions& g) {
   auto a = std::make_shared<DemoArgs>();
   CLI::App* demo = root.add_subcommand("demo", "Build a sandbox store with a small bank in it, then show what to run next");
   demo->add_option("--accounts", a->accounts, "Number of accounts")->capture_default_str()->check(CLI::Range(2u, 1000000u));
+  demo->add_option("--skus", a->skus, "SKUs in the flash sale (0: none)")->capture_default_str();
   demo->add_option("--rounds", a->rounds, "Rounds of transfers and deposits")->capture_default_str();
   demo->add_option("--seed", a->seed, "Random seed (the same seed writes the same events)")->capture_default_str();
   demo->callback([&root, a, &g] { g.exit_code = RunDemo(root, g, *a); });

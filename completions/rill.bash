@@ -14,7 +14,7 @@ _rill_exe() {
 # Subcommand names listed under "Subcommands:" in HELP_ARGS' help text.
 _rill_help_commands() {
   "$(_rill_exe)" "$@" --help 2>/dev/null |
-    awk '/^Subcommands:/ {on=1; next} on && /^  [a-z]/ {print $1} on && /^[^ ]/ {on=0}'
+    awk -v want="Usage: rill $*" '/^Usage:/ && index($0, want) != 1 {exit} /^Subcommands:/ {on=1; next} on && /^  [a-z]/ {print $1} on && /^[^ ]/ {on=0}'
 }
 
 # Long options listed in HELP_ARGS' help text ("  -q,--quiet  ..." -> --quiet).

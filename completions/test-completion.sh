@@ -59,5 +59,22 @@ expect "" --db "$tmp/missing" show ""                     # no store: nothing, s
 (cd "$tmp" && RILL_DB="$db" expect "account-1 account-2 sku-9" show "")  # $RILL_DB
 contains "$tmp/store" --db "$tmp/st"                     # --db completes directories
 
+# zsh: the same lookups through completions/_rill, when zsh is installed.
+if command -v zsh >/dev/null; then
+  ncommands=$("$rill" --help | awk '/^Subcommands:/ {on=1; next} on && /^  [a-z]/ {n++} END {print n}')
+  want="account-1 account-2 sku-9
+account sku
+any no-stream exists
+dirs
+
+$ncommands commands
+end"
+  got=$(RILL="$rill" DB="$db" zsh -f "$here/test-completion.zsh" 2>&1)
+  if [[ $got != "$want" ]]; then
+    echo "FAIL: zsh completion gave:" >&2; echo "$got" >&2; echo "wanted:" >&2; echo "$want" >&2
+    failures=$((failures + 1))
+  fi
+fi
+
 if ((failures)); then echo "completion: $failures failure(s)" >&2; exit 1; fi
 echo "completion: ok"
