@@ -83,6 +83,8 @@ Status BuildData(const SubmitOptions& o, std::string* out) {
         v.SetBool(value == "true");
         break;
       case json::FieldKind::kString: v.SetString(value.c_str(), static_cast<rapidjson::SizeType>(value.size()), alloc); break;
+      case json::FieldKind::kObject:
+        return Status::InvalidArgument(fmt::format("{} is an object: pass it with --data", key));
     }
     if (doc.HasMember(key.c_str())) doc.RemoveMember(key.c_str());
     doc.AddMember(rapidjson::Value(key.c_str(), static_cast<rapidjson::SizeType>(key.size()), alloc), v, alloc);

@@ -115,6 +115,7 @@ class StoreImpl final : public EventStore {
   std::mutex queue_mu_;
   std::condition_variable queue_cv_, queue_space_cv_;
   std::deque<PendingAppend> queue_;
+  size_t queued_bytes_ = 0;  // sum of queue_[i].bytes
   bool stopping_ = false;
   Status writer_fatal_;  // set once by a hard commit failure
   std::thread writer_thread_;

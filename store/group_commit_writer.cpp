@@ -68,6 +68,7 @@ void StoreImpl::Enqueue(PendingAppend p) {
     else if (!writer_fatal_.ok()) refused = writer_fatal_;
     else {
       p.enqueued = std::chrono::steady_clock::now();
+      queued_bytes_ += p.bytes;
       queue_.push_back(std::move(p));
       // Wake the writer only when it has something new to decide on.
       if (queue_.size() == 1 || queue_.size() >= options_.max_batch_requests) queue_cv_.notify_one();
@@ -94,9 +95,7 @@ void StoreImpl::WriterLoop() {
       } else {
         auto deadline = queue_.front().enqueued + options_.max_batch_delay;
         auto full = [&] {
-          size_t bytes = 0;
-          for (size_t i = 0; i < queue_.size() && i < options_.max_batch_requests; ++i) bytes += queue_[i].bytes;
-          return queue_.size() >= options_.max_batch_requests || bytes >= options_.max_batch_bytes;
+          return queue_.size() >= options_.max_batch_requests || queued_bytes_ >= options_.max_batch_bytes;
         };
         while (!stopping_ && !full() && std::chrono::steady_clock::now() < deadline)
           queue_cv_.wait_until(lock, deadline);
@@ -104,6 +103,7 @@ void StoreImpl::WriterLoop() {
         while (!queue_.empty() && batch.size() < options_.max_batch_requests &&
                (batch.empty() || bytes + queue_.front().bytes <= options_.max_batch_bytes)) {
           bytes += queue_.front().bytes;
+          queued_bytes_ -= queue_.front().bytes;
           batch.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
