@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${RILL_SANITIZE:-0}" = 1 ]; then
-  dir=build-asan; extra=(-DRILL_SANITIZE=ON -DRILL_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug)
+  dir=build-asan; extra=(-DRILL_SANITIZE=ON -DRILL_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo)
 else
   dir=build; extra=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
 fi

@@ -314,7 +314,8 @@ Result<StreamInfo> StoreImpl::StreamHead(const std::string& stream, StreamRecord
     std::lock_guard lock(tail_.mu);
     if (auto it = tail_.streams.find(stream); it != tail_.streams.end()) {
       tail.emplace();
-      if (!it->second.entries.empty()) tail->entries.push_back(it->second.entries.back());
+      if (!it->second.entries.empty())
+        tail->entries.emplace_back(it->second.entries.back().first, it->second.entries.back().second);
       tail->deleted = it->second.deleted;
       tail->metadata = it->second.metadata;
     }

@@ -152,16 +152,18 @@ Status StoreImpl::LookupForWrite(const std::vector<const std::string*>& streams,
       if (!fresh) continue;
       StreamInfo& info = it->second;
       info.name = *name;
-      need_index.push_back(name);
-      if (auto t = tail_.streams.find(*name); t != tail_.streams.end()) {
+      auto t = tail_.streams.find(*name);
+      if (t != tail_.streams.end()) {
         if (!t->second.entries.empty()) {
           info.head_version = t->second.entries.back().first;
           info.head_position = t->second.entries.back().second;
         }
-        // Flags in the tail are newer than the index's; mark them taken.
         if (t->second.deleted) info.deleted = *t->second.deleted;
         if (t->second.metadata) info.metadata = *t->second.metadata;
       }
+      // Events in the tail are newer than anything indexed, and no event
+      // follows a tombstone: the index has nothing to add for such a stream.
+      if (t == tail_.streams.end() || t->second.entries.empty()) need_index.push_back(name);
     }
     for (const std::string* id : request_ids) {
       auto [it, fresh] = requests->try_emplace(*id);
@@ -209,14 +211,11 @@ static std::string ConflictMessage(const std::string& stream, const ExpectedVers
 void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
   std::vector<std::optional<Result<AppendResult>>> outcomes(batch.size());
   std::vector<char> writes(batch.size(), 0);
-  std::string buf;
-  std::vector<std::pair<size_t, size_t>> records;  // (offset, size) in buf
+  std::vector<uint64_t> hashes(batch.size(), 0);
 
   Status s = log_env_->Write([&](MDB_txn* txn) -> Status {
     for (auto& o : outcomes) o.reset();
     std::fill(writes.begin(), writes.end(), 0);
-    buf.clear();
-    records.clear();
     // Another process may have appended since we last looked; we hold the
     // write lock, so this view is final for the transaction.
     RILL_RETURN_IF_ERROR(CatchUpTailIn(txn));
@@ -224,6 +223,7 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     // Every stream head and request id the batch needs, looked up at once:
     // one tail lock, one index read transaction.
     std::unordered_map<std::string, StreamInfo> heads;
+    heads.reserve(batch.size() * 2);
     std::unordered_map<std::string, RequestRecord> ids;
     std::unordered_map<std::string, std::optional<RequestRecord>> stored_ids;
     {
@@ -290,15 +290,13 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
       for (auto& e : r.events) {
         uint64_t version = ++head->head_version;
         uint64_t position = next++;
-        size_t off = buf.size();
-        EncodeRecord(position, version, r.stream, e, e.id ? *e.id : Uuid::Generate(), e.time_us ? *e.time_us : now,
-                     r.request_id, hash, &buf);
-        records.emplace_back(off, buf.size() - off);
         char key[8];
         PutBigEndian64(key, position);
-        MDB_val k = Val(key, 8), v = Val(buf.data() + off, buf.size() - off);
-        inner = log_env_->Check(mdb_cursor_put(cur, &k, &v, MDB_APPEND), "appending to the log");
+        MDB_val k = Val(key, 8), v{EncodedRecordSize(r.stream, e, r.request_id), nullptr};
+        inner = log_env_->Check(mdb_cursor_put(cur, &k, &v, MDB_APPEND | MDB_RESERVE), "appending to the log");
         if (!inner.ok()) break;
+        EncodeRecordTo(static_cast<char*>(v.mv_data), position, version, r.stream, e,
+                       e.id ? *e.id : Uuid::Generate(), e.time_us ? *e.time_us : now, r.request_id, hash);
         head->head_position = position;
       }
       res.last_version = head->head_version;
@@ -309,6 +307,7 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
       }
       outcomes[i] = res;
       writes[i] = 1;
+      hashes[i] = hash;
       if (!r.request_id.empty()) ids[r.request_id] = RequestRecord{hash, res};
     }
     mdb_cursor_close(cur);
@@ -321,9 +320,22 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     bool want_index;
     {
       std::lock_guard lock(tail_.mu);
-      for (auto [off, size] : records) {
-        RecordView rv;
-        if (DecodeRecord(std::string_view(buf.data() + off, size), &rv, false).ok()) tail_.AddLocked(rv);
+      // What the tail needs of each event, from the requests themselves.
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (!writes[i]) continue;
+        const auto& r = batch[i].request;
+        const AppendResult& res = outcomes[i]->value();
+        for (size_t j = 0; j < r.events.size(); ++j) {
+          RecordView rv{};
+          rv.position = res.first_position + j;
+          rv.version = res.first_version + j;
+          rv.request_hash = hashes[i];
+          rv.stream = r.stream;
+          rv.type = r.events[j].type;
+          rv.request_id = r.request_id;
+          rv.data = r.events[j].data;
+          tail_.AddLocked(rv);
+        }
       }
       want_index = tail_.size() >= options_.index_batch_events;
     }

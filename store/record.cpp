@@ -20,13 +20,10 @@ T Get(const char* p) {
   return v;
 }
 
-void Encode(uint64_t position, uint64_t version, std::string_view stream, std::string_view type, uint32_t schema,
-            const Uuid& id, int64_t time_us, std::string_view request_id, uint64_t request_hash,
-            std::string_view meta, std::string_view data, std::string* out) {
-  size_t start = out->size();
+void EncodeTo(char* p, uint64_t position, uint64_t version, std::string_view stream, std::string_view type,
+              uint32_t schema, const Uuid& id, int64_t time_us, std::string_view request_id, uint64_t request_hash,
+              std::string_view meta, std::string_view data) {
   size_t total = kRecordHeaderBytes + stream.size() + type.size() + request_id.size() + meta.size() + data.size();
-  out->resize(start + total);
-  char* p = out->data() + start;
   p[4] = 1;
   p[5] = 0;
   Put<uint16_t>(p + 6, static_cast<uint16_t>(type.size()));
@@ -48,7 +45,21 @@ void Encode(uint64_t position, uint64_t version, std::string_view stream, std::s
   Put<uint32_t>(p, Crc32c(p + 4, total - 4));
 }
 
+void Encode(uint64_t position, uint64_t version, std::string_view stream, std::string_view type, uint32_t schema,
+            const Uuid& id, int64_t time_us, std::string_view request_id, uint64_t request_hash,
+            std::string_view meta, std::string_view data, std::string* out) {
+  size_t start = out->size();
+  out->resize(start + kRecordHeaderBytes + stream.size() + type.size() + request_id.size() + meta.size() + data.size());
+  EncodeTo(out->data() + start, position, version, stream, type, schema, id, time_us, request_id, request_hash, meta,
+           data);
+}
+
 }  // namespace
+
+void EncodeRecordTo(char* dst, uint64_t position, uint64_t version, const std::string& stream, const NewEvent& e,
+                    const Uuid& id, int64_t time_us, const std::string& request_id, uint64_t request_hash) {
+  EncodeTo(dst, position, version, stream, e.type, e.schema, id, time_us, request_id, request_hash, e.meta, e.data);
+}
 
 size_t EncodedRecordSize(const std::string& stream, const NewEvent& e, const std::string& request_id) {
   return kRecordHeaderBytes + stream.size() + e.type.size() + request_id.size() + e.meta.size() + e.data.size();

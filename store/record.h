@@ -36,6 +36,10 @@ size_t EncodedRecordSize(const std::string& stream, const NewEvent& e, const std
 void EncodeRecord(uint64_t position, uint64_t version, const std::string& stream, const NewEvent& e,
                   const Uuid& id, int64_t time_us, const std::string& request_id, uint64_t request_hash,
                   std::string* out);
+// Writes the record into dst, which has EncodedRecordSize bytes (the writer
+// encodes straight into LMDB's page with MDB_RESERVE).
+void EncodeRecordTo(char* dst, uint64_t position, uint64_t version, const std::string& stream, const NewEvent& e,
+                    const Uuid& id, int64_t time_us, const std::string& request_id, uint64_t request_hash);
 // Re-encodes a decoded event (RewriteEvents).
 void EncodeEvent(const Event& e, uint64_t request_hash, std::string* out);
 // Verifies length fields and CRC. Views point into `bytes`.

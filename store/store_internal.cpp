@@ -169,9 +169,10 @@ void UnindexedTail::AddLocked(const RecordView& v) {
   order.push_back(std::move(ref));
 }
 
-void UnindexedTail::TrimLocked(uint64_t position) {
+bool UnindexedTail::TrimLocked(uint64_t position, size_t max_events) {
   if (position > indexed) indexed = position;
-  while (!order.empty() && order.front().position <= position) {
+  for (size_t n = 0; !order.empty() && order.front().position <= position; ++n) {
+    if (n == max_events) return true;
     Ref& ref = order.front();
     auto it = streams.find(ref.stream);
     if (it != streams.end()) {
@@ -196,6 +197,7 @@ void UnindexedTail::TrimLocked(uint64_t position) {
     order.pop_front();
   }
   if (known_end < position) known_end = position;
+  return false;
 }
 
 }  // namespace rill

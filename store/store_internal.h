@@ -56,7 +56,28 @@ uint64_t HashRequest(const AppendRequest& r);
 // of locking against index read transactions.
 struct UnindexedTail {
   struct Stream {
-    std::deque<std::pair<uint64_t, uint64_t>> entries;  // (version, position), ascending
+    // (version, position), ascending. A vector consumed from the front: most
+    // tail streams hold a few entries, and a deque's 512-byte chunk per
+    // stream cost more than the events.
+    struct Entries {
+      std::vector<std::pair<uint64_t, uint64_t>> v;
+      size_t head = 0;
+      bool empty() const { return head == v.size(); }
+      const std::pair<uint64_t, uint64_t>& front() const { return v[head]; }
+      const std::pair<uint64_t, uint64_t>& back() const { return v.back(); }
+      void emplace_back(uint64_t version, uint64_t position) { v.emplace_back(version, position); }
+      void pop_front() {
+        if (++head == v.size()) {
+          v.clear();
+          head = 0;
+        } else if (head >= 64 && head * 2 >= v.size()) {
+          v.erase(v.begin(), v.begin() + head);
+          head = 0;
+        }
+      }
+      auto begin() const { return v.begin() + head; }
+      auto end() const { return v.end(); }
+    } entries;
     std::optional<bool> deleted;
     std::optional<StreamMetadata> metadata;
   };
@@ -76,8 +97,9 @@ struct UnindexedTail {
   // Records one committed event (caller holds mu). Consecutive events with
   // one request id extend that request's outcome.
   void AddLocked(const RecordView& v);
-  // Drops everything at or below `position` (caller holds mu).
-  void TrimLocked(uint64_t position);
+  // Drops at most max_events entries at or below `position` (caller holds
+  // mu); true if more remain to drop.
+  bool TrimLocked(uint64_t position, size_t max_events = SIZE_MAX);
   size_t size() const { return order.size(); }
 };
 

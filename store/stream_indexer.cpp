@@ -166,9 +166,10 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
     return Status::OK();
   });
   if (!s.ok()) return s;
-  {
+  // Trim in slices so the writer's lookups never wait behind a long trim.
+  for (bool more = true; more;) {
     std::lock_guard lock(tail_.mu);
-    tail_.TrimLocked(mark);
+    more = tail_.TrimLocked(mark, 4096);
   }
   indexed_cv_.notify_all();
   return done;
@@ -189,6 +190,10 @@ void StoreImpl::IndexerLoop() {
         index_error_ = n.status();
         break;
       }
+      if (*n > 0) {
+        std::lock_guard lock(index_mu_);
+        if (index_error_.code() != Code::kCorruption) index_error_ = Status::OK();  // a passing failure
+      }
       if (*n < options_.index_batch_events) break;
     }
   }
@@ -201,8 +206,12 @@ Status StoreImpl::Check(CheckReport* report, bool repair, const std::function<vo
     if (report->problems.size() < kMaxProblems) report->problems.push_back(std::move(p));
     else ++dropped;
   };
+  // One log snapshot: appends that land while checking (a live store) are
+  // past `last` and left out of every comparison.
   RILL_RETURN_IF_ERROR(Flush());
-  uint64_t last = LastLogPosition();
+  LmdbEnv::ReadTxn log_txn;
+  RILL_RETURN_IF_ERROR(log_env_->BeginRead(&log_txn));
+  uint64_t last = LastLogPositionIn(log_txn.get());
 
   // 1. The log: CRCs, positions gapless from 1, versions gapless per stream.
   struct Head {
@@ -211,15 +220,14 @@ Status StoreImpl::Check(CheckReport* report, bool repair, const std::function<vo
   std::unordered_map<std::string, Head> heads;
   std::vector<uint64_t> fingerprint(last + 1, 0);  // position -> hash(stream, version)
   {
-    LmdbEnv::ReadTxn txn;
-    RILL_RETURN_IF_ERROR(log_env_->BeginRead(&txn));
     MDB_cursor* c;
-    RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn.get(), log_db_, &c), "cursor"));
+    RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(log_txn.get(), log_db_, &c), "cursor"));
     MDB_val k, v;
     uint64_t expect = 1;
     int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
     while (rc == 0) {
       uint64_t pos = k.mv_size == 8 ? GetBigEndian64(k.mv_data) : 0;
+      if (pos > last) break;
       if (pos != expect) problem(fmt::format("log: position {} follows {} (gap or bad key)", pos, expect - 1));
       expect = pos + 1;
       RecordView rv;
@@ -243,6 +251,7 @@ Status StoreImpl::Check(CheckReport* report, bool repair, const std::function<vo
     }
     mdb_cursor_close(c);
   }
+  log_txn.Reset();
   report->streams_checked = heads.size();
   bool log_clean = report->problems.empty();
 
@@ -268,6 +277,10 @@ Status StoreImpl::Check(CheckReport* report, bool repair, const std::function<vo
         continue;
       }
       names[r.number] = name;
+      if (r.head_position > last) {  // moved on since the snapshot
+        if (heads.count(name)) ++seen;
+        continue;
+      }
       auto h = heads.find(name);
       if (h == heads.end()) {
         if (r.head_version != 0) index_problems.push_back(fmt::format("index: stream {} is not in the log", name));
@@ -291,6 +304,10 @@ Status StoreImpl::Check(CheckReport* report, bool repair, const std::function<vo
       }
       uint64_t num = GetBigEndian64(k.mv_data), ver = GetBigEndian64(static_cast<char*>(k.mv_data) + 8);
       uint64_t pos = GetBigEndian64(v.mv_data);
+      if (pos > last) {
+        --entries;
+        continue;
+      }
       auto n = names.find(num);
       if (n == names.end() || pos == 0 || pos > last ||
           fingerprint[pos] != Fnv1a64(std::to_string(ver), Fnv1a64(n->second))) {

@@ -75,7 +75,8 @@ BOOST_AUTO_TEST_CASE(expected_version_matrix) {
 BOOST_AUTO_TEST_CASE(conflict_fails_alone_in_its_batch) {
   TempDir tmp;
   StoreOptions o;
-  o.max_batch_delay = std::chrono::milliseconds(50);  // make one batch of all
+  o.max_batch_requests = 10;  // exactly these ten make one batch
+  o.max_batch_delay = std::chrono::seconds(10);
   auto s = OpenOrDie(tmp.sub("db"), o);
   std::vector<std::future<Result<AppendResult>>> f;
   for (int i = 0; i < 10; ++i)
@@ -332,6 +333,31 @@ BOOST_AUTO_TEST_CASE(corrupted_record_is_found_by_check) {
   BOOST_TEST(rep.problems[0].find("CRC32C") != std::string::npos);
   std::vector<Event> ev;
   BOOST_TEST(s->ReadAll(43, 1, &ev).code() == Code::kCorruption);
+}
+
+BOOST_AUTO_TEST_CASE(check_is_clean_on_a_live_store) {
+  TempDir tmp;
+  StoreOptions o;
+  o.index_batch_events = 500;
+  auto s = OpenOrDie(tmp.sub("db"), o);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      std::vector<std::future<Result<AppendResult>>> f;
+      for (int k = 0; k < 50; ++k) f.push_back(s->AppendAsync(MakeAppend("live-" + std::to_string((i + k) % 40), "E")));
+      for (auto& x : f) (void)x.get();
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int round = 0; round < 3; ++round) {
+    CheckReport rep;
+    BOOST_REQUIRE(s->Check(&rep).ok());
+    BOOST_TEST(rep.problems.empty());
+    for (auto& p : rep.problems) BOOST_TEST_MESSAGE(p);
+    BOOST_TEST(rep.events_checked > 0u);
+  }
+  stop = true;
+  writer.join();
 }
 
 BOOST_AUTO_TEST_CASE(damaged_index_is_rebuilt_from_the_log) {
