@@ -303,8 +303,7 @@ int RunOrReplay(GlobalOptions& g, const std::string& name, bool replay, bool fol
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!s.ok()) {
     if (s.code() == Code::kInterrupted)
-      return Fail(g, Status::Interrupted(fmt::format("{} at position {}; run the same command again to resume",
-                                                     s.message(), pr.position)));
+      return Fail(g, Status::Interrupted(fmt::format("{}; run the same command again to resume", s.message())));
     return Fail(g, s);
   }
   PrintRunResult(g, name, pr, (*store)->LastPosition(), secs);
