@@ -11,8 +11,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <system_error>
+#include <unordered_map>
 
 namespace rill {
 
