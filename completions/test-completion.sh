@@ -43,7 +43,9 @@ contains() {
   fi
 }
 
-expect "show stats streams" s                            # commands
+contains "show" s                                       # commands
+contains "streams" s
+expect "" zzz
 contains "init" ""
 expect "--db" --d                                        # global options
 contains "--json" --
