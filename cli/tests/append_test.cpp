@@ -9,21 +9,6 @@ using namespace rill::clitest;
 
 namespace {
 
-// Field `key` of a one-line JSON object, as text (numbers) — enough for the
-// flat objects rill prints.
-std::string JsonField(const std::string& line, const std::string& key) {
-  std::string k = "\"" + key + "\":";
-  size_t p = line.find(k);
-  if (p == std::string::npos) return "";
-  p += k.size();
-  if (line[p] == '"') {
-    size_t e = line.find('"', p + 1);
-    return line.substr(p + 1, e - p - 1);
-  }
-  size_t e = line.find_first_of(",}", p);
-  return line.substr(p, e - p);
-}
-
 // Every failing invocation must leave the store as it was: same export,
 // same log file bytes.
 struct Unchanged {

@@ -216,4 +216,17 @@ std::string TestStore::Export() const {
   return r.out;
 }
 
+std::string JsonField(const std::string& line, const std::string& key) {
+  std::string k = "\"" + key + "\":";
+  size_t p = line.find(k);
+  if (p == std::string::npos) return "";
+  p += k.size();
+  if (line[p] == '"') {
+    size_t e = line.find('"', p + 1);
+    return line.substr(p + 1, e - p - 1);
+  }
+  size_t e = line.find_first_of(",}", p);
+  return line.substr(p, e - p);
+}
+
 }  // namespace rill::clitest

@@ -67,4 +67,8 @@ struct TestStore {
   uint64_t LogHash() const { return HashFile(db + "/log/data.mdb"); }
 };
 
+// Field `key` of a one-line JSON object, as text (numbers) — enough for the
+// flat objects rill prints.
+std::string JsonField(const std::string& line, const std::string& key);
+
 }  // namespace rill::clitest

@@ -17,18 +17,6 @@ using namespace rill::clitest;
 
 namespace {
 
-std::string JsonField(const std::string& line, const std::string& key) {
-  std::string k = "\"" + key + "\":";
-  size_t p = line.find(k);
-  if (p == std::string::npos) return "";
-  p += k.size();
-  if (line[p] == '"') {
-    size_t e = line.find('"', p + 1);
-    return line.substr(p + 1, e - p - 1);
-  }
-  size_t e = line.find_first_of(",}", p);
-  return line.substr(p, e - p);
-}
 
 // Positions 1..n without gaps, and per stream versions 1..k without gaps.
 void ExpectGapless(const std::string& exported, size_t expected_events) {
