@@ -1,7 +1,5 @@
 // rill: the command-line toolkit. main() only sets up global options, lets
 // each command file register itself, and turns the outcome into an exit code.
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -9,22 +7,8 @@ namespace rill::cli {
 void InstallSignalHandlers();
 }
 
-// If a standard descriptor is closed, the next open() would get it and a
-// database file could become "stderr". Fill the holes with /dev/null first.
-static void EnsureStdDescriptors() {
-  for (int fd = 0; fd <= 2; ++fd) {
-    if (fcntl(fd, F_GETFD) == -1) {
-      int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
-      if (n >= 0 && n != fd) {
-        dup2(n, fd);
-        close(n);
-      }
-    }
-  }
-}
-
 int main(int argc, char** argv) {
-  EnsureStdDescriptors();
+  rill::EnsureStdDescriptors();
   rill::cli::InstallSignalHandlers();
   rill::cli::GlobalOptions g;
   CLI::App app{"rill: an embedded event-sourcing database and its operator toolkit", "rill"};

@@ -34,9 +34,7 @@ bool EventStore::Exists(const std::string& dir) {
   return fs::exists(fs::path(dir) / "log" / "data.mdb", ec);
 }
 
-// A closed fd 0-2 would be handed to the next open(), and a database file
-// could become "stderr".
-static void EnsureStdDescriptors() {
+void EnsureStdDescriptors() {
   for (int fd = 0; fd <= 2; ++fd) {
     if (fcntl(fd, F_GETFD) == -1) {
       int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);

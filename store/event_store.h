@@ -191,6 +191,11 @@ class EventStore {
   static bool Exists(const std::string& dir);
 };
 
+// If fd 0, 1 or 2 is closed, the next open() would get it and a database file
+// could become "stderr": fills each hole with /dev/null. Open() calls it;
+// programs that open SQLite files first call it themselves.
+void EnsureStdDescriptors();
+
 // The directory of read models and registered projections inside a store.
 std::string ReadModelDir(const std::string& store_dir);    // <dir>/readmodels
 std::string ProjectionsDir(const std::string& store_dir);  // <dir>/projections
