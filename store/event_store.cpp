@@ -59,7 +59,6 @@ Status EventStore::Init(const std::string& dir) {
 
 static const char kMetaFormat[] = "format";
 static const char kMetaStoreId[] = "store_id";
-static const char kIndexedKey[] = "position";
 
 Result<std::unique_ptr<EventStore>> EventStore::Open(const std::string& dir, const StoreOptions& options) {
   EnsureStdDescriptors();

@@ -40,6 +40,11 @@ struct RequestRecord {
   static bool Decode(std::string_view key, std::string_view b, RequestRecord* out);
 };
 
+// Keys of the index environment's `indexed` database, read by the open path
+// and written by the indexer: one definition so they cannot drift apart.
+inline constexpr char kIndexedKey[] = "position";       // u64 BE: complete through
+inline constexpr char kNextStreamKey[] = "next_stream";  // u64 BE: next stream number
+
 // System events on "$$<stream>".
 inline constexpr const char* kDeleteType = "$delete";
 inline constexpr const char* kMetadataType = "$metadata";

@@ -14,8 +14,6 @@
 
 namespace rill {
 
-static const char kIndexedKey[] = "position";
-static const char kNextStreamKey[] = "next_stream";
 
 Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
   uint64_t done = 0, mark = 0;
