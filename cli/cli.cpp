@@ -111,7 +111,7 @@ Result<std::unique_ptr<EventStore>> OpenStore(const GlobalOptions& g, StoreOptio
   // Every read through the CLI sees events at their current schema (shipped
   // migrations, C++ upcasters and <db>/migrations; see core/upcaster.h). Raw
   // reads (show --raw, export --raw) skip it. A caller's own hook wins.
-  if (!options.read_transform) RILL_RETURN_IF_ERROR(InstallUpcasters(&options, dir));
+  if (!options.read_transform && !options.read_expand) RILL_RETURN_IF_ERROR(InstallUpcasters(&options, dir));
   return EventStore::Open(dir, options);
 }
 
@@ -147,6 +147,12 @@ void WriteEventJson(JsonWriter& w, const Event& e) {
   w.RawValue(e.data.data(), e.data.size(), rapidjson::kObjectType);
   w.Key("meta");
   w.RawValue(e.meta.data(), e.meta.size(), rapidjson::kObjectType);
+  if (e.parts > 1) {  // one part of a stored event split on read (core/upcaster.h)
+    w.Key("part");
+    w.Uint(e.part);
+    w.Key("parts");
+    w.Uint(e.parts);
+  }
   w.EndObject();
 }
 

@@ -136,7 +136,11 @@ Status ParseMetadata(const std::string& json, StreamMetadata* m) {
 
 Result<ImportEvent> ParseEventLine(std::string_view line) {
   JsonLine j;
-  RILL_RETURN_IF_ERROR(ParseJsonLine(line, kEventFields, kEventObjects, &j));
+  Status parsed = ParseJsonLine(line, kEventFields, kEventObjects, &j);
+  if (!parsed.ok() && parsed.message().find("unknown field \"part") != std::string::npos)
+    return Status::InvalidArgument(parsed.message() +
+                                   " (a part of an event split on read: import an 'export --raw', which holds what is stored)");
+  RILL_RETURN_IF_ERROR(parsed);
   ImportEvent ie;
   auto stream = j.String("stream");
   if (!stream.ok()) return stream.status();

@@ -49,6 +49,8 @@ int RunList(const GlobalOptions& g, const MigrationsOptions& o) {
         w.String(m.source);
         w.Key("splits");
         w.Bool(m.splits);
+        w.Key("merge_into");
+        w.String(m.merge_into);
         w.Key("pending");
         w.Uint64(scan.pending[i]);
         w.EndObject();
@@ -64,7 +66,9 @@ int RunList(const GlobalOptions& g, const MigrationsOptions& o) {
   Table t({"EVENT", "FROM", "TO", "BECOMES", "PENDING", "SOURCE"}, {false, true, true, false, true, false});
   for (size_t i = 0; i < migrations.size(); ++i) {
     const auto& m = migrations[i];
-    std::string becomes = m.splits ? "(splits on read)" : m.retype.empty() ? "" : m.retype;
+    std::string becomes = m.splits                 ? "(splits on read)"
+                          : !m.merge_into.empty() ? "(merges into " + m.merge_into + " on read)"
+                                                  : m.retype;
     t.Add({m.event, std::to_string(m.from), std::to_string(m.to), becomes, std::to_string(scan.pending[i]), m.source});
   }
   t.Print();

@@ -104,7 +104,7 @@ int RunDryRun(const GlobalOptions& g, EventStore& store, const Upcaster& upcaste
   Table t({"TYPE", "SCHEMA", "BECOMES", "EVENTS"}, {false, true, false, true});
   for (const auto& grp : scan.groups)
     t.Add({grp.type, std::to_string(grp.schema),
-           grp.split_on_read ? "(split on read only)" : Shape(grp.to_type, grp.to_schema), std::to_string(grp.events)});
+           grp.split_on_read ? "(split/merge on read only)" : Shape(grp.to_type, grp.to_schema), std::to_string(grp.events)});
   t.Print();
   std::printf("%llu of %llu events would change (dry run: nothing written; 'rill upcast --apply' does it)\n",
               static_cast<unsigned long long>(scan.to_change), static_cast<unsigned long long>(scan.scanned));

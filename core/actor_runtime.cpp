@@ -554,8 +554,11 @@ class Shard {
         break;
       }
       if (!s.ok()) return s.WithContext("cannot activate " + a.stream);
+      // Parts of a split event share its version: skip by the version this
+      // read started after, not by the last applied one.
+      const uint64_t after = a.version;
       for (const Event& e : events) {
-        if (e.version <= a.version) continue;
+        if (e.version <= after) continue;
         Status as = type.Apply(*a.state, e.type, e.data);
         if (!as.ok()) return as.WithContext(fmt::format("cannot activate {}: event version {}", a.stream, e.version));
         a.version = e.version;

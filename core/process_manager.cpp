@@ -111,7 +111,11 @@ Status Pump(EventStore& store, ActorRuntime& runtime, Running& r, std::chrono::m
         }
         handled = true;
       }
-      done = e.position;
+      // Checkpoint whole stored events only: inside a split event (parts
+      // of one position) the checkpoint stays before it, so a failure or
+      // crash redelivers all its parts (their commands dedupe by the parts'
+      // own ids) and never skips one.
+      done = e.part + 1 == e.parts ? e.position : e.position - 1;
     }
     // A checkpoint is a durable write: save it when work was done, and
     // otherwise only now and then while skipping unrelated events.

@@ -35,8 +35,9 @@ Result<StateView> ReplayState(EventStore& store, const DomainRegistry& registry,
     if (s.IsNotFound() && version == 0) return Status::NotFound(fmt::format("stream {} not found", stream));
     if (s.IsNotFound()) break;
     RILL_RETURN_IF_ERROR(s);
+    const uint64_t after = version;  // parts of a split event share its version
     for (const Event& e : events) {
-      if (e.version <= version) continue;
+      if (e.version <= after) continue;
       if ((options.until_version && e.version > options.until_version) ||
           (options.until_time_us && e.time_us > options.until_time_us)) {
         done = true;

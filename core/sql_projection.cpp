@@ -43,7 +43,7 @@ bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
 bool IsIdentStart(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
 bool IsIdentChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
-enum class ParamKind { kStream, kStreamId, kCategory, kVersion, kPosition, kTime, kType, kId, kSchema, kData, kMeta };
+enum class ParamKind { kStream, kStreamId, kCategory, kVersion, kPosition, kTime, kType, kId, kSchema, kData, kMeta, kPart };
 
 struct ParamSpec {
   ParamKind kind;
@@ -56,7 +56,7 @@ std::optional<ParamSpec> ParseParamName(std::string_view name) {
       {"stream", ParamKind::kStream},     {"stream_id", ParamKind::kStreamId}, {"category", ParamKind::kCategory},
       {"version", ParamKind::kVersion},   {"position", ParamKind::kPosition},  {"time", ParamKind::kTime},
       {"type", ParamKind::kType},         {"id", ParamKind::kId},              {"schema", ParamKind::kSchema},
-      {"data", ParamKind::kData},         {"meta", ParamKind::kMeta}};
+      {"data", ParamKind::kData},         {"meta", ParamKind::kMeta},          {"part", ParamKind::kPart}};
   size_t dot = name.find('.');
   std::string_view head = name.substr(0, dot);
   for (const auto& [n, k] : kSimple) {
@@ -118,7 +118,7 @@ Status RewriteParams(std::string* sql, bool allow_params, size_t* bad_offset) {
       if (!allow_params) return fail(i, fmt::format("parameter :{} in the schema section", name));
       if (!ParseParamName(name))
         return fail(i, fmt::format("unknown parameter :{} (known: :stream :stream_id :category :version :position "
-                                   ":time :type :id :schema :data.PATH :meta.PATH)",
+                                   ":time :type :id :schema :part :data.PATH :meta.PATH)",
                                    name));
       for (size_t k = i + 1; k < j; ++k)
         if (s[k] == '.') s[k] = '$';
@@ -297,6 +297,7 @@ class SqlHandler : public ProjectionHandler {
         case ParamKind::kVersion: s = st.BindInt(index, static_cast<int64_t>(e.version)); break;
         case ParamKind::kPosition: s = st.BindInt(index, static_cast<int64_t>(e.position)); break;
         case ParamKind::kSchema: s = st.BindInt(index, e.schema); break;
+        case ParamKind::kPart: s = st.BindInt(index, e.part); break;
         case ParamKind::kType: s = st.BindText(index, e.type, true); break;
         case ParamKind::kTime:
           if (time_text_.empty()) time_text_ = FormatTime(e.time_us);

@@ -23,6 +23,8 @@
 //   :version     per-stream version     :position   global position
 //   :time        "2026-11-23T10:14:00.123456Z" (UTC, text)
 //   :id          event UUID (text)      :schema     event schema number
+//   :part        0, or the part index of an event split on read (parts share
+//                :position and :version: key rows on (:position, :part))
 //   :data.a.b    field a.b of the data JSON, :meta.x field x of the metadata
 // JSON values bind as SQL values: integers as INTEGER, other numbers as REAL,
 // strings as TEXT, true/false as 1/0, objects and arrays as their JSON text,

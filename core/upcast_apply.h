@@ -11,8 +11,9 @@
 //  - rerunning is idempotent: events already at their current schema have no
 //    steps left and are skipped, so a rerun finishes the job and a second full
 //    run rewrites nothing.
-// Events whose next step splits are not rewritten (see core/upcaster.h:
-// splits only happen on read), so positions and versions never move.
+// Events whose next step splits or merges are not rewritten (see
+// core/upcaster.h: splits and merges only happen on read), so positions and
+// versions never move.
 #pragma once
 
 #include <cstdint>
@@ -33,7 +34,7 @@ struct UpcastGroup {
   std::string to_type;     // after the in-place chain
   uint32_t to_schema = 0;  // == schema when the first step splits
   uint64_t events = 0;
-  bool split_on_read = false;  // the first step splits: left as stored
+  bool split_on_read = false;  // the first step splits or merges: left as stored
   Event sample_before, sample_after;  // the first such event, raw and upcast
 };
 

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <system_error>
 #include <unordered_map>
@@ -43,13 +44,23 @@ std::string JoinPath(const Path& p) {
   return s;
 }
 
+struct Op;
+// One part of a file "split": its type and schema as it leaves the step, and
+// the ops that shape its data (from a copy of the event's data).
+struct SplitPart {
+  std::string type;
+  uint32_t schema = 1;
+  std::vector<Op> ops;
+};
+
 struct Op {
-  enum Kind { kRename, kDefault, kRemove, kNest, kUnnest, kConvert, kRetype } kind;
-  Path from, to, path;       // per kind
+  enum Kind { kRename, kDefault, kRemove, kNest, kUnnest, kConvert, kRetype, kSplit, kMerge } kind;
+  Path from, to, path;       // per kind; merge: path = "as" (empty: top level)
   std::vector<Path> fields;  // nest
   std::shared_ptr<rapidjson::Document> value;  // default
-  std::string target;        // convert: number|integer|string; retype: the type
+  std::string target;        // convert: number|integer|string; retype: the type; merge: "into"
   double factor = 1.0;
+  std::vector<SplitPart> parts;  // split
 };
 
 struct Step {
@@ -59,6 +70,8 @@ struct Step {
   UpcastFn fn;          // or C++
   bool splits = false;
   std::string retype;
+  std::string merge_into;  // a file "merge" step: the partner's type
+  std::vector<std::pair<std::string, uint32_t>> produces;  // split parts' (type, schema)
   std::string source;
 };
 
@@ -257,6 +270,9 @@ Status ApplyOp(const Op& op, std::string& type, rapidjson::Document& doc) {
     case Op::kRetype:
       type = op.target;
       return Status::OK();
+    case Op::kSplit:  // run by RunStep
+    case Op::kMerge:  // run by Upcaster::Expand
+      return Status::OK();
   }
   return Status::OK();
 }
@@ -361,13 +377,40 @@ class FileParser {
     auto ops = doc_.FindMember("ops");
     if (ops == doc_.MemberEnd()) return ErrorAt("", "missing key \"ops\"");
     if (!ops->value.IsArray() || ops->value.Empty()) return ErrorAt("/ops", "\"ops\" must be a non-empty array");
+    bool has_retype = false;
     for (rapidjson::SizeType i = 0; i < ops->value.Size(); ++i) {
       Op op{};
-      RILL_RETURN_IF_ERROR(ParseOp(ops->value[i], fmt::format("/ops/{}", i), &op));
+      std::string at = fmt::format("/ops/{}", i);
+      RILL_RETURN_IF_ERROR(ParseOp(ops->value[i], at, &op, /*in_part=*/false));
       if (op.kind == Op::kRetype) {
-        if (!step->retype.empty()) return ErrorAt(fmt::format("/ops/{}", i), "more than one retype in one migration");
+        if (!step->retype.empty()) return ErrorAt(at, "more than one retype in one migration");
         step->retype = op.target;
+        has_retype = true;
       }
+      if (op.kind == Op::kSplit || op.kind == Op::kMerge) {
+        const char* name = op.kind == Op::kSplit ? "split" : "merge";
+        if (i + 1 != ops->value.Size())
+          return ErrorAt(at, fmt::format("\"{}\" must be the last op of its migration", name));
+        if (has_retype)
+          return ErrorAt(at, fmt::format("\"{}\" and \"retype\" cannot be in one migration ({})", name,
+                                         op.kind == Op::kSplit ? "each part names its type" : "a merged event takes its partner's type"));
+      }
+      if (op.kind == Op::kSplit) {
+        step->splits = true;
+        for (size_t p = 0; p < op.parts.size(); ++p) {
+          SplitPart& part = op.parts[p];
+          if (part.type.empty()) part.type = step->event;
+          if (part.schema == 0) part.schema = part.type == step->event ? static_cast<uint32_t>(to) : 1;
+          // A part that this step (or an earlier one of its type) would take
+          // again would loop forever on read.
+          if (part.type == step->event && part.schema <= from)
+            return ErrorAt(fmt::format("{}/parts/{}", at, p),
+                           fmt::format("split: part {} is {} at schema {}, which this migration would upcast again "
+                                       "(give it schema {} or more)", p, part.type, part.schema, to));
+          step->produces.emplace_back(part.type, part.schema);
+        }
+      }
+      if (op.kind == Op::kMerge) step->merge_into = op.target;
       step->ops.push_back(std::move(op));
     }
     step->source = source_;
@@ -413,10 +456,13 @@ class FileParser {
     return Status::OK();
   }
 
-  Status ParseOp(const rapidjson::Value& v, const std::string& at, Op* op) {
+  Status ParseOp(const rapidjson::Value& v, const std::string& at, Op* op, bool in_part) {
     if (!v.IsObject()) return ErrorAt(at, "each op must be a JSON object");
     std::string name;
     RILL_RETURN_IF_ERROR(RequireString(v, at, "op", &name));
+    if (in_part && (name == "split" || name == "merge" || name == "retype"))
+      return ErrorAt(at + "/op", fmt::format("split part: \"{}\" is not allowed inside a part ({})", name,
+                                             name == "retype" ? "give the part a \"type\"" : "parts do not split or merge again"));
     std::vector<std::string> allowed;
     if (name == "rename") {
       op->kind = Op::kRename;
@@ -474,10 +520,52 @@ class FileParser {
       allowed = {"to"};
       RILL_RETURN_IF_ERROR(RequireString(v, at, "to", &op->target));
       if (Status s = ValidateTypeName(op->target); !s.ok()) return ErrorAt(at + "/to", "retype: bad type: " + s.message());
-    } else if (name == "split" || name == "merge") {
-      return ErrorAt(at + "/op", fmt::format("\"{}\" cannot be said in a file: write a C++ upcaster (see core/upcaster.h)", name));
+    } else if (name == "split") {
+      op->kind = Op::kSplit;
+      allowed = {"parts"};
+      auto it = v.FindMember("parts");
+      if (it == v.MemberEnd()) return ErrorAt(at, "split: missing key \"parts\"");
+      if (!it->value.IsArray() || it->value.Size() < 2)
+        return ErrorAt(at + "/parts", "split: \"parts\" must be an array of at least two parts");
+      for (rapidjson::SizeType i = 0; i < it->value.Size(); ++i) {
+        const auto& pv = it->value[i];
+        std::string pat = fmt::format("{}/parts/{}", at, i);
+        if (!pv.IsObject()) return ErrorAt(pat, "split: each part must be a JSON object");
+        for (auto& m : pv.GetObject()) {
+          std::string k = m.name.GetString();
+          if (k != "type" && k != "schema" && k != "ops")
+            return ErrorAt(pat + "/" + k, fmt::format("split part: unknown key \"{}\" (expected type, schema, ops)", k));
+        }
+        SplitPart part;
+        part.schema = 0;  // default filled in by Parse (needs the step)
+        if (pv.HasMember("type")) {
+          RILL_RETURN_IF_ERROR(RequireString(pv, pat, "type", &part.type));
+          if (Status s = ValidateTypeName(part.type); !s.ok()) return ErrorAt(pat + "/type", "split part: bad type: " + s.message());
+        }
+        if (pv.HasMember("schema")) {
+          uint64_t schema = 0;
+          RILL_RETURN_IF_ERROR(RequireSchema(pv, pat, "schema", &schema));
+          part.schema = static_cast<uint32_t>(schema);
+        }
+        if (auto ops = pv.FindMember("ops"); ops != pv.MemberEnd()) {
+          if (!ops->value.IsArray()) return ErrorAt(pat + "/ops", "split part: \"ops\" must be an array");
+          for (rapidjson::SizeType j = 0; j < ops->value.Size(); ++j) {
+            Op inner{};
+            RILL_RETURN_IF_ERROR(ParseOp(ops->value[j], fmt::format("{}/ops/{}", pat, j), &inner, /*in_part=*/true));
+            part.ops.push_back(std::move(inner));
+          }
+        }
+        op->parts.push_back(std::move(part));
+      }
+    } else if (name == "merge") {
+      op->kind = Op::kMerge;
+      allowed = {"into", "as"};
+      RILL_RETURN_IF_ERROR(RequireString(v, at, "into", &op->target));
+      if (Status s = ValidateTypeName(op->target); !s.ok()) return ErrorAt(at + "/into", "merge: bad type: " + s.message());
+      if (v.HasMember("as")) RILL_RETURN_IF_ERROR(RequirePath(v, at, "as", &op->path));
     } else {
-      return ErrorAt(at + "/op", fmt::format("unknown op \"{}\" (expected rename, default, remove, nest, unnest, convert, retype)", name));
+      return ErrorAt(at + "/op", fmt::format("unknown op \"{}\" (expected rename, default, remove, nest, unnest, convert, "
+                                             "retype, split, merge)", name));
     }
     for (auto& m : v.GetObject()) {
       std::string k = m.name.GetString();
@@ -533,6 +621,7 @@ struct Upcaster::Impl {
   std::vector<Step> steps;  // sorted by (event, from)
   std::unordered_map<std::string, std::map<uint32_t, size_t>, StringHash, std::equal_to<>> by_type;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> current;
+  std::set<std::string, std::less<>> partners;  // types some "merge" step folds into
 
   Status Add(Step step) {
     auto key = [](const Step& s) { return std::tie(s.event, s.from); };
@@ -543,6 +632,7 @@ struct Upcaster::Impl {
     steps.insert(pos, std::move(step));
     by_type.clear();
     current.clear();
+    partners.clear();
     for (size_t i = 0; i < steps.size(); ++i) {
       const Step& s = steps[i];
       by_type[s.event][s.from] = i;
@@ -552,6 +642,11 @@ struct Upcaster::Impl {
         uint32_t& r = current[s.retype];
         r = std::max({r, s.to, 1u});
       }
+      for (const auto& [type, schema] : s.produces) {
+        uint32_t& p = current[type];
+        p = std::max({p, schema, 1u});
+      }
+      if (!s.merge_into.empty()) partners.insert(s.merge_into);
     }
     return Status::OK();
   }
@@ -572,6 +667,8 @@ struct Upcaster::Impl {
       if (!ev.data.IsObject()) return Status::Corruption(step.source + ": upcaster left data that is not an object");
     } else {
       for (const Op& op : step.ops) {
+        if (op.kind == Op::kSplit) return RunSplit(step, op, ev, extra);
+        if (op.kind == Op::kMerge) break;  // the pairing is Upcaster::Expand's
         Status s = ApplyOp(op, ev.type, ev.data);
         if (!s.ok()) return s.WithContext(step.source);
       }
@@ -580,16 +677,53 @@ struct Upcaster::Impl {
     return Status::OK();
   }
 
+  // A file "split" (the last op of its step): each part starts from a copy of
+  // the data as the earlier ops left it; part 0 replaces `ev`.
+  static Status RunSplit(const Step& step, const Op& split, UpcastEvent& ev, std::vector<UpcastEvent>* extra) {
+    if (!extra) return Status::Corruption(step.source + ": a split cannot be applied in place");
+    std::vector<UpcastEvent> parts;
+    for (const SplitPart& sp : split.parts) {
+      UpcastEvent part;
+      part.type = sp.type;
+      part.schema = sp.schema;
+      part.data.CopyFrom(ev.data, part.data.GetAllocator());
+      for (const Op& op : sp.ops) {
+        Status s = ApplyOp(op, part.type, part.data);
+        if (!s.ok()) return s.WithContext(fmt::format("{}: part {}", step.source, parts.size()));
+      }
+      parts.push_back(std::move(part));
+    }
+    ev.type = std::move(parts[0].type);
+    ev.schema = parts[0].schema;
+    ev.data.CopyFrom(parts[0].data, ev.data.GetAllocator());
+    for (size_t i = 1; i < parts.size(); ++i) extra->push_back(std::move(parts[i]));
+    return Status::OK();
+  }
+
   // Runs the chain of `ev` (and of any parts it splits into), appending the
-  // resulting parts to *out in order.
-  Status RunChain(UpcastEvent ev, bool allow_split, std::vector<UpcastEvent>* out) const {
+  // resulting parts to *out in order. In place (!allow_split) it stops before
+  // the first step that splits or merges. On read, a "merge" step ends the
+  // chain with its earlier ops applied and its schema `to` (the unpaired
+  // form); when `merge` is given (the event itself, not a part of a split),
+  // it is set to that step so Expand can pair the event with its partner.
+  // `budget` bounds the steps run, so parts that split back into their own
+  // source never loop.
+  Status RunChain(UpcastEvent ev, bool allow_split, std::vector<UpcastEvent>* out, const Step** merge,
+                  int* budget) const {
     const Step* step = FindStep(ev.type, ev.schema);
-    while (step && (allow_split || !step->splits)) {
+    while (step && (allow_split || (!step->splits && step->merge_into.empty()))) {
+      if (--*budget < 0)
+        return Status::Corruption(fmt::format("{}: the chain of {} schema {} does not end (a split part loops back)",
+                                              step->source, ev.type, ev.schema));
       std::vector<UpcastEvent> extra;
       RILL_RETURN_IF_ERROR(RunStep(*step, ev, allow_split ? &extra : nullptr));
-      if (!extra.empty()) {
-        RILL_RETURN_IF_ERROR(RunChain(std::move(ev), allow_split, out));
-        for (auto& part : extra) RILL_RETURN_IF_ERROR(RunChain(std::move(part), allow_split, out));
+      if (!step->merge_into.empty()) {
+        if (merge) *merge = step;
+        break;
+      }
+      if (!extra.empty() || step->splits) {
+        RILL_RETURN_IF_ERROR(RunChain(std::move(ev), allow_split, out, nullptr, budget));
+        for (auto& part : extra) RILL_RETURN_IF_ERROR(RunChain(std::move(part), allow_split, out, nullptr, budget));
         return Status::OK();
       }
       step = FindStep(ev.type, ev.schema);
@@ -597,6 +731,9 @@ struct Upcaster::Impl {
     out->push_back(std::move(ev));
     return Status::OK();
   }
+  static constexpr int kStepBudget = 10000;
+
+  Status Solo(const Event& event, std::vector<Event>* out, const Step** merge) const;
 };
 
 Upcaster::Upcaster() : impl_(std::make_unique<Impl>()) {}
@@ -668,7 +805,7 @@ bool Upcaster::NeedsUpcast(std::string_view type, uint32_t schema) const {
 
 std::vector<MigrationInfo> Upcaster::Migrations() const {
   std::vector<MigrationInfo> out;
-  for (const Step& s : impl_->steps) out.push_back({s.event, s.from, s.to, s.retype, s.source, s.splits});
+  for (const Step& s : impl_->steps) out.push_back({s.event, s.from, s.to, s.retype, s.source, s.splits, s.merge_into});
   return out;
 }
 
@@ -679,7 +816,7 @@ std::vector<size_t> Upcaster::ChainOf(std::string_view type, uint32_t schema) co
   const Step* step = impl_->FindStep(t, schema, &index);
   while (step) {
     chain.push_back(index);
-    if (step->splits) break;  // what the parts go through depends on the data
+    if (step->splits || !step->merge_into.empty()) break;  // what follows depends on the data / the partner
     if (!step->retype.empty()) t = step->retype;
     step = impl_->FindStep(t, step->to, &index);
   }
@@ -701,7 +838,7 @@ thread_local Scratch t_scratch;
 
 Status Upcaster::UpcastInPlace(Event& event) const {
   const Step* first = impl_->FindStep(event.type, event.schema);
-  if (!first || first->splits) return Status::OK();  // the common case: nothing to do
+  if (!first || first->splits || !first->merge_into.empty()) return Status::OK();  // the common case: nothing to do
   Scratch& scratch = t_scratch;
   scratch.allocator.Clear();
   UpcastEvent ev{event.type, event.schema, rapidjson::Document(&scratch.allocator, 1024, &scratch.stack_allocator)};
@@ -710,7 +847,8 @@ Status Upcaster::UpcastInPlace(Event& event) const {
     return Status::Corruption(fmt::format("event at position {} ({} schema {}): data is not a JSON object",
                                           event.position, event.type, event.schema));
   std::vector<UpcastEvent> out;
-  Status s = impl_->RunChain(std::move(ev), /*allow_split=*/false, &out);
+  int budget = Impl::kStepBudget;
+  Status s = impl_->RunChain(std::move(ev), /*allow_split=*/false, &out, nullptr, &budget);
   if (!s.ok())
     return s.WithContext(fmt::format("upcasting event at position {} ({} schema {})", event.position, event.type, event.schema));
   event.type = std::move(out[0].type);
@@ -722,8 +860,10 @@ Status Upcaster::UpcastInPlace(Event& event) const {
   return Status::OK();
 }
 
-Status Upcaster::Upcast(const Event& event, std::vector<Event>* out) const {
-  if (!impl_->FindStep(event.type, event.schema)) {
+// The event read on its own: its whole chain, splits included; a "merge"
+// step leaves it unpaired and is reported in *merge.
+Status Upcaster::Impl::Solo(const Event& event, std::vector<Event>* out, const Step** merge) const {
+  if (!FindStep(event.type, event.schema)) {
     out->push_back(event);
     return Status::OK();
   }
@@ -735,7 +875,8 @@ Status Upcaster::Upcast(const Event& event, std::vector<Event>* out) const {
     return Status::Corruption(fmt::format("event at position {} ({} schema {}): data is not a JSON object",
                                           event.position, event.type, event.schema));
   std::vector<UpcastEvent> parts;
-  Status s = impl_->RunChain(std::move(ev), /*allow_split=*/true, &parts);
+  int budget = kStepBudget;
+  Status s = RunChain(std::move(ev), /*allow_split=*/true, &parts, merge, &budget);
   if (!s.ok())
     return s.WithContext(fmt::format("upcasting event at position {} ({} schema {})", event.position, event.type, event.schema));
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -744,9 +885,100 @@ Status Upcaster::Upcast(const Event& event, std::vector<Event>* out) const {
     e.schema = parts[i].schema;
     e.data = Serialize(parts[i].data);
     e.id = DerivePartId(event.id, i);
+    e.part = static_cast<uint32_t>(i);
+    e.parts = static_cast<uint32_t>(parts.size());
     out->push_back(std::move(e));
   }
   return Status::OK();
+}
+
+Status Upcaster::Upcast(const Event& event, std::vector<Event>* out) const {
+  return impl_->Solo(event, out, nullptr);
+}
+
+namespace {
+bool IsSystemEvent(const Event& e) { return !e.type.empty() && e.type[0] == '$'; }
+}  // namespace
+
+Status Upcaster::Expand(Event&& event, const StoreOptions::StoredEventReader& read_stored, std::vector<Event>* out) const {
+  const Impl& impl = *impl_;
+  if (IsSystemEvent(event) ||
+      (!impl.FindStep(event.type, event.schema) && impl.partners.find(event.type) == impl.partners.end())) {
+    out->push_back(std::move(event));  // the common case: nothing to do
+    return Status::OK();
+  }
+  std::vector<Event> parts;
+  const Step* merge = nullptr;
+  RILL_RETURN_IF_ERROR(impl.Solo(event, &parts, &merge));
+  // The partner of a merging event: the stored event right before it in its
+  // stream, read on its own as exactly one event of the "into" type, and not
+  // itself a merging event. Both sides of a pair test the same thing.
+  auto partner_of = [&](const Event& stored, const std::string& into, Event* partner) -> Result<bool> {
+    if (IsSystemEvent(stored)) return false;
+    std::vector<Event> pp;
+    const Step* pm = nullptr;
+    RILL_RETURN_IF_ERROR(impl.Solo(stored, &pp, &pm));
+    if (pm || pp.size() != 1 || pp[0].type != into) return false;
+    if (partner) *partner = std::move(pp[0]);
+    return true;
+  };
+  if (merge) {
+    Event& self = parts[0];  // a merging event never splits (RunChain)
+    Event prev;
+    Status ps = event.version > 1 ? read_stored(event.stream, event.version - 1, &prev) : Status::NotFound("first");
+    if (!ps.ok() && !ps.IsNotFound()) return ps;
+    Event partner;
+    if (ps.ok()) {
+      auto paired = partner_of(prev, merge->merge_into, &partner);
+      if (!paired.ok()) return paired.status();
+      if (*paired) {
+        rapidjson::Document doc, mine;
+        doc.Parse(partner.data.data(), partner.data.size());
+        mine.Parse(self.data.data(), self.data.size());
+        if (doc.HasParseError() || !doc.IsObject() || mine.HasParseError() || !mine.IsObject())
+          return Status::Corruption(fmt::format("{}: merge: data is not a JSON object", merge->source));
+        auto& a = doc.GetAllocator();
+        const Path& as = merge->ops.back().path;
+        if (as.empty()) {
+          for (auto& m : mine.GetObject())
+            SetMember(doc, std::string(m.name.GetString(), m.name.GetStringLength()), rapidjson::Value(m.value, a), a);
+        } else {
+          rapidjson::Value copy(mine, a);
+          Status s = Set(doc, as, std::move(copy), a);
+          if (!s.ok()) return s.WithContext(merge->source + ": merge");
+        }
+        self.type = std::move(partner.type);
+        self.schema = partner.schema;
+        self.data = Serialize(doc);
+      }
+    }
+    out->push_back(std::move(self));
+    return Status::OK();
+  }
+  if (parts.size() == 1 && impl.partners.find(parts[0].type) != impl.partners.end()) {
+    // Folded into the next event when that one merges into this one.
+    Event next;
+    Status ns = read_stored(event.stream, event.version + 1, &next);
+    if (!ns.ok() && !ns.IsNotFound()) return ns;
+    if (ns.ok() && !IsSystemEvent(next) && impl.FindStep(next.type, next.schema)) {
+      std::vector<Event> np;
+      const Step* nm = nullptr;
+      RILL_RETURN_IF_ERROR(impl.Solo(next, &np, &nm));
+      if (nm && nm->merge_into == parts[0].type) {
+        auto paired = partner_of(event, nm->merge_into, nullptr);
+        if (!paired.ok()) return paired.status();
+        if (*paired) return Status::OK();  // read as part of `next`
+      }
+    }
+  }
+  for (Event& e : parts) out->push_back(std::move(e));
+  return Status::OK();
+}
+
+bool Upcaster::ExpandsOnRead() const {
+  for (const Step& s : impl_->steps)
+    if (s.splits || !s.merge_into.empty()) return true;
+  return false;
 }
 
 // ---- Installation ------------------------------------------------------------------
@@ -791,6 +1023,12 @@ Status InstallUpcasters(StoreOptions* options, const std::string& store_dir, con
   if (!loaded.ok()) return loaded.status();
   std::shared_ptr<const Upcaster> upcaster = std::move(loaded).value();
   if (upcaster->empty()) return Status::OK();
+  if (upcaster->ExpandsOnRead()) {
+    // Splits and merges change how many events one stored event reads as.
+    options->read_expand = [upcaster](Event&& e, const StoreOptions::StoredEventReader& read_stored,
+                                      std::vector<Event>* out) { return upcaster->Expand(std::move(e), read_stored, out); };
+    return Status::OK();
+  }
   options->read_transform = [upcaster](Event& e) { return upcaster->UpcastInPlace(e); };
   return Status::OK();
 }

@@ -39,27 +39,57 @@
 //                                 (never a silent misread)
 //       retype  {to}              the event's type becomes `to`; the chain
 //                                 continues with the steps of the new type
+//       split   {parts: [{type?, schema?, ops?}, ...]}
+//                                 (last op; 2+ parts; no retype in the same
+//                                 file) the event reads as several: each part
+//                                 starts from a copy of the data as the ops
+//                                 before left it, runs its own `ops` (any op
+//                                 but split, merge, retype), and leaves this
+//                                 step as `type` (default: the event's) at
+//                                 `schema` (default: `to` for the event's own
+//                                 type, 1 for another); each part then goes on
+//                                 with its own type's chain
+//       merge   {into, as?}       (last op; no retype in the same file) the
+//                                 event (B) is folded into its partner: the
+//                                 stored event right before it in its stream
+//                                 (version - 1) when that reads, on its own,
+//                                 as one event of type `into` that does not
+//                                 itself merge. The pair then reads as ONE
+//                                 event at B's position and version (B's id,
+//                                 time, meta): type and schema of the partner,
+//                                 data = the partner's with B's data (after
+//                                 the ops before the merge) put at path `as`,
+//                                 or, without `as`, B's members copied over
+//                                 the partner's top-level members; the partner
+//                                 reads as nothing. Unpaired (first version,
+//                                 other type before it, a split partner), B
+//                                 reads on its own: type B, schema `to`, the
+//                                 ops before the merge applied. Merges look at
+//                                 stored history only, so they are stable once
+//                                 no code writes B at its old schema (a B
+//                                 appended later still merges with the event
+//                                 before it; a consumer that already saw that
+//                                 event alone then sees the merged one too).
 //
 //  2. C++ upcasters registered in code (Upcaster::Register, or
-//     AddCodeUpcaster before InstallUpcasters) for what a file cannot say,
-//     including SPLITTING one event into several. There is no "merge" of
-//     several stored events into one: an upcaster sees one event at a time,
-//     and dropping events would leave gaps in versions and positions; to
-//     merge fields within one event use `nest`.
+//     AddCodeUpcaster before InstallUpcasters) for what a file cannot say; a
+//     C++ step may split too (not merge).
 //
 // Current schema of a type = the highest `to` reached by any step that
 // produces that type (1 when no step does). The domain must write new events
 // at that schema.
 //
-// Splits and gapless positions/versions: a split step happens only on read
-// (Upcast()), never in the log. The parts keep the original's position,
-// version, time and request id, and get ids derived from the original id
-// (part 0 keeps it). `rill upcast --apply` rewrites an event only up to the
-// step before its first split, so stored positions and versions never move.
-// The store's read hook (StoreOptions::read_transform) is one event in, one
-// out, so through it an event whose chain reaches a split is delivered at the
-// schema just before the split (its "schema" field says so: never misread);
-// readers that want the parts call Upcast() on it.
+// Splits, merges and gapless positions/versions: splits and merges happen
+// only on read, never in the log. The parts of a split keep the original's
+// position, version, time and request id, carry Event::part 0..n-1 of
+// Event::parts, and get ids derived from the original id (part 0 keeps it).
+// `rill upcast --apply` rewrites an event only up to the step before its
+// first split or merge, so stored positions and versions never move and the
+// parts/pairs still come out on read. With any split or merge step loaded,
+// InstallUpcasters sets the store's one-to-many hook
+// (StoreOptions::read_expand, i.e. Expand()), so every read path (show, log,
+// export, activation, projections, sagas) sees the parts and merged events;
+// otherwise the cheaper one-to-one read_transform (UpcastInPlace()).
 //
 // Loading is strict: a malformed file is rejected with "file:line: reason"
 // (bad JSON, unknown or missing key, wrong value type, to != from + 1,
@@ -104,7 +134,8 @@ struct MigrationInfo {
   uint32_t to = 0;
   std::string retype;  // the type it produces, "" when unchanged
   std::string source;  // file path, "migrations/bank/0001-x.json", or "c++:<name>"
-  bool splits = false; // may split (C++ only); applied on read only
+  bool splits = false; // may split; applied on read only
+  std::string merge_into;  // a merge step: the partner's type; applied on read only
 };
 
 class Upcaster {
@@ -139,12 +170,19 @@ class Upcaster {
 
   // ---- Upcasting -------------------------------------------------------------
   // Upcasts `event` in place up to its current schema, or up to the step
-  // before the first split. What the store's read hook and --apply use.
-  // Corruption (naming the event's position) when data is not a JSON object
-  // or a step fails. An event with nothing to do is left untouched.
+  // before the first split or merge. What the one-to-one read hook and
+  // --apply use. Corruption (naming the event's position) when data is not a
+  // JSON object or a step fails. An event with nothing to do is left untouched.
   Status UpcastInPlace(Event& event) const;
-  // The whole chain, splits included: appends one or more events to *out.
+  // The event on its own, its whole chain, splits included (a merge step
+  // leaves it unpaired): appends one or more events (part/parts set) to *out.
   Status Upcast(const Event& event, std::vector<Event>* out) const;
+  // What a read shows for one stored event: Upcast() plus merges, reading the
+  // neighbours of merge partners through `read_stored`. Appends zero (folded
+  // into the next event), one or more events. The store's read_expand hook.
+  Status Expand(Event&& event, const StoreOptions::StoredEventReader& read_stored, std::vector<Event>* out) const;
+  // True when some step splits or merges (the read hook must be read_expand).
+  bool ExpandsOnRead() const;
 
  private:
   struct Impl;

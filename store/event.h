@@ -60,6 +60,12 @@ struct Event {
   std::string request_id;  // the append/command id that wrote it, "" if none
   std::string data = "{}";
   std::string meta = "{}";
+  // Set only by reads through StoreOptions::read_expand, when one stored
+  // event is read as several (an upcaster's split): every part keeps the
+  // stored event's position, version, time and request id, and carries its
+  // index 0..parts-1. A stored event read as itself is part 0 of 1.
+  uint32_t part = 0;
+  uint32_t parts = 1;
 };
 
 // An event to append. The store treats data and meta as opaque bytes that

@@ -384,6 +384,37 @@ Status StoreImpl::Transform(Event& e) {
   return s.WithContext(fmt::format("upcasting event at position {}", e.position));
 }
 
+Status StoreImpl::Deliver(Event&& e, bool forward, std::vector<Event>* out, size_t* added) {
+  if (!options_.read_expand) {
+    RILL_RETURN_IF_ERROR(Transform(e));
+    out->push_back(std::move(e));
+    *added = 1;
+    return Status::OK();
+  }
+  const uint64_t position = e.position;
+  const size_t before = out->size();
+  auto read_stored = [this](const std::string& stream, uint64_t version, Event* stored) -> Status {
+    std::vector<Event> v;
+    RILL_RETURN_IF_ERROR(ReadStream(stream, Direction::kForward, version, 1, &v, /*raw=*/true));
+    if (v.empty() || v[0].version != version)
+      return Status::NotFound(fmt::format("{} has no version {}", stream, version));
+    *stored = std::move(v[0]);
+    return Status::OK();
+  };
+  Status s = options_.read_expand(std::move(e), read_stored, out);
+  if (!s.ok()) {
+    out->resize(before);
+    return s.WithContext(fmt::format("upcasting event at position {}", position));
+  }
+  *added = out->size() - before;
+  for (size_t i = before; i < out->size(); ++i) {
+    (*out)[i].part = static_cast<uint32_t>(i - before);
+    (*out)[i].parts = static_cast<uint32_t>(*added);
+  }
+  if (!forward) std::reverse(out->begin() + static_cast<std::ptrdiff_t>(before), out->end());
+  return Status::OK();
+}
+
 Status StoreImpl::ReadStream(const std::string& stream, Direction dir, uint64_t from, size_t max_count,
                              std::vector<Event>* out, bool raw) {
   RILL_RETURN_IF_ERROR(CatchUpTail());
@@ -423,9 +454,13 @@ Status StoreImpl::ReadStream(const std::string& stream, Direction dir, uint64_t 
     if (e.stream != stream || e.version != version)
       return Status::Corruption(fmt::format("index says {}@{} is at position {}, the log disagrees", stream, version, position));
     if (!raw && !Visible(*head, version, e.time_us, now)) return Status::OK();
-    if (!raw) RILL_RETURN_IF_ERROR(Transform(e));
-    out->push_back(std::move(e));
-    produced++;
+    size_t added = 1;
+    if (raw) {
+      out->push_back(std::move(e));
+    } else {
+      RILL_RETURN_IF_ERROR(Deliver(std::move(e), forward, out, &added));
+    }
+    if (added > 0) produced++;  // an event merged into a neighbour does not count
     return Status::OK();
   };
   // Tail entries above the index's mark, in version order.
@@ -506,12 +541,14 @@ Status StoreImpl::ReadAll(uint64_t from, size_t max_count, std::vector<Event>* o
       break;
     }
     Event e = ToEvent(rv);
-    if (!raw) {
-      s = Transform(e);
+    size_t added = 1;
+    if (raw) {
+      out->push_back(std::move(e));
+    } else {
+      s = Deliver(std::move(e), /*forward=*/true, out, &added);
       if (!s.ok()) break;
     }
-    out->push_back(std::move(e));
-    ++n;
+    if (added > 0) ++n;  // an event merged into a neighbour does not count
     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
   }
   mdb_cursor_close(c);

@@ -63,6 +63,18 @@ struct StoreOptions {
   // itself here so every read path sees events at their current schema. It
   // may change type, schema, data and meta; it must be thread-safe.
   std::function<Status(Event& event)> read_transform;
+  // The one-to-many form of read_transform (used instead of it when set): the
+  // stored `event` is read as zero or more events appended to *out, all with
+  // its position and version (the store numbers them: Event::part/parts, and
+  // reverses them on backward reads). Zero means the event was folded into a
+  // neighbour (an upcaster's merge). `read_stored` reads the raw stored event
+  // of a stream at a version (NotFound when there is none), for hooks that
+  // look at neighbours. Every non-raw read path goes through it: ReadStream,
+  // ReadAll and subscriptions. The parts of one stored event always arrive
+  // in the same call, so a consumer checkpointing at a delivered event's
+  // position after handling a whole call never stops inside an event.
+  using StoredEventReader = std::function<Status(const std::string& stream, uint64_t version, Event* out)>;
+  std::function<Status(Event&& event, const StoredEventReader& read_stored, std::vector<Event>* out)> read_expand;
 };
 
 // A durable consumer position ("$all" position it has handled through).
@@ -138,10 +150,13 @@ class EventStore {
   // backward: <= from, 0 meaning "from the head"), at most max_count.
   // Metadata (max-count, max-age, truncate-before) hides events unless raw.
   // NotFound for a missing or deleted stream (unless raw). raw also skips
-  // read_transform: the events exactly as stored.
+  // read_transform/read_expand: the events exactly as stored. With
+  // read_expand, max_count counts stored events that yielded at least one
+  // event (each with all its parts), so *out may get more than max_count.
   virtual Status ReadStream(const std::string& stream, Direction dir, uint64_t from, size_t max_count,
                             std::vector<Event>* out, bool raw = false) = 0;
-  // $all: events with position >= from, in order, at most max_count.
+  // $all: events with position >= from, in order, at most max_count (stored
+  // events; see ReadStream for read_expand).
   virtual Status ReadAll(uint64_t from, size_t max_count, std::vector<Event>* out, bool raw = false) = 0;
   // Streams in name order; category "" means all. System ($...) streams only
   // when include_system.

@@ -89,6 +89,10 @@ class StoreImpl final : public EventStore {
                         std::unordered_map<std::string, std::optional<RequestRecord>>* requests);
   Status FetchRecord(MDB_txn* log_txn, uint64_t position, Event* out);
   Status Transform(Event& e);
+  // Non-raw delivery of one stored event: read_expand or read_transform.
+  // Appends what readers see to *out (parts reversed when !forward); *added
+  // says how many.
+  Status Deliver(Event&& e, bool forward, std::vector<Event>* out, size_t* added);
   Status Validate(const AppendRequest& r, bool system, size_t* bytes) const;
   void Enqueue(PendingAppend p);
 

@@ -41,7 +41,16 @@ BOOST_AUTO_TEST_CASE(each_error_class_names_file_line_and_reason) {
   ExpectRefused("op-unknown-argument.json", 8, "remove: unknown key \"value\"");
   ExpectRefused("bad-path.json", 6, "not a valid dotted path");
   ExpectRefused("bad-convert.json", 7, "\"to\" must be \"number\", \"integer\" or \"string\"");
-  ExpectRefused("split-in-file.json", 6, "write a C++ upcaster");
+  ExpectRefused("split-in-file.json", 6, "split: missing key \"parts\"");
+  // split and merge (core/upcaster.h)
+  ExpectRefused("split-too-few-parts.json", 7, "\"parts\" must be an array of at least two parts");
+  ExpectRefused("split-part-unknown-key.json", 9, "split part: unknown key \"fields\"");
+  ExpectRefused("split-not-last.json", 6, "\"split\" must be the last op of its migration");
+  ExpectRefused("split-part-loops.json", 8, "which this migration would upcast again");
+  ExpectRefused("split-part-nested-op.json", 10, "\"merge\" is not allowed inside a part");
+  ExpectRefused("merge-missing-into.json", 6, "missing key \"into\"");
+  ExpectRefused("merge-with-retype.json", 7, "\"merge\" and \"retype\" cannot be in one migration");
+  ExpectRefused("merge-bad-as.json", 8, "\"as\" is not a valid dotted path");
 }
 
 BOOST_AUTO_TEST_CASE(duplicate_type_and_from_is_an_error_naming_both_files) {
