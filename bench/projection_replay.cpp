@@ -8,7 +8,9 @@
 // EventStore appends (many requests in flight, async durability), unless
 // DIR already holds a store with exactly N events (then it is reused), and
 // then times `ReplayProjection(balances)` from position 1: reading $all,
-// binding, SQLite writes, checkpoints and the final swap.
+// binding, SQLite writes, checkpoints and the final swap. Reports CPU time
+// (user+sys) of the process and of the applying thread, which on a shared
+// machine say more than the wall clock.
 #include <fmt/format.h>
 #include <sys/resource.h>
 
