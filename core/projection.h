@@ -31,6 +31,12 @@ struct EventFilter {
   bool Matches(std::string_view stream, std::string_view type) const;
 };
 
+// What a handler decoded from a batch of events ahead of applying them.
+class DecodedEvents {
+ public:
+  virtual ~DecodedEvents() = default;
+};
+
 // A projection bound to one open read-model connection.
 class ProjectionHandler {
  public:
@@ -39,6 +45,23 @@ class ProjectionHandler {
   // runner's open transaction. An error stops the projection; the runner
   // rolls the transaction back, so a handler need not undo partial work.
   virtual Status Apply(const Event& event) = 0;
+
+  // Optional split of Apply in two, so that decoding (JSON parsing,
+  // parameter extraction) runs on the runner's reader thread while the
+  // applying thread only writes. Decode gets each batch of events that
+  // passed the filter, in order, and runs concurrently with the applying of
+  // earlier batches: it may read only what Attach fixed. nullptr (the
+  // default) means no decoding: the runner calls Apply.
+  virtual std::unique_ptr<DecodedEvents> Decode(const std::vector<Event>& events) const {
+    (void)events;
+    return nullptr;
+  }
+  // Applies events[index] of the batch `decoded` was made from; as Apply.
+  virtual Status ApplyDecoded(const Event& event, const DecodedEvents& decoded, size_t index) {
+    (void)decoded;
+    (void)index;
+    return Apply(event);
+  }
 };
 
 class Projection {

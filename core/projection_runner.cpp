@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <mutex>
@@ -30,6 +32,7 @@ constexpr const char* kMetaSchema =
 // move the checkpoint).
 struct Chunk {
   std::vector<Event> events;
+  std::unique_ptr<DecodedEvents> decoded;  // the handler's Decode of events, if it decodes
   uint64_t through = 0;
   bool caught_up = false;  // the read reached the head
   bool end = false;        // last chunk of a catch-up (or an error)
@@ -40,8 +43,9 @@ struct Chunk {
 // bounded queue (back-pressure: it never runs more than `depth` reads ahead).
 class EventPump {
  public:
-  EventPump(EventStore& store, const EventFilter& filter, uint64_t after, bool follow, milliseconds poll)
-      : store_(store), filter_(filter), after_(after), follow_(follow), poll_(poll) {
+  EventPump(EventStore& store, const EventFilter& filter, const ProjectionHandler& handler, uint64_t after,
+            bool follow, milliseconds poll)
+      : store_(store), filter_(filter), handler_(handler), after_(after), follow_(follow), poll_(poll) {
     thread_ = std::thread([this] { Loop(); });
   }
   ~EventPump() {
@@ -110,6 +114,7 @@ class EventPump {
         for (Event& e : buf)
           if (filter_.Matches(e)) c.events.push_back(std::move(e));
       }
+      if (!c.events.empty()) c.decoded = handler_.Decode(c.events);
       bool end = c.end;
       if (!Push(std::move(c)) || end) return;
     }
@@ -117,6 +122,7 @@ class EventPump {
 
   EventStore& store_;
   const EventFilter& filter_;
+  const ProjectionHandler& handler_;
   uint64_t after_;
   bool follow_;
   milliseconds poll_;
@@ -156,14 +162,16 @@ void Hook(const ProjectionRunOptions& o, const char* point, uint64_t position) {
 
 bool StopRequested(const ProjectionRunOptions& o) { return o.should_stop && o.should_stop(); }
 
-// Runs `projection` into the file at `path` from its checkpoint.
+// Runs `projection` into the file at `path` from its checkpoint. `unsynced`
+// (replay files only, see ReplayProjection): commits skip fsync.
 Status RunInto(EventStore& store, const Projection& projection, const std::string& path,
-               const ProjectionRunOptions& o, ProjectionProgress* progress) {
+               const ProjectionRunOptions& o, ProjectionProgress* progress, bool unsynced = false) {
   const std::string& name = projection.name();
   Result<std::unique_ptr<SqliteDb>> opened = SqliteDb::Open(path, SqliteMode::kReadWrite);
   if (!opened.ok()) return opened.status();
   SqliteDb& db = **opened;
   RILL_RETURN_IF_ERROR(db.Exec(fmt::format("PRAGMA cache_size=-{}", static_cast<int64_t>(o.cache_mb) * 1024)));
+  if (unsynced) RILL_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous=OFF"));
 
   // Open: create the checkpoint table and the projection's own, in one
   // transaction, and check the file belongs to this store and projection.
@@ -222,7 +230,7 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
   prog.position = prog.start_position = position;
   prog.head = store.LastPosition();
 
-  auto pump = std::make_unique<EventPump>(store, projection.filter(), position, o.follow, o.follow_poll);
+  auto pump = std::make_unique<EventPump>(store, projection.filter(), *handler, position, o.follow, o.follow_poll);
 
   // Commits the open transaction through `through`.
   auto commit = [&](uint64_t through, uint64_t applied) -> Status {
@@ -249,6 +257,7 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
     (void)st->Run();
   };
 
+  milliseconds batch_time = o.max_batch_time;
   while (true) {
     if (StopRequested(o)) {
       if (o.follow) return Status::OK();
@@ -285,7 +294,7 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
       RILL_RETURN_IF_ERROR(db.Rollback());
       position = file_position;
       pump.reset();
-      pump = std::make_unique<EventPump>(store, projection.filter(), position, o.follow, o.follow_poll);
+      pump = std::make_unique<EventPump>(store, projection.filter(), *handler, position, o.follow, o.follow_poll);
       continue;
     }
 
@@ -299,9 +308,10 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
         failure = chunk.error;
         break;
       }
-      for (const Event& e : chunk.events) {
+      for (size_t i = 0; i < chunk.events.size(); ++i) {
+        const Event& e = chunk.events[i];
         if (e.position <= position) continue;  // already applied (defensive)
-        Status s = handler->Apply(e);
+        Status s = chunk.decoded ? handler->ApplyDecoded(e, *chunk.decoded, i) : handler->Apply(e);
         if (!s.ok()) {
           failure = s;
           failed_event = &e;
@@ -315,7 +325,7 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
       end = chunk.end;
       bool caught_up = chunk.caught_up;
       if (end || caught_up || applied >= o.max_batch_events || StopRequested(o)) break;
-      auto left = o.max_batch_time - std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+      auto left = batch_time - std::chrono::duration_cast<milliseconds>(Clock::now() - started);
       if (left <= milliseconds(0)) break;
       chunk = Chunk();
       if (!pump->Pop(&chunk, left)) break;
@@ -364,7 +374,15 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
       return out;
     }
 
+    auto commit_started = Clock::now();
     RILL_RETURN_IF_ERROR(commit(through, applied));
+    if (unsynced) {
+      // A replay's commit writes every page its transaction touched, most of
+      // a big model updated at random: keep commits to about a tenth of the
+      // time, whatever the machine's load, by lengthening the transactions.
+      auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - commit_started);
+      batch_time = std::max(o.max_batch_time, 10 * took);
+    }
     position = through;
     prog.position = position;
     prog.events_applied += applied;
@@ -375,11 +393,6 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
   }
 }
 
-bool FileExists(const std::string& path) {
-  std::error_code ec;
-  return std::filesystem::exists(path, ec);
-}
-
 Status SyncDirectory(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (fd < 0) return Status::IOError(fmt::format("cannot open {}", dir));
@@ -388,6 +401,61 @@ Status SyncDirectory(const std::string& dir) {
   if (rc != 0) return Status::IOError(fmt::format("fsync {} failed", dir));
   return Status::OK();
 }
+
+bool FileExists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
+// fsync of one file; a missing file is fine (a -wal SQLite already folded).
+Status SyncFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return errno == ENOENT ? Status::OK() : Status::IOError(fmt::format("cannot open {}", path));
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return Status::IOError(fmt::format("fsync {} failed", path));
+  return Status::OK();
+}
+
+// This boot of the machine: the kernel draws a new random id at each boot.
+// "" where there is none (not Linux), which makes every unsynced replay
+// look interrupted by a reboot: safe, it only costs a restart.
+std::string BootId() {
+  std::FILE* f = std::fopen("/proc/sys/kernel/random/boot_id", "r");
+  if (!f) return "";
+  char buf[64] = {};
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  std::string id(buf, n);
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  return id;
+}
+
+std::string ReadSmallFile(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return "";
+  char buf[128] = {};
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  return std::string(buf, n);
+}
+
+std::string UnsyncedMarkerPath(const std::string& replay) { return replay + "-unsynced"; }
+
+// Writes the marker durably (content: this boot's id) before the replay file
+// gets its first unsynced write.
+Status WriteUnsyncedMarker(const std::string& marker, const std::string& dir) {
+  std::string tmp = marker + ".tmp";
+  std::string id = BootId();
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return Status::IOError(fmt::format("cannot create {}: {}", tmp, std::strerror(errno)));
+  bool ok = ::write(fd, id.data(), id.size()) == static_cast<ssize_t>(id.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || std::rename(tmp.c_str(), marker.c_str()) != 0)
+    return Status::IOError(fmt::format("cannot write {}: {}", marker, std::strerror(errno)));
+  return SyncDirectory(dir);
+}
+
 
 }  // namespace
 
@@ -404,27 +472,60 @@ Status ReplayProjection(EventStore& store, const Projection& projection, const P
                         ProjectionProgress* progress) {
   const std::string live = ReadModelPath(store.dir(), projection.name());
   const std::string replay = ReplayPath(store.dir(), projection.name());
+  const std::string dir = ReadModelDir(store.dir());
+  // The replay file is written with synchronous=OFF: no fsync per commit
+  // (each commit of a big replay rewrites most of the model, and the fsyncs
+  // were a good part of its time). A killed process loses nothing SQLite
+  // wrote (the kernel still has it), so the file stays consistent and a
+  // rerun resumes from its checkpoint. Only a machine crash can lose such
+  // writes and leave the file corrupt; the marker file, holding the boot id
+  // of the machine that wrote unsynced, detects that: a replay file written
+  // unsynced under another boot is discarded and the replay restarts from
+  // position 1. The marker goes once the file is fsync'd (clean stop, swap).
+  const std::string marker = UnsyncedMarkerPath(replay);
+  if (FileExists(marker)) {
+    std::string boot = BootId();
+    if (boot.empty() || ReadSmallFile(marker) != boot) RILL_RETURN_IF_ERROR(RemoveSqliteFiles(replay));
+  }
   if (FileExists(replay)) {
     // Resume only a replay of this very definition in this store.
     Result<ReadModelState> st = ReadReadModelState(replay);
     if (!st.ok() || st->fingerprint != projection.fingerprint() || st->store_id != store.store_id())
       RILL_RETURN_IF_ERROR(RemoveSqliteFiles(replay));
   }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  RILL_RETURN_IF_ERROR(WriteUnsyncedMarker(marker, dir));
+  // Makes the replay file durable, then drops the marker.
+  auto settle = [&]() -> Status {
+    RILL_RETURN_IF_ERROR(SyncFile(replay));
+    RILL_RETURN_IF_ERROR(SyncFile(replay + "-wal"));
+    if (std::remove(marker.c_str()) != 0 && errno != ENOENT)
+      return Status::IOError(fmt::format("cannot remove {}: {}", marker, std::strerror(errno)));
+    return SyncDirectory(dir);
+  };
+
   ProjectionRunOptions o = options;
   o.follow = false;
-  RILL_RETURN_IF_ERROR(RunInto(store, projection, replay, o, progress));
+  Status run = RunInto(store, projection, replay, o, progress, /*unsynced=*/true);
+  if (!run.ok()) {
+    (void)settle();  // stopped or failed: what it committed is kept for a resume
+    return run;
+  }
 
   // Caught up: swap it in.
   Result<std::unique_ptr<SqliteDb>> fresh = SqliteDb::Open(replay, SqliteMode::kReadWrite);
   if (!fresh.ok()) return fresh.status();
   RILL_RETURN_IF_ERROR((*fresh)->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+  RILL_RETURN_IF_ERROR(SyncFile(replay));  // the checkpoint syncs only what it copied
   if (!FileExists(live)) {
     fresh->reset();  // last connection: SQLite folds and deletes the -wal
     RILL_RETURN_IF_ERROR(RemoveSqliteFiles(live));  // stray -wal/-shm of a dropped model
     if (std::rename(replay.c_str(), live.c_str()) != 0)
       return Status::IOError(fmt::format("cannot rename {} to {}: {}", replay, live, std::strerror(errno)));
     (void)RemoveSqliteFiles(replay);
-    return SyncDirectory(ReadModelDir(store.dir()));
+    RILL_RETURN_IF_ERROR(SyncDirectory(dir));
+    return settle();
   }
   Result<std::unique_ptr<SqliteDb>> target = SqliteDb::Open(live, SqliteMode::kReadWrite);
   if (!target.ok()) return target.status();
@@ -432,7 +533,8 @@ Status ReplayProjection(EventStore& store, const Projection& projection, const P
   if (!s.ok()) return s.WithContext(fmt::format("projection {}: swapping in the replayed model", projection.name()));
   target->reset();
   fresh->reset();
-  return RemoveSqliteFiles(replay);
+  RILL_RETURN_IF_ERROR(RemoveSqliteFiles(replay));
+  return settle();
 }
 
 std::vector<Status> RunProjections(EventStore& store, const std::vector<const Projection*>& projections,
@@ -468,6 +570,9 @@ Result<ReadModelState> ReadReadModelState(const std::string& path) {
 Status DropReadModel(const std::string& store_dir, const std::string& name) {
   RILL_RETURN_IF_ERROR(ValidateProjectionName(name));
   RILL_RETURN_IF_ERROR(RemoveSqliteFiles(ReplayPath(store_dir, name)));
+  std::string marker = UnsyncedMarkerPath(ReplayPath(store_dir, name));
+  if (std::remove(marker.c_str()) != 0 && errno != ENOENT)
+    return Status::IOError(fmt::format("cannot remove {}: {}", marker, std::strerror(errno)));
   return RemoveSqliteFiles(ReadModelPath(store_dir, name));
 }
 

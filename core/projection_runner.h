@@ -7,6 +7,8 @@
 // Files (see DESIGN.md "Projections"):
 //   <db>/readmodels/<name>.sqlite          the live read model (WAL mode)
 //   <db>/readmodels/<name>.sqlite.replay   a replay in progress
+//   <db>/readmodels/<name>.sqlite.replay-unsynced
+//                                          the replay file has unsynced writes
 // Each holds a table _rill_projection(name, position, applied, fingerprint,
 // store_id, updated, last_error): `position` is the checkpoint (every event
 // at or below it is applied), `store_id` ties the file to its store.

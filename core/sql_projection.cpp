@@ -235,46 +235,153 @@ class ParsedJson {
   std::optional<Doc> doc_;
 };
 
-class SqlHandler : public ProjectionHandler {
- public:
-  SqlHandler(const SqlProjection& p) : projection_(p) {}
-
-  struct TypeHandler {
-    std::vector<PreparedStatement> statements;
-    bool needs_data = false, needs_meta = false;
+// One parameter's value for one event, as decoded ahead of binding: a
+// field of the event itself (bound from it, uncopied, when applied), a
+// number, NULL, or text computed from the event (a JSON string, an object's
+// JSON, the formatted time or id) kept in the batch's arena.
+struct ParamValue {
+  enum class Tag : uint8_t { kNull, kInt, kDouble, kArena, kField };
+  Tag tag = Tag::kNull;
+  ParamKind field = ParamKind::kStream;  // kField: kStream/kStreamId/kCategory/kType/kData/kMeta
+  uint32_t size = 0;                     // kArena
+  union {
+    int64_t i;
+    double d;
+    size_t offset;  // kArena
   };
-  std::unordered_map<std::string, TypeHandler> by_type;
+  ParamValue() : i(0) {}
+};
 
-  Status Apply(const Event& e) override {
+struct TypeHandler {
+  std::vector<PreparedStatement> statements;
+  bool needs_data = false, needs_meta = false;
+};
+
+// What SqlHandler::Decode makes of a batch: per event, its type's handler
+// and its parameter values, statement after statement, in binding order.
+struct SqlDecoded : DecodedEvents {
+  struct Item {
+    TypeHandler* handler = nullptr;  // nullptr: not a type of this projection
+    uint32_t first_value = 0;
+    int32_t error = -1;  // index in errors: the event's JSON is bad
+  };
+  std::vector<Item> items;
+  std::vector<ParamValue> values;
+  std::string arena;
+  std::vector<Status> errors;
+};
+
+// Decoding runs on the runner's reader thread while the applying thread
+// binds and steps (the SQLite work, the replay's bottleneck). It reads only
+// the parameter specs fixed by Attach, and its own scratch JSON.
+class SqlDecoder {
+ public:
+  // Appends e's item (and values) to *out.
+  void Add(const std::unordered_map<std::string, TypeHandler>& by_type, const Event& e, SqlDecoded* out) {
+    SqlDecoded::Item item;
     auto it = by_type.find(e.type);
-    if (it == by_type.end()) return Status::OK();  // not ours: skipped
-    TypeHandler& h = it->second;
-    if (h.needs_data) RILL_RETURN_IF_ERROR(data_.Parse(e.data, "data"));
-    if (h.needs_meta) RILL_RETURN_IF_ERROR(meta_.Parse(e.meta, "meta"));
-    time_text_.clear();
-    id_text_.clear();
-    for (PreparedStatement& ps : h.statements) {
-      Status s = BindAll(ps, e);
-      if (s.ok()) s = ps.stmt.Run();
-      if (!s.ok())
-        return Status(s).WithContext(fmt::format("{}:{}: {}", projection_.origin(), ps.line, ps.text));
+    if (it == by_type.end()) {
+      out->items.push_back(item);  // not ours: skipped
+      return;
     }
-    return Status::OK();
+    const TypeHandler& h = it->second;
+    Status s;
+    if (h.needs_data) s = data_.Parse(e.data, "data");
+    if (s.ok() && h.needs_meta) s = meta_.Parse(e.meta, "meta");
+    if (!s.ok()) {
+      item.error = static_cast<int32_t>(out->errors.size());
+      out->errors.push_back(std::move(s));
+      out->items.push_back(item);
+      return;
+    }
+    item.handler = const_cast<TypeHandler*>(&h);  // the applying thread uses its statements
+    item.first_value = static_cast<uint32_t>(out->values.size());
+    size_t time_at = SIZE_MAX, id_at = SIZE_MAX;  // arena text, made once per event
+    uint32_t time_size = 0, id_size = 0;
+    for (const PreparedStatement& ps : h.statements) {
+      for (const auto& [index, spec] : ps.params) {
+        (void)index;
+        ParamValue v;
+        switch (spec.kind) {
+          case ParamKind::kStream:
+          case ParamKind::kStreamId:
+          case ParamKind::kCategory:
+          case ParamKind::kType:
+            v.tag = ParamValue::Tag::kField;
+            v.field = spec.kind;
+            break;
+          case ParamKind::kVersion: v = Int(static_cast<int64_t>(e.version)); break;
+          case ParamKind::kPosition: v = Int(static_cast<int64_t>(e.position)); break;
+          case ParamKind::kSchema: v = Int(e.schema); break;
+          case ParamKind::kPart: v = Int(e.part); break;
+          case ParamKind::kTime:
+            if (time_at == SIZE_MAX) {
+              time_at = out->arena.size();
+              out->arena += FormatTime(e.time_us);
+              time_size = static_cast<uint32_t>(out->arena.size() - time_at);
+            }
+            v = Arena(time_at, time_size);
+            break;
+          case ParamKind::kId:
+            if (id_at == SIZE_MAX) {
+              id_at = out->arena.size();
+              out->arena += e.id.ToString();
+              id_size = static_cast<uint32_t>(out->arena.size() - id_at);
+            }
+            v = Arena(id_at, id_size);
+            break;
+          case ParamKind::kData:
+          case ParamKind::kMeta:
+            if (spec.path.empty()) {
+              v.tag = ParamValue::Tag::kField;
+              v.field = spec.kind;
+            } else {
+              const ParsedJson& doc = spec.kind == ParamKind::kData ? data_ : meta_;
+              v = FromJson(Lookup(doc.root(), spec.path), &out->arena);
+            }
+            break;
+        }
+        out->values.push_back(v);
+      }
+    }
+    out->items.push_back(item);
   }
 
  private:
-  Status BindJson(SqliteStatement& st, int index, const rapidjson::Value* v) {
-    if (v == nullptr || v->IsNull()) return st.BindNull(index);
-    if (v->IsBool()) return st.BindInt(index, v->GetBool() ? 1 : 0);
-    if (v->IsInt64()) return st.BindInt(index, v->GetInt64());
-    if (v->IsNumber()) return st.BindDouble(index, v->GetDouble());
-    if (v->IsString()) return st.BindText(index, std::string_view(v->GetString(), v->GetStringLength()), true);
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-    v->Accept(w);
-    return st.BindText(index, std::string_view(buf.GetString(), buf.GetSize()));
+  static ParamValue Int(int64_t i) {
+    ParamValue v;
+    v.tag = ParamValue::Tag::kInt;
+    v.i = i;
+    return v;
   }
-
+  static ParamValue Arena(size_t offset, uint32_t size) {
+    ParamValue v;
+    v.tag = ParamValue::Tag::kArena;
+    v.offset = offset;
+    v.size = size;
+    return v;
+  }
+  static ParamValue FromJson(const rapidjson::Value* j, std::string* arena) {
+    ParamValue v;
+    if (j == nullptr || j->IsNull()) return v;
+    if (j->IsBool()) return Int(j->GetBool() ? 1 : 0);
+    if (j->IsInt64()) return Int(j->GetInt64());
+    if (j->IsNumber()) {
+      v.tag = ParamValue::Tag::kDouble;
+      v.d = j->GetDouble();
+      return v;
+    }
+    size_t at = arena->size();
+    if (j->IsString()) {
+      arena->append(j->GetString(), j->GetStringLength());
+    } else {
+      rapidjson::StringBuffer buf;
+      rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+      j->Accept(w);
+      arena->append(buf.GetString(), buf.GetSize());
+    }
+    return Arena(at, static_cast<uint32_t>(arena->size() - at));
+  }
   static const rapidjson::Value* Lookup(const rapidjson::Value& root, const std::vector<std::string>& path) {
     const rapidjson::Value* v = &root;
     for (const auto& key : path) {
@@ -286,42 +393,79 @@ class SqlHandler : public ProjectionHandler {
     return v;
   }
 
-  Status BindAll(PreparedStatement& ps, const Event& e) {
-    SqliteStatement& st = ps.stmt;
-    for (const auto& [index, spec] : ps.params) {
+  ParsedJson data_, meta_;
+};
+
+class SqlHandler : public ProjectionHandler {
+ public:
+  SqlHandler(const SqlProjection& p) : projection_(p) {}
+
+  std::unordered_map<std::string, TypeHandler> by_type;
+
+  // Not on the runner's main path (it decodes ahead, on its reader thread):
+  // used when events come one by one, e.g. redoing a failed batch.
+  Status Apply(const Event& e) override {
+    one_.items.clear();
+    one_.values.clear();
+    one_.arena.clear();
+    one_.errors.clear();
+    decoder_.Add(by_type, e, &one_);
+    return ApplyDecoded(e, one_, 0);
+  }
+
+  std::unique_ptr<DecodedEvents> Decode(const std::vector<Event>& events) const override {
+    auto out = std::make_unique<SqlDecoded>();
+    out->items.reserve(events.size());
+    out->values.reserve(events.size() * 2);
+    auto decoder = std::make_unique<SqlDecoder>();  // ~40 KiB of JSON scratch: not on the stack
+    for (const Event& e : events) decoder->Add(by_type, e, out.get());
+    return out;
+  }
+
+  Status ApplyDecoded(const Event& e, const DecodedEvents& decoded, size_t index) override {
+    const SqlDecoded& d = static_cast<const SqlDecoded&>(decoded);
+    const SqlDecoded::Item& item = d.items[index];
+    if (item.error >= 0) return d.errors[static_cast<size_t>(item.error)];
+    if (item.handler == nullptr) return Status::OK();  // not ours: skipped
+    const ParamValue* v = d.values.data() + item.first_value;
+    for (PreparedStatement& ps : item.handler->statements) {
       Status s;
-      switch (spec.kind) {
-        case ParamKind::kStream: s = st.BindText(index, e.stream, true); break;
-        case ParamKind::kStreamId: s = st.BindText(index, StreamIdOf(e.stream), true); break;
-        case ParamKind::kCategory: s = st.BindText(index, CategoryOf(e.stream), true); break;
-        case ParamKind::kVersion: s = st.BindInt(index, static_cast<int64_t>(e.version)); break;
-        case ParamKind::kPosition: s = st.BindInt(index, static_cast<int64_t>(e.position)); break;
-        case ParamKind::kSchema: s = st.BindInt(index, e.schema); break;
-        case ParamKind::kPart: s = st.BindInt(index, e.part); break;
-        case ParamKind::kType: s = st.BindText(index, e.type, true); break;
-        case ParamKind::kTime:
-          if (time_text_.empty()) time_text_ = FormatTime(e.time_us);
-          s = st.BindText(index, time_text_, true);
-          break;
-        case ParamKind::kId:
-          if (id_text_.empty()) id_text_ = e.id.ToString();
-          s = st.BindText(index, id_text_, true);
-          break;
-        case ParamKind::kData:
-          s = spec.path.empty() ? st.BindText(index, e.data, true) : BindJson(st, index, Lookup(data_.root(), spec.path));
-          break;
-        case ParamKind::kMeta:
-          s = spec.path.empty() ? st.BindText(index, e.meta, true) : BindJson(st, index, Lookup(meta_.root(), spec.path));
-          break;
+      for (const auto& param : ps.params) {
+        s = Bind(ps.stmt, param.first, *v++, e, d.arena);
+        if (!s.ok()) break;
       }
-      RILL_RETURN_IF_ERROR(s);
+      if (s.ok()) s = ps.stmt.Run();
+      if (!s.ok())
+        return Status(s).WithContext(fmt::format("{}:{}: {}", projection_.origin(), ps.line, ps.text));
     }
     return Status::OK();
   }
 
+ private:
+  static Status Bind(SqliteStatement& st, int index, const ParamValue& v, const Event& e, const std::string& arena) {
+    switch (v.tag) {
+      case ParamValue::Tag::kNull: return st.BindNull(index);
+      case ParamValue::Tag::kInt: return st.BindInt(index, v.i);
+      case ParamValue::Tag::kDouble: return st.BindDouble(index, v.d);
+      case ParamValue::Tag::kArena: return st.BindText(index, std::string_view(arena.data() + v.offset, v.size), true);
+      case ParamValue::Tag::kField:
+        switch (v.field) {
+          case ParamKind::kStream: return st.BindText(index, e.stream, true);
+          case ParamKind::kStreamId: return st.BindText(index, StreamIdOf(e.stream), true);
+          case ParamKind::kCategory: return st.BindText(index, CategoryOf(e.stream), true);
+          case ParamKind::kType: return st.BindText(index, e.type, true);
+          case ParamKind::kData: return st.BindText(index, e.data, true);
+          case ParamKind::kMeta: return st.BindText(index, e.meta, true);
+          default: break;
+        }
+        break;
+    }
+    return Status::InvalidArgument("unexpected parameter value");
+  }
+
   const SqlProjection& projection_;
-  ParsedJson data_, meta_;
-  std::string time_text_, id_text_;
+  SqlDecoder decoder_;
+  SqlDecoded one_;
 };
 
 }  // namespace
@@ -346,7 +490,7 @@ Result<std::unique_ptr<ProjectionHandler>> SqlProjection::Attach(SqliteDb& db) c
   }
   auto handler = std::make_unique<SqlHandler>(*this);
   for (const Section& sec : handlers_) {
-    SqlHandler::TypeHandler& th = handler->by_type[sec.type];
+    TypeHandler& th = handler->by_type[sec.type];
     size_t before = th.statements.size();
     RILL_RETURN_IF_ERROR(PrepareSection(db, sec, origin_, &th.statements));
     for (size_t i = before; i < th.statements.size(); ++i) {
