@@ -122,7 +122,7 @@ BOOST_AUTO_TEST_CASE(bad_plugins_fail_with_one_line_and_exit_2) {
   WriteFile(s.dir / "junk.so", "not an ELF file\n");
   RunResult r = s.Run({"--plugin", s.dir / "junk.so", "domains"});
   BOOST_TEST(r.exit_code == 2);
-  BOOST_TEST(r.err.find("plugin " + (s.dir / "junk.so") + ": cannot load: ") == 5u);
+  BOOST_TEST(r.err.find("rill: invalid_argument: plugin " + (s.dir / "junk.so") + ": cannot load: ") == 0u);
   BOOST_TEST(CountChar(r.err, '\n') == 1u);
   // Two plugins defining the same aggregate: the second names the first.
   r = s.Run({"--no-builtin-domains", "--plugin", bank, "--plugin", s.dir / "copy.so", "domains"});
