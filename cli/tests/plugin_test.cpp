@@ -27,7 +27,9 @@ std::string BankScenario(const TestStore& s, const std::vector<std::string>& fla
   auto run = [&](const std::vector<std::string>& args, int want) {
     RunResult r = s.Run(With(flags, args));
     BOOST_TEST(r.exit_code == want, "rill " << args[0] << " " << args[1] << ": " << r.err);
-    seen += r.out;
+    // The built-in rill also has inventory's projection; compare the bank's.
+    for (const auto& line : Lines(r.out))
+      if (line.find("\"name\":\"stock\"") == std::string::npos) seen += line + "\n";
   };
   run({"--json", "submit", "OpenAccount", "--to", "account-1", "owner=ann"}, 0);
   run({"--json", "submit", "Deposit", "--to", "account-1", "amount=100"}, 0);
