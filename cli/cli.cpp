@@ -112,6 +112,7 @@ Result<std::unique_ptr<EventStore>> OpenStore(const GlobalOptions& g, StoreOptio
   // migrations, C++ upcasters and <db>/migrations; see core/upcaster.h). Raw
   // reads (show --raw, export --raw) skip it. A caller's own hook wins.
   if (!options.read_transform && !options.read_expand) RILL_RETURN_IF_ERROR(InstallUpcasters(&options, dir));
+  ApplySettings(&options);  // <db>/rill.conf and --set (cli/config.cpp)
   return EventStore::Open(dir, options);
 }
 

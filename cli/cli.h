@@ -17,6 +17,7 @@
 
 #include "core/actor_runtime.h"
 #include "core/domain_registry.h"
+#include "core/projection.h"
 #include "store/event.h"
 #include "store/event_store.h"
 #include "store/status.h"
@@ -39,6 +40,9 @@ struct GlobalOptions {
   bool json = false;
   bool quiet = false;
   bool no_progress = false;
+  std::vector<std::string> plugins;   // --plugin FILE (repeatable): domain plugins to load
+  bool no_builtin_domains = false;    // --no-builtin-domains (or RILL_NO_BUILTIN_DOMAINS=1)
+  std::vector<std::string> settings;  // --set KEY=VALUE: store config overrides for this run
   int exit_code = kExitOk;  // set by the command that ran
   std::string ResolvedDb() const;
 };
@@ -68,6 +72,23 @@ Result<std::unique_ptr<EventStore>> OpenStore(const GlobalOptions& g, StoreOptio
 const DomainRegistry& Domains();
 // An actor runtime over `store` with the compiled-in domains.
 Result<std::unique_ptr<ActorRuntime>> StartRuntime(EventStore& store, RuntimeOptions options = {});
+
+// ---- Store config and plugins (cli/config.cpp) ----------------------------
+// Runs before the command `command`: reads <db>/rill.conf (not for `config`
+// and `init`), applies --set, and builds Domains() from the built-in domains
+// (unless disabled) and the plugins (config's, then --plugin's).
+// InvalidArgument (exit 2) for a bad config or a plugin that does not load.
+Status PrepareCommand(const GlobalOptions& g, const std::string& command);
+// The effective settings (flag > config > default) applied to what the
+// command opens; RILL_DEBUG=1 prints them on stderr.
+void ApplySettings(StoreOptions* options);
+void ApplySettings(RuntimeOptions* options);
+// Built-in (unless disabled) and plugin projections.
+Status RegisterDomainProjections(ProjectionRegistry* registry);
+// The plugin that registered aggregate or process manager `name`; "" = built in.
+std::string DomainOrigin(const std::string& name);
+// The config's `projections` (names `rill run` runs); empty: all.
+std::vector<std::string> ProjectionsToRun();
 
 // Set by SIGINT/SIGTERM (installed by main); long-running commands poll it
 // and stop cleanly after their current unit of work.

@@ -1,4 +1,5 @@
-// rill domains: the aggregate, command and event types compiled into rill.
+// rill domains: the aggregate, command and event types compiled into rill
+// and loaded from plugins (--plugin, rill.conf).
 // Also home of Domains()/StartRuntime(), the CLI's door to the actor core.
 #include <fmt/format.h>
 
@@ -7,16 +8,9 @@
 
 namespace rill::cli {
 
-const DomainRegistry& Domains() {
-  static const DomainRegistry registry = [] {
-    DomainRegistry r;
-    domains::RegisterAll(r);
-    return r;
-  }();
-  return registry;
-}
-
+// Domains() is built by PrepareCommand (cli/config.cpp): built-ins + plugins.
 Result<std::unique_ptr<ActorRuntime>> StartRuntime(EventStore& store, RuntimeOptions options) {
+  ApplySettings(&options);  // shards, actor-bound, snapshot-interval from config/--set
   return ActorRuntime::Start(&store, &Domains(), options);
 }
 
@@ -85,6 +79,9 @@ int RunDomains(const GlobalOptions& g) {
         WriteMessages(w, t->commands(), false);
         w.Key("events");
         WriteMessages(w, t->events(), true);
+        w.Key("plugin");  // null: compiled into rill
+        if (std::string o = DomainOrigin(t->name()); o.empty()) w.Null();
+        else w.String(o);
         w.EndObject();
       });
     for (const auto& pm : r.process_managers())
@@ -96,6 +93,9 @@ int RunDomains(const GlobalOptions& g) {
         w.StartArray();
         for (const auto& c : pm->categories()) w.String(c);
         w.EndArray();
+        w.Key("plugin");
+        if (std::string o = DomainOrigin(pm->name()); o.empty()) w.Null();
+        else w.String(o);
         w.EndObject();
       });
     return kExitOk;
@@ -104,7 +104,10 @@ int RunDomains(const GlobalOptions& g) {
   for (const AggregateType* t : r.aggregates()) {
     std::string snap = t->snapshot_every() ? fmt::format("snapshot every {} events", t->snapshot_every())
                                            : std::string("no snapshots");
-    fmt::print("{}  (streams {}-<id>; {}; state schema {})\n", t->name(), t->name(), snap, t->state_schema());
+    std::string origin = DomainOrigin(t->name());
+    if (!origin.empty()) origin = "; plugin " + origin;
+    fmt::print("{}  (streams {}-<id>; {}; state schema {}{})\n", t->name(), t->name(), snap, t->state_schema(),
+               origin);
     std::string state;
     for (const auto& f : t->state_fields())
       state += fmt::format("{}{}:{}", state.empty() ? "" : ", ", f.name, json::FieldKindName(f.kind));
@@ -123,13 +126,15 @@ int RunDomains(const GlobalOptions& g) {
   for (const auto& pm : r.process_managers()) {
     std::string cats;
     for (const auto& c : pm->categories()) cats += (cats.empty() ? "" : ", ") + c;
-    fmt::print("process manager {}  (reads {})\n", pm->name(), cats.empty() ? "all streams" : cats);
+    std::string origin = DomainOrigin(pm->name());
+    fmt::print("process manager {}  (reads {}{})\n", pm->name(), cats.empty() ? "all streams" : cats,
+               origin.empty() ? "" : "; plugin " + origin);
   }
   return kExitOk;
 }
 
 void SetupDomains(CLI::App& root, GlobalOptions& g) {
-  auto* cmd = root.add_subcommand("domains", "List the aggregate, command and event types compiled into rill");
+  auto* cmd = root.add_subcommand("domains", "List the aggregate, command and event types compiled into rill or loaded from plugins");
   cmd->callback([&g] { g.exit_code = RunDomains(g); });
 }
 

@@ -18,6 +18,18 @@ int main(int argc, char** argv) {
   app.add_flag("--json", g.json, "One JSON object per line on stdout, for scripts");
   app.add_flag("-q,--quiet", g.quiet, "Print only errors");
   app.add_flag("--no-progress", g.no_progress, "Never draw progress on stderr");
+  app.add_option("--plugin", g.plugins, "Load a domain plugin (shared library; repeatable; see rill-config(1))")
+      ->type_name("FILE")->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_flag("--no-builtin-domains", g.no_builtin_domains, "Run without the sample domains compiled into rill");
+  app.add_option("--set", g.settings, "Override a store config key for this run (repeatable; see rill-config(1))")
+      ->type_name("KEY=VALUE")->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  // Config and plugins load before the command runs (flag > config > default).
+  app.parse_complete_callback([&app, &g] {
+    std::string command;
+    for (const CLI::App* sub : app.get_subcommands()) command = sub->get_name();
+    rill::Status s = rill::cli::PrepareCommand(g, command);
+    if (!s.ok()) throw CLI::RuntimeError(rill::cli::Fail(g, s));
+  });
   app.require_subcommand(1);
   app.fallthrough();
   rill::cli::SetupAllCommands(app, g);
@@ -25,7 +37,7 @@ int main(int argc, char** argv) {
   // subcommand is required; name the real problem instead.
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--db") {
+    if (arg == "--db" || arg == "--plugin" || arg == "--set") {
       ++i;
       continue;
     }
@@ -46,6 +58,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // the config or a plugin failed to load; already reported
   } catch (const CLI::ParseError& e) {
     // One line, usage exit code.
     std::fprintf(stderr, "rill: usage: %s (see 'rill --help')\n", e.what());

@@ -17,7 +17,7 @@
 namespace rill::cli {
 
 Status LoadProjections(const std::string& db_dir, ProjectionRegistry* registry) {
-  RILL_RETURN_IF_ERROR(RegisterSampleProjections(registry));
+  RILL_RETURN_IF_ERROR(RegisterDomainProjections(registry));  // built-in and plugins'
   return registry->LoadDirectory(ProjectionsDir(db_dir));
 }
 

@@ -8,6 +8,7 @@
 #include "core/process_manager.h"
 #include "core/projection_runner.h"
 
+#include <algorithm>
 #include <thread>
 
 namespace rill::cli {
@@ -21,7 +22,14 @@ int RunAll(GlobalOptions& g, bool follow) {
   if (!s.ok()) return Fail(g, s);
 
   std::vector<const Projection*> projections;
-  for (const auto& e : reg.entries()) projections.push_back(e.projection.get());
+  // The config's `projections` key picks which ones run (empty: all).
+  std::vector<std::string> wanted = ProjectionsToRun();
+  for (const auto& name : wanted)
+    if (!reg.Find(name))
+      return Fail(g, Status::NotFound(fmt::format("no projection named '{}' (config key projections)", name)));
+  for (const auto& e : reg.entries())
+    if (wanted.empty() || std::find(wanted.begin(), wanted.end(), e.projection->name()) != wanted.end())
+      projections.push_back(e.projection.get());
 
   ProjectionRunOptions o;
   o.follow = follow;

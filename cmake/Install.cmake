@@ -26,9 +26,14 @@ set_target_properties(rill_domains PROPERTIES EXPORT_NAME domains)
 # (empty unless built with RILL_SANITIZE), never as compile flags.
 set_target_properties(rill_thirdparty PROPERTIES EXPORT_NAME thirdparty)
 set_target_properties(rill_warnings PROPERTIES EXPORT_NAME warnings)
+# rill::plugin: what a domain plugin compiles against (headers and shared
+# third-party libraries, never the static rill libraries; core/plugin.h).
+set_target_properties(rill_plugin_api PROPERTIES EXPORT_NAME plugin)
 
 install(TARGETS rill RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(TARGETS rill_store rill_core rill_domains rill_thirdparty rill_warnings
+# The sample domains as plugins: lib/rill/plugins/librill_bank.so, librill_inventory.so.
+install(TARGETS rill_bank rill_inventory LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/rill/plugins)
+install(TARGETS rill_store rill_core rill_domains rill_thirdparty rill_warnings rill_plugin_api
   EXPORT rillTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -48,6 +48,9 @@ _rill_projections() {
   { _rill_json_field name project list; _rill_json_field projection project list; } | sort -u
 }
 
+# The store config's keys (rill-config(1)).
+_rill_config_keys() { printf '%s\n' durability shards snapshot-interval actor-bound plugins projections; }
+
 # File names for the word being completed (compopt: "/" after directories).
 _rill_files() {
   compopt -o filenames 2>/dev/null
@@ -62,7 +65,9 @@ _rill() {
   # Options whose value is a directory or a file.
   case $prev in
     --db) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return 0 ;;
-    --file | --output | -o | --migrations) _rill_files; return 0 ;;
+    --file | --output | -o | --migrations | --plugin) _rill_files; return 0 ;;
+    --set) compopt -o nospace 2>/dev/null
+      mapfile -t COMPREPLY < <(compgen -W "$(_rill_config_keys | sed 's/$/=/')" -- "$cur"); return 0 ;;
     --to) mapfile -t COMPREPLY < <(compgen -W "$(_rill_streams)" -- "$cur"); return 0 ;;
     --expect) mapfile -t COMPREPLY < <(compgen -W "any no-stream exists" -- "$cur"); return 0 ;;
     --category) mapfile -t COMPREPLY < <(compgen -W "$(_rill_streams | sed 's/-.*//' | sort -u)" -- "$cur")
@@ -75,11 +80,11 @@ _rill() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     word=${COMP_WORDS[i]}
     case $word in
-      --db) ((i++)) ;;
+      --db | --plugin | --set) ((i++)) ;;
       -*) ;;
       *)
         if [[ -z $cmd ]]; then cmd=$word
-        elif [[ $cmd == project || $cmd == snapshot || $cmd == migrations ]] && [[ -z $sub ]]; then sub=$word
+        elif [[ $cmd == project || $cmd == snapshot || $cmd == migrations || $cmd == config ]] && [[ -z $sub ]]; then sub=$word
         else ((positional++)); fi ;;
     esac
   done
@@ -101,6 +106,17 @@ _rill() {
         _rill_files; return 0
       elif [[ $cmd == project && $positional == 0 ]]; then words=$(_rill_projections)
       elif [[ $cmd == snapshot && $positional == 0 ]]; then words=$(_rill_streams)
+      fi ;;
+    config)
+      if [[ -z $sub ]]; then words=$(_rill_help_commands config)
+      elif [[ $sub != list && $positional == 0 ]]; then words=$(_rill_config_keys)
+      elif [[ $sub == set && $positional == 1 ]]; then
+        case ${COMP_WORDS[COMP_CWORD - 1]} in
+          durability) words="sync async" ;;
+          shards | snapshot-interval) words="auto" ;;
+          plugins) _rill_files; return 0 ;;
+          projections) words=$(_rill_projections) ;;
+        esac
       fi ;;
     query) ((positional == 0)) && words=$(_rill_projections) ;;
     show | state | delete | metadata) ((positional == 0)) && words=$(_rill_streams) ;;

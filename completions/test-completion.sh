@@ -60,6 +60,12 @@ expect "no-stream" --db "$db" append account-1 X --expect n
 expect "" --db "$tmp/missing" show ""                     # no store: nothing, silently
 (cd "$tmp" && RILL_DB="$db" expect "account-1 account-2 sku-9" show "")  # $RILL_DB
 contains "$tmp/store" --db "$tmp/st"                     # --db completes directories
+contains "--plugin" --                                   # plugins and the store config
+expect "get list set unset" config ""
+expect "durability" config get du
+expect "async sync" --db "$db" config set durability ""
+expect "shards=" --set sh
+expect "" config list ""
 
 # zsh: the same lookups through completions/_rill, when zsh is installed.
 if command -v zsh >/dev/null; then

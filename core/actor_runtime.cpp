@@ -153,6 +153,7 @@ class Shard {
         mailbox_capacity_(o.mailbox_capacity),
         max_in_flight_(o.max_in_flight),
         max_live_(std::max<size_t>(1, max_live)),
+        snapshot_every_(o.snapshot_every),
         thread_([this] { Run(); }) {}
 
   ~Shard() {
@@ -495,7 +496,7 @@ class Shard {
   }
 
   void MaybeSnapshot(Actor& actor) {
-    uint64_t every = actor.type->snapshot_every();
+    uint64_t every = SnapshotEvery(*actor.type);
     if (every == 0 || actor.in_flight != 0 || actor.version < actor.snapshot_version + every) return;
     WriteSnapshot(actor);
   }
@@ -583,7 +584,7 @@ class Shard {
       if (it == lru_.begin()) break;  // never the actor being activated
       Actor* a = *it;
       if (a->in_flight > 0) continue;
-      if (a->type->snapshot_every() > 0 && a->version >= a->snapshot_version + a->type->snapshot_every())
+      if (SnapshotEvery(*a->type) > 0 && a->version >= a->snapshot_version + SnapshotEvery(*a->type))
         WriteSnapshot(*a);
       std::string stream = a->stream;
       it = lru_.erase(it);
@@ -597,6 +598,8 @@ class Shard {
   const DomainRegistry* registry_;
   SnapshotWriter* snapshots_;
   const size_t mailbox_capacity_, max_in_flight_, max_live_;
+  const std::optional<uint64_t> snapshot_every_;  // RuntimeOptions::snapshot_every
+  uint64_t SnapshotEvery(const AggregateType& type) const { return snapshot_every_.value_or(type.snapshot_every()); }
 
   std::mutex mu_;
   std::condition_variable cv_, space_cv_;

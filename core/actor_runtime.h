@@ -64,6 +64,9 @@ struct RuntimeOptions {
   size_t max_live_actors = 1 << 20; // over all shards
   size_t mailbox_capacity = 4096;   // per shard; Submit blocks when full
   size_t max_in_flight = 16384;     // per shard: commands awaiting durability
+  // Overrides every aggregate type's snapshot_every() (0: never snapshot);
+  // unset: each type's own (the store config's snapshot-interval).
+  std::optional<uint64_t> snapshot_every = std::nullopt;
 };
 
 // An aggregate's state as the actor holds it.

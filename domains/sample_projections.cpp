@@ -2,6 +2,8 @@
 
 #include "core/sql_projection.h"
 
+#include <string_view>
+
 namespace rill {
 
 namespace {
@@ -14,15 +16,31 @@ struct EmbeddedSql {
 const EmbeddedSql kBuiltinSql[] = {
 #include "builtin_projections.inc"
 };
-}  // namespace
 
-Status RegisterSampleProjections(ProjectionRegistry* registry) {
+// The embedded .sql files under `folder` ("domains/bank/").
+Status RegisterSql(ProjectionRegistry* registry, std::string_view folder) {
   for (const EmbeddedSql& f : kBuiltinSql) {
+    if (!std::string_view(f.path).starts_with(folder)) continue;
     Result<std::shared_ptr<SqlProjection>> p = ParseSqlProjection(f.text, f.path);
     if (!p.ok()) return p.status();
     RILL_RETURN_IF_ERROR(registry->Add(std::move(p).value(), ProjectionRegistry::Source::kBuiltIn, f.path));
   }
+  return Status::OK();
+}
+}  // namespace
+
+Status RegisterBankProjections(ProjectionRegistry* registry) {
+  RILL_RETURN_IF_ERROR(RegisterSql(registry, "domains/bank/"));
   return registry->Add(TransfersProjection(), ProjectionRegistry::Source::kBuiltIn);
+}
+
+Status RegisterInventoryProjections(ProjectionRegistry* registry) {
+  return RegisterSql(registry, "domains/inventory/");
+}
+
+Status RegisterSampleProjections(ProjectionRegistry* registry) {
+  RILL_RETURN_IF_ERROR(RegisterBankProjections(registry));
+  return RegisterInventoryProjections(registry);
 }
 
 }  // namespace rill

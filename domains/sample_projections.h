@@ -15,6 +15,9 @@ namespace rill {
 // Adds the three as built-ins. Explicit (not static registration) so that
 // linking rill_domains as a static library never drops them.
 Status RegisterSampleProjections(ProjectionRegistry* registry);
+// One domain's read models (the sample domains built as plugins: plugins/).
+Status RegisterBankProjections(ProjectionRegistry* registry);       // balances, transfers
+Status RegisterInventoryProjections(ProjectionRegistry* registry);  // stock
 
 // The C++ one, for tests and embedders.
 std::shared_ptr<const Projection> TransfersProjection();

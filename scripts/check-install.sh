@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs a built rill into a temp prefix and proves an application can use
 # it: builds examples/embed with find_package(rill) and again with pkg-config,
-# runs both, and checks the binary, man pages and completions are in place.
+# runs both, builds examples/plugin and runs it in the installed rill, and
+# checks the binary, man pages and completions are in place.
 #   scripts/check-install.sh [BUILD_DIR]    (default: build, built if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,4 +35,16 @@ flags=$(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs rill)
 c++ -std=c++20 -o "$tmp/embed-pc" examples/embed/main.cpp $flags
 "$tmp/embed-pc" "$tmp/store-pc" >/dev/null
 
-echo "check-install: ok (installed to a temp prefix; examples/embed built with find_package and with pkg-config)"
+# 3. A domain plugin against the installed package, run by the installed rill
+#    (and the sample bank plugin in place of the built-in bank).
+cmake -S examples/plugin -B "$tmp/plugin" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$tmp/plugin" >/dev/null
+"$prefix/bin/rill" --db "$tmp/store-plugin" init >/dev/null
+"$prefix/bin/rill" --db "$tmp/store-plugin" --plugin "$tmp/plugin/libcounter.so" submit Add --to counter-1 n=5 >/dev/null
+"$prefix/bin/rill" --db "$tmp/store-plugin" config set plugins "$tmp/plugin/libcounter.so" >/dev/null
+state=$("$prefix/bin/rill" --db "$tmp/store-plugin" --json state counter-1)
+[[ $state == *'"value":5'* ]] || { echo "check-install: plugin state: $state" >&2; exit 1; }
+"$prefix/bin/rill" --db "$tmp/store-plugin" --no-builtin-domains \
+  --plugin "$(find "$prefix" -name librill_bank.so | head -n 1)" submit OpenAccount --to account-1 owner=ann >/dev/null
+
+echo "check-install: ok (installed to a temp prefix; examples/embed built with find_package and with pkg-config; examples/plugin loaded by the installed rill)"

@@ -163,7 +163,7 @@ BOOST_AUTO_TEST_CASE(domains_lists_the_sample_domains) {
   BOOST_TEST(r.out.find("{\"aggregate\":\"account\",") == 0);
   BOOST_TEST(r.out.find("\"type\":\"Purchase\",\"fields\":[{\"name\":\"quantity\",\"type\":\"integer\",\"optional\":false},"
                         "{\"name\":\"user\",\"type\":\"string\",\"optional\":false}]") != std::string::npos);
-  BOOST_TEST(r.out.find("{\"process_manager\":\"transfer\",\"categories\":[\"transfer\"]}") != std::string::npos);
+  BOOST_TEST(r.out.find("{\"process_manager\":\"transfer\",\"categories\":[\"transfer\"],\"plugin\":null}") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
