@@ -122,7 +122,7 @@ Status RunBank(EventStore& store, ActorRuntime& rt, const DemoArgs& a, DemoCount
       uint32_t to = (from + static_cast<uint32_t>(between(1, static_cast<int>(n) - 1))) % n;
       batch.push_back(Make("StartTransfer", fmt::format("transfer-{}", ++counts.transfers),
                            fmt::format(R"({{"from":"{}","to":"{}","amount":{}}})", AccountStream(from),
-                                       AccountStream(to), between(1, 40) * 10)));
+                                       AccountStream(to), between(1, 20) * 10)));
     }
     size_t own_from = batch.size();
     std::vector<int64_t> own(n);

@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
   // subcommand is required; name the real problem instead.
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--db") {
+    // A global option's value ("--db DIR", "--color never") is not a command.
+    if (const CLI::Option* opt = app.get_option_no_throw(arg); opt && opt->get_type_size() != 0) {
       ++i;
       continue;
     }
