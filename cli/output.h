@@ -39,10 +39,10 @@ size_t TerminalWidth(int fd);
 // Column widths for a table whose line is the widths joined by `gap` blanks,
 // to fit in `max_line` columns (0: no limit, natural widths returned). Only
 // shrinkable columns are narrowed: the widest first, evenly (a common cap),
-// never below min(natural, min_width). The result may still exceed max_line
-// when the fixed columns alone do not fit.
+// never below min(natural, min_width) ("59 min ago" is 10 wide: a cell cut
+// shorter says little). The line may then still exceed max_line.
 std::vector<size_t> FitColumns(const std::vector<size_t>& natural, const std::vector<bool>& shrinkable,
-                               size_t gap, size_t max_line, size_t min_width = 6);
+                               size_t gap, size_t max_line, size_t min_width = 10);
 
 // ---- Time --------------------------------------------------------------------
 // "now" for display: $RILL_NOW (an ISO-8601 UTC time; test-only, so goldens
