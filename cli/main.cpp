@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     // A global option's value ("--db DIR", "--color never") is not a command.
-    if (const CLI::Option* opt = app.get_option_no_throw(arg); opt && opt->get_type_size() != 0) {
+    if (const CLI::Option* opt = app.get_option_no_throw(arg); opt && opt->get_items_expected_min() > 0) {
       ++i;
       continue;
     }

@@ -174,8 +174,10 @@ BOOST_AUTO_TEST_CASE(a_terminal_gets_fitted_tables_and_relative_times_a_pipe_ful
       RillOnTerminal({"--db", s.db, "show", "account-1"}, 70, {"NO_COLOR=1", "RILL_NOW=2026-01-02T04:05:00Z"});
   BOOST_TEST(tty.exit_code == 0);
   BOOST_TEST(tty.out ==
-                 "VERSION  POSITION  TIME        TYPE      DATA      META\n"
-                 "      1         1  1 h ago     AccountO… {\"holde…  {\"comma…\n",
+                 "VERSION  POSITION  TIME        TYPE          DATA          META\n"
+                 "      1         1  1 h ago     AccountOpen…  {\"holder\":{…  {\"command_…\n"
+                 "      2         3  59 min ago  Deposited     {\"amount\":1…  {\"command_…\n"
+                 "      3         5  57 min ago  Withdrawn     {\"amount\":3…\n",
              tty.out);
   for (const std::string& line : Lines(tty.out)) BOOST_TEST(out::DisplayWidth(line) <= 70u, line);
   // A pipe: the same command shows every value in full, with ISO times.
