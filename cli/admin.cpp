@@ -1,6 +1,8 @@
 // rill init / stats / check / backup: operating a store as a whole.
 #include <fmt/format.h>
 
+#include <map>
+
 #include "cli/cli.h"
 #include "cli/json_input.h"
 
@@ -47,11 +49,124 @@ std::string MapUse(uint64_t used, uint64_t map) {
   return fmt::format("{} of {} map ({:.1f}%)", Bytes(used), Bytes(map), pct);
 }
 
+// One row of the per-category breakdown.
+struct CategoryStats {
+  std::string name;
+  uint64_t streams = 0, events = 0, bytes = 0;
+  uint64_t last_position = 0;  // of its newest event
+  int64_t last_write_us = 0;   // that event's time
+  uint64_t sampled_events = 0, sampled_bytes = 0;
+};
+
+// Bytes (data + meta as stored) are counted exactly up to this many events;
+// above, each category's bytes are estimated from the newest this-many events.
+constexpr uint64_t kBytesSampleEvents = 200000;
+// The sparkline reads $all backward from the head until the window starts,
+// but never more than this many events.
+constexpr uint64_t kRateMaxEvents = 1000000;
+constexpr size_t kRateBuckets = 20;
+constexpr int64_t kRateBucketUs = 30 * 1000000LL;  // 20 x 30 s = the last 10 minutes
+constexpr size_t kReadChunk = 4096;
+
+struct Activity {
+  int64_t end_us = 0;
+  std::vector<uint64_t> counts;  // events per bucket, oldest first
+  bool capped = false;           // kRateMaxEvents reached before the window's start
+};
+
+Status Breakdown(EventStore& store, uint64_t last, std::vector<CategoryStats>* out, bool* estimated) {
+  std::vector<StreamInfo> streams;
+  RILL_RETURN_IF_ERROR(store.ListStreams("", &streams));
+  std::map<std::string, CategoryStats, std::less<>> by_name;
+  for (const StreamInfo& info : streams) {
+    std::string_view name = CategoryOf(info.name);
+    auto it = by_name.find(name);
+    if (it == by_name.end()) it = by_name.emplace(std::string(name), CategoryStats{std::string(name)}).first;
+    it->second.streams++;
+    it->second.events += info.head_version;
+    it->second.last_position = std::max(it->second.last_position, info.head_position);
+  }
+  // Bytes: every event when the log is small, else the newest ones.
+  uint64_t from = last > kBytesSampleEvents ? last - kBytesSampleEvents + 1 : 1;
+  *estimated = from > 1;
+  std::vector<Event> chunk;
+  for (uint64_t pos = from; pos <= last && pos > 0;) {
+    chunk.clear();
+    RILL_RETURN_IF_ERROR(store.ReadAll(pos, kReadChunk, &chunk, /*raw=*/true));
+    if (chunk.empty()) break;
+    for (const Event& e : chunk) {
+      auto it = by_name.find(CategoryOf(e.stream));
+      if (it == by_name.end()) continue;  // system streams
+      it->second.sampled_events++;
+      it->second.sampled_bytes += e.data.size() + e.meta.size();
+    }
+    pos = chunk.back().position + 1;
+  }
+  uint64_t all_events = 0, all_bytes = 0;
+  for (auto& [name, c] : by_name) {
+    all_events += c.sampled_events;
+    all_bytes += c.sampled_bytes;
+  }
+  for (auto& [name, c] : by_name) {
+    if (!*estimated) {
+      c.bytes = c.sampled_bytes;
+    } else if (c.sampled_events > 0) {
+      c.bytes = static_cast<uint64_t>(static_cast<double>(c.sampled_bytes) / c.sampled_events * c.events);
+    } else if (all_events > 0) {
+      c.bytes = static_cast<uint64_t>(static_cast<double>(all_bytes) / all_events * c.events);
+    }
+    chunk.clear();
+    if (c.last_position > 0) {
+      RILL_RETURN_IF_ERROR(store.ReadAll(c.last_position, 1, &chunk, /*raw=*/true));
+      if (!chunk.empty()) c.last_write_us = chunk.front().time_us;
+    }
+    out->push_back(std::move(c));
+  }
+  return Status::OK();
+}
+
+// Events per bucket of the last 10 minutes, read backward from the head in
+// chunks: the cost is bounded by the events in the window (and a cap), not
+// by the size of the log.
+Status RecentActivity(EventStore& store, uint64_t last, Activity* a) {
+  a->end_us = DisplayNowMicros();
+  int64_t start = a->end_us - static_cast<int64_t>(kRateBuckets) * kRateBucketUs;
+  std::vector<int64_t> times;
+  std::vector<Event> chunk;
+  for (uint64_t pos = last; pos > 0;) {
+    if (times.size() >= kRateMaxEvents) {
+      a->capped = true;
+      break;
+    }
+    uint64_t from = pos > kReadChunk ? pos - kReadChunk + 1 : 1;
+    chunk.clear();
+    RILL_RETURN_IF_ERROR(store.ReadAll(from, pos - from + 1, &chunk, /*raw=*/true));
+    bool older = false;
+    for (const Event& e : chunk) {
+      if (e.stream.starts_with('$')) continue;
+      times.push_back(e.time_us);
+      older = older || e.time_us < start;
+    }
+    // Times follow positions (the writer stamps them in order); a chunk that
+    // reaches before the window ends the walk.
+    if (older) break;
+    pos = from - 1;
+  }
+  a->counts = BucketCounts(times, a->end_us, kRateBuckets, kRateBucketUs);
+  return Status::OK();
+}
+
 int RunStats(GlobalOptions& g) {
   auto store = OpenStore(g);
   if (!store.ok()) return Fail(g, store.status());
   StoreStats st = (*store)->Stats();
   uint64_t last = (*store)->LastPosition();
+  std::vector<CategoryStats> categories;
+  bool bytes_estimated = false;
+  Activity activity;
+  Status s = Breakdown(**store, last, &categories, &bytes_estimated);
+  if (s.ok()) s = RecentActivity(**store, last, &activity);
+  if (!s.ok()) return Fail(g, s);
   if (g.json) {
     PrintJsonLine([&](JsonWriter& w) {
       w.StartObject();
@@ -81,6 +196,39 @@ int RunStats(GlobalOptions& g) {
       w.Uint64(st.index_map_bytes);
       w.Key("map_growths");
       w.Uint64(st.map_growths);
+      w.Key("categories");
+      w.StartArray();
+      for (const CategoryStats& c : categories) {
+        w.StartObject();
+        w.Key("category");
+        w.String(c.name);
+        w.Key("streams");
+        w.Uint64(c.streams);
+        w.Key("events");
+        w.Uint64(c.events);
+        w.Key("bytes");
+        w.Uint64(c.bytes);
+        w.Key("last_write");
+        if (c.last_write_us) w.String(FormatTime(c.last_write_us));
+        else w.Null();
+        w.EndObject();
+      }
+      w.EndArray();
+      w.Key("bytes_estimated");
+      w.Bool(bytes_estimated);
+      w.Key("activity");
+      w.StartObject();
+      w.Key("end");
+      w.String(FormatTime(activity.end_us));
+      w.Key("bucket_seconds");
+      w.Uint64(kRateBucketUs / 1000000);
+      w.Key("buckets");
+      w.StartArray();
+      for (uint64_t n : activity.counts) w.Uint64(n);
+      w.EndArray();
+      w.Key("capped");
+      w.Bool(activity.capped);
+      w.EndObject();
       w.EndObject();
     });
     return kExitOk;
@@ -98,6 +246,23 @@ int RunStats(GlobalOptions& g) {
   row("log file", fmt::format("{}, {}", Bytes(st.log_file_bytes), MapUse(st.log_used_bytes, st.log_map_bytes)));
   row("index file", fmt::format("{}, {}", Bytes(st.index_file_bytes), MapUse(st.index_used_bytes, st.index_map_bytes)));
   row("map growths", std::to_string(st.map_growths));
+  uint64_t recent = 0, peak = 0;
+  for (uint64_t n : activity.counts) {
+    recent += n;
+    peak = std::max(peak, n);
+  }
+  row("last 10 min", fmt::format("{} {} event{}, peak {:.1f}/s{}", Sparkline(activity.counts), recent,
+                                 recent == 1 ? "" : "s", static_cast<double>(peak) / (kRateBucketUs / 1000000),
+                                 activity.capped ? " (capped: more events than shown)" : ""));
+  if (categories.empty()) return kExitOk;
+  std::printf("\n");
+  Table t({"CATEGORY", "STREAMS", "EVENTS", bytes_estimated ? "BYTES (EST.)" : "BYTES", "LAST WRITE"},
+          {false, true, true, true, false});
+  for (const CategoryStats& c : categories)
+    t.Add({c.name, std::to_string(c.streams), std::to_string(c.events), Bytes(c.bytes),
+           c.last_write_us ? DisplayTime(c.last_write_us) : "-"});
+  std::fflush(stdout);
+  t.Print();
   return kExitOk;
 }
 

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/output.h"
 #include "core/upcaster.h"
 
 namespace rill::cli {
@@ -74,7 +75,11 @@ int Fail(const GlobalOptions& g, const Status& s) {
   // stdout so a script reading stdout sees the failure in-band.
   std::string msg = s.message();
   std::replace(msg.begin(), msg.end(), '\n', ' ');
-  std::fprintf(stderr, "rill: %s: %s\n", s.CodeName(), msg.c_str());
+  // Conflicts and rejections are the caller's to resolve (yellow); anything
+  // else is an error (red). Colour only when stderr is a terminal.
+  Style style = s.IsConflict() || s.code() == Code::kRejected ? Style::kYellow : Style::kRed;
+  std::string what = Paint(fmt::format("rill: {}:", s.CodeName()), style, ColorOn(STDERR_FILENO));
+  std::fprintf(stderr, "%s %s\n", what.c_str(), msg.c_str());
   if (g.json) {
     PrintJsonLine([&](JsonWriter& w) {
       w.StartObject();
@@ -89,7 +94,8 @@ int Fail(const GlobalOptions& g, const Status& s) {
 }
 
 int Fail(const GlobalOptions& g, int exit_code, const std::string& message) {
-  std::fprintf(stderr, "rill: %s\n", message.c_str());
+  Style style = exit_code == kExitConflict || exit_code == kExitRejected ? Style::kYellow : Style::kRed;
+  std::fprintf(stderr, "%s %s\n", Paint("rill:", style, ColorOn(STDERR_FILENO)).c_str(), message.c_str());
   if (g.json) {
     PrintJsonLine([&](JsonWriter& w) {
       w.StartObject();
@@ -199,15 +205,6 @@ void Table::Add(std::vector<std::string> row) {
   rows_.push_back(std::move(row));
 }
 
-// Display width: counts UTF-8 code points, not bytes, so names with accents
-// still line up.
-static size_t DisplayWidth(const std::string& s) {
-  size_t n = 0;
-  for (unsigned char c : s)
-    if ((c & 0xC0) != 0x80) ++n;
-  return n;
-}
-
 void Table::Print(std::FILE* out) const {
   std::vector<size_t> width(headers_.size());
   PrintRows(out, true, width);
@@ -221,19 +218,30 @@ void Table::Flush(std::FILE* out) {
 }
 
 void Table::PrintRows(std::FILE* out, bool header, std::vector<size_t>& width) const {
+  // Display widths are code points (cli/output.h), so names with accents
+  // still line up.
   for (size_t i = 0; i < headers_.size(); ++i) width[i] = std::max(width[i], DisplayWidth(headers_[i]));
   for (const auto& r : rows_)
     for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], DisplayWidth(r[i]));
-  auto line = [&](const std::vector<std::string>& r) {
+  // On a terminal the text columns shrink (widest first) to fit its width and
+  // their cut cells end in "…"; in a pipe or file nothing is ever cut.
+  int fd = fileno(out);
+  std::vector<bool> text_column(numeric_.size());
+  for (size_t i = 0; i < numeric_.size(); ++i) text_column[i] = !numeric_[i];
+  const std::vector<size_t> shown = FitColumns(width, text_column, 2, TerminalWidth(fd));
+  const bool color = ColorOn(fd);
+  auto line = [&](const std::vector<std::string>& r, bool is_header) {
     std::string s;
     for (size_t i = 0; i < r.size(); ++i) {
-      size_t pad = width[i] - DisplayWidth(r[i]);
+      std::string cell = shown[i] < width[i] ? FitToWidth(r[i], shown[i]) : r[i];
+      size_t pad = shown[i] - std::min(shown[i], DisplayWidth(cell));
       bool last = i + 1 == r.size();
+      if (is_header) cell = Paint(cell, Style::kBold, color);
       if (numeric_[i]) {
         s.append(pad, ' ');
-        s += r[i];
+        s += cell;
       } else {
-        s += r[i];
+        s += cell;
         if (!last) s.append(pad, ' ');
       }
       if (!last) s += "  ";
@@ -243,8 +251,8 @@ void Table::PrintRows(std::FILE* out, bool header, std::vector<size_t>& width) c
     s += '\n';
     std::fputs(s.c_str(), out);
   };
-  if (header) line(headers_);
-  for (const auto& r : rows_) line(r);
+  if (header) line(headers_, true);
+  for (const auto& r : rows_) line(r, false);
 }
 
 Progress::Progress(const GlobalOptions& g, std::string what, uint64_t total)

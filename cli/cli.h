@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/output.h"
 #include "core/actor_runtime.h"
 #include "core/domain_registry.h"
 #include "core/projection.h"

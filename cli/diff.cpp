@@ -105,7 +105,7 @@ int RunDiff(const GlobalOptions& g, const DiffOptions& o) {
   if (!events.empty()) {
     fmt::print("\n");
     Table et({"version", "time", "type", "data"}, {true, false, false, false});
-    for (const auto& e : events) et.Add({std::to_string(e.version), FormatTime(e.time_us), e.type, e.data});
+    for (const auto& e : events) et.Add({std::to_string(e.version), DisplayTime(e.time_us), e.type, e.data});
     et.Print();
   }
   return kExitOk;

@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
   // subcommand is required; name the real problem instead.
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--db" || arg == "--plugin" || arg == "--set") {
+    // A global option's value ("--db DIR", "--color never") is not a command.
+    if (const CLI::Option* opt = app.get_option_no_throw(arg); opt && opt->get_items_expected_min() > 0) {
       ++i;
       continue;
     }

@@ -106,7 +106,7 @@ class EventPrinter {
   // One unaligned line per event, for --follow where a table cannot wait.
   void PrintLine(const Event& e) {
     if (g_.json) return Add(e);
-    std::string line = fmt::format("{}  {}  {}  {}  {}  {}", e.position, FormatTime(e.time_us), e.stream, e.version,
+    std::string line = fmt::format("{}  {}  {}  {}  {}  {}", e.position, DisplayTime(e.time_us), e.stream, e.version,
                                    e.type, Abbreviate(e.data, kDataChars));
     if (e.meta != "{}") line += "  " + Abbreviate(e.meta, kDataChars);
     std::puts(line.c_str());
@@ -120,10 +120,10 @@ class EventPrinter {
       for (const auto& e : events_) {
         std::vector<std::string> row;
         if (with_stream_)
-          row = {std::to_string(e.position), FormatTime(e.time_us), e.stream, std::to_string(e.version), e.type,
+          row = {std::to_string(e.position), DisplayTime(e.time_us), e.stream, std::to_string(e.version), e.type,
                  e.data};
         else
-          row = {std::to_string(e.version), std::to_string(e.position), FormatTime(e.time_us), e.type, e.data};
+          row = {std::to_string(e.version), std::to_string(e.position), DisplayTime(e.time_us), e.type, e.data};
         if (table_has_meta_) row.push_back(e.meta == "{}" ? "" : e.meta);
         table_->Add(std::move(row));
       }

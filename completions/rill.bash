@@ -70,6 +70,7 @@ _rill() {
       mapfile -t COMPREPLY < <(compgen -W "$(_rill_config_keys | sed 's/$/=/')" -- "$cur"); return 0 ;;
     --to) mapfile -t COMPREPLY < <(compgen -W "$(_rill_streams)" -- "$cur"); return 0 ;;
     --expect) mapfile -t COMPREPLY < <(compgen -W "any no-stream exists" -- "$cur"); return 0 ;;
+    --color) mapfile -t COMPREPLY < <(compgen -W "auto always never" -- "$cur"); return 0 ;;
     --category) mapfile -t COMPREPLY < <(compgen -W "$(_rill_streams | sed 's/-.*//' | sort -u)" -- "$cur")
       return 0 ;;
   esac
@@ -80,7 +81,7 @@ _rill() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     word=${COMP_WORDS[i]}
     case $word in
-      --db | --plugin | --set) ((i++)) ;;
+      --db | --plugin | --set | --color) ((i++)) ;;
       -*) ;;
       *)
         if [[ -z $cmd ]]; then cmd=$word
