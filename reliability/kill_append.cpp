@@ -26,17 +26,16 @@
 #include "reliability/reliability.h"
 
 namespace rel = rill::reliability;
+using rel::Ack;
+using rel::Ledger;
+using rel::Verdict;
+using rel::Verify;
 
 namespace {
 
 struct Sent {
   std::string line;  // the JSONL request
   std::string key;   // unique: data.k for appends, the command id for submits
-};
-
-struct Ack {
-  std::string stream;
-  uint64_t version = 0, position = 0;
 };
 
 struct Producer {
@@ -48,79 +47,6 @@ struct Producer {
   int64_t kill_at_ms = 0;
   bool killed = false;
 };
-
-// What the checker compares an export against.
-struct Ledger {
-  std::map<std::string, std::string> data_of;  // key -> exact data JSON that was sent (appends)
-  std::set<std::string> submitted;             // command ids sent
-  std::map<std::string, Ack> acked;            // key -> acknowledgement
-};
-
-struct Verdict {
-  uint64_t lost = 0, dup = 0, gaps = 0, foreign = 0, misplaced = 0, unacked_stored = 0;
-  std::string first;
-  bool ok() const { return lost + dup + gaps + foreign + misplaced == 0; }
-};
-
-std::string KeyOf(const rel::Event& e) {
-  if (e.type == "Loaded") {
-    rapidjson::Document d;
-    if (!rel::ParseObject(e.data, &d)) return "";
-    return rel::JsonString(d, "k");
-  }
-  if (e.type == "Deposited") {
-    rapidjson::Document m;
-    if (!rel::ParseObject(e.meta, &m)) return "";
-    return rel::JsonString(m, "command_id");
-  }
-  return "";
-}
-
-Verdict Verify(const std::vector<rel::Event>& events, const Ledger& ledger) {
-  Verdict v;
-  auto note = [&](const std::string& s) {
-    if (v.first.empty()) v.first = s;
-  };
-  std::string gap = rel::CheckGapless(events, &v.gaps, &v.dup);
-  if (!gap.empty()) note(gap);
-  std::map<std::string, const rel::Event*> seen;
-  for (const rel::Event& e : events) {
-    if (e.type == "AccountOpened") continue;  // the setup's
-    std::string key = KeyOf(e);
-    bool known = e.type == "Loaded" ? ledger.data_of.count(key) > 0 : ledger.submitted.count(key) > 0;
-    if (!known) {
-      ++v.foreign;
-      note("position " + std::to_string(e.position) + " holds an event nobody sent: " + e.type + " " + e.data);
-      continue;
-    }
-    if (e.type == "Loaded" && ledger.data_of.at(key) != e.data) {
-      ++v.foreign;
-      note("position " + std::to_string(e.position) + " data differs from what was sent: " + e.data);
-    }
-    if (!seen.emplace(key, &e).second) {
-      ++v.dup;
-      note(key + " stored twice (positions " + std::to_string(seen[key]->position) + " and " +
-           std::to_string(e.position) + ")");
-    }
-  }
-  for (const auto& [key, ack] : ledger.acked) {
-    auto it = seen.find(key);
-    if (it == seen.end()) {
-      ++v.lost;
-      note("acknowledged " + key + " (position " + std::to_string(ack.position) + ") is missing");
-      continue;
-    }
-    const rel::Event& e = *it->second;
-    if (e.position != ack.position || e.version != ack.version || e.stream != ack.stream) {
-      ++v.misplaced;
-      note(key + " acknowledged at " + ack.stream + " v" + std::to_string(ack.version) + " p" +
-           std::to_string(ack.position) + " but stored at " + e.stream + " v" + std::to_string(e.version) + " p" +
-           std::to_string(e.position));
-    }
-  }
-  v.unacked_stored = seen.size() - std::min(seen.size(), ledger.acked.size());
-  return v;
-}
 
 std::vector<std::string> ProducerArgs(const std::string& db, const Producer& pr) {
   if (pr.submit) return {"--db", db, "--json", "submit", "--no-wait", "--file", pr.file};

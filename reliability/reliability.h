@@ -33,6 +33,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -191,6 +193,15 @@ inline uint64_t RssKiB(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(in, line);)
     if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
+  return 0;
+}
+
+// Anonymous resident memory of a live process in KiB (RssAnon: heap and
+// stacks, not the mapped store files whose touched pages grow with the log).
+inline uint64_t RssAnonKiB(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("RssAnon:", 0) == 0) return std::strtoull(line.c_str() + 8, nullptr, 10);
   return 0;
 }
 
@@ -398,6 +409,191 @@ inline std::string CheckGapless(const std::vector<Event>& events, uint64_t* gaps
   if (gaps) *gaps = g;
   if (duplicate_ids) *duplicate_ids = d;
   return first;
+}
+
+// ---- acknowledgements against the log --------------------------------------
+
+// What loaders sent and what rill acknowledged, to hold an export against.
+// Raw appends are `Loaded` events whose data carries a unique "k"; commands
+// are Deposits whose events carry the command id in meta.command_id.
+struct Ack {
+  std::string stream;
+  uint64_t version = 0, position = 0;
+};
+
+// What the checker compares an export against.
+struct Ledger {
+  std::map<std::string, std::string> data_of;  // key -> exact data JSON that was sent (appends)
+  std::set<std::string> submitted;             // command ids sent
+  std::map<std::string, Ack> acked;            // key -> acknowledgement
+};
+
+struct Verdict {
+  uint64_t lost = 0, dup = 0, gaps = 0, foreign = 0, misplaced = 0, unacked_stored = 0;
+  std::string first;
+  bool ok() const { return lost + dup + gaps + foreign + misplaced == 0; }
+};
+
+inline std::string KeyOf(const Event& e) {
+  if (e.type == "Loaded") {
+    rapidjson::Document d;
+    if (!ParseObject(e.data, &d)) return "";
+    return JsonString(d, "k");
+  }
+  if (e.type == "Deposited") {
+    rapidjson::Document m;
+    if (!ParseObject(e.meta, &m)) return "";
+    return JsonString(m, "command_id");
+  }
+  return "";
+}
+
+inline Verdict Verify(const std::vector<Event>& events, const Ledger& ledger) {
+  Verdict v;
+  auto note = [&](const std::string& s) {
+    if (v.first.empty()) v.first = s;
+  };
+  std::string gap = CheckGapless(events, &v.gaps, &v.dup);
+  if (!gap.empty()) note(gap);
+  std::map<std::string, const Event*> seen;
+  for (const Event& e : events) {
+    if (e.type == "AccountOpened") continue;  // the setup's
+    std::string key = KeyOf(e);
+    bool known = e.type == "Loaded" ? ledger.data_of.count(key) > 0 : ledger.submitted.count(key) > 0;
+    if (!known) {
+      ++v.foreign;
+      note("position " + std::to_string(e.position) + " holds an event nobody sent: " + e.type + " " + e.data);
+      continue;
+    }
+    if (e.type == "Loaded" && ledger.data_of.at(key) != e.data) {
+      ++v.foreign;
+      note("position " + std::to_string(e.position) + " data differs from what was sent: " + e.data);
+    }
+    if (!seen.emplace(key, &e).second) {
+      ++v.dup;
+      note(key + " stored twice (positions " + std::to_string(seen[key]->position) + " and " +
+           std::to_string(e.position) + ")");
+    }
+  }
+  for (const auto& [key, ack] : ledger.acked) {
+    auto it = seen.find(key);
+    if (it == seen.end()) {
+      ++v.lost;
+      note("acknowledged " + key + " (position " + std::to_string(ack.position) + ") is missing");
+      continue;
+    }
+    const Event& e = *it->second;
+    if (e.position != ack.position || e.version != ack.version || e.stream != ack.stream) {
+      ++v.misplaced;
+      note(key + " acknowledged at " + ack.stream + " v" + std::to_string(ack.version) + " p" +
+           std::to_string(ack.position) + " but stored at " + e.stream + " v" + std::to_string(e.version) + " p" +
+           std::to_string(e.position));
+    }
+  }
+  v.unacked_stored = seen.size() - std::min(seen.size(), ledger.acked.size());
+  return v;
+}
+
+
+// A raw append line for `append --file`: a `Loaded` event with unique key
+// `key` on `stream`, recorded in the ledger.
+inline std::string LoadedLine(Ledger* ledger, const std::string& stream, const std::string& key, size_t pad = 0) {
+  std::string data = R"({"k":")" + key + R"(","pad":")" + std::string(pad, 'x') + "\"}";
+  ledger->data_of[key] = data;
+  return R"({"stream":")" + stream + R"(","type":"Loaded","id":")" + key + R"(","data":)" + data + "}";
+}
+
+// A Deposit command line for `submit --file` with command id `key`.
+inline std::string DepositLine(Ledger* ledger, const std::string& account, const std::string& key, int64_t amount) {
+  ledger->submitted.insert(key);
+  return R"({"command":"Deposit","to":")" + account + R"(","data":{"amount":)" + std::to_string(amount) +
+         R"(},"id":")" + key + "\"}";
+}
+
+// Reads the per-line results a `--json append/submit --file` printed to
+// `out_path` (line i answers request keys[i]); records acknowledgements.
+// Returns how many lines were answered, or -1 (and *error) on an error line
+// or an acknowledgement that contradicts an earlier one.
+inline int64_t ReadAcks(const std::string& out_path, const std::vector<std::string>& keys, Ledger* ledger,
+                        std::string* error) {
+  auto lines = WholeLines(ReadFile(out_path));
+  if (lines.size() > keys.size()) {
+    *error = out_path + ": more results than requests";
+    return -1;
+  }
+  for (size_t i = 0; i < lines.size(); ++i) {
+    rapidjson::Document d;
+    if (!ParseObject(lines[i], &d) || d.HasMember("error")) {
+      *error = out_path + " line " + std::to_string(i + 1) + ": " + lines[i].substr(0, 300);
+      return -1;
+    }
+    Ack a{JsonString(d, "stream"), static_cast<uint64_t>(JsonInt(d, "version", 0)),
+          static_cast<uint64_t>(JsonInt(d, "position", 0))};
+    auto [it, inserted] = ledger->acked.emplace(keys[i], a);
+    if (!inserted && (it->second.position != a.position || it->second.version != a.version)) {
+      *error = keys[i] + " acknowledged twice with different outcomes";
+      return -1;
+    }
+  }
+  return static_cast<int64_t>(lines.size());
+}
+
+
+// ---- the bank read model ----------------------------------------------------
+
+// The `balances` model as rows "account|owner|balance|status", sorted.
+inline const char* kBalancesQuery =
+    "SELECT account || '|' || COALESCE(owner, '') || '|' || balance || '|' || status AS row FROM balances "
+    "ORDER BY account";
+
+// The same rows computed from an (upcast) export, independently of SQLite:
+// the oracle a projection is held against.
+inline std::vector<std::string> BalancesFromLog(const std::vector<Event>& events) {
+  struct Row {
+    std::string owner, status = "open";
+    int64_t balance = 0;
+  };
+  std::map<std::string, Row> rows;
+  for (const Event& e : events) {
+    if (e.stream.rfind("account-", 0) != 0) continue;
+    rapidjson::Document d;
+    if (!ParseObject(e.data, &d)) continue;
+    if (e.type == "AccountOpened") {
+      Row& r = rows[e.stream];
+      r.status = "open";
+      if (auto h = d.FindMember("holder"); h != d.MemberEnd() && h->value.IsObject()) r.owner = JsonString(h->value, "name");
+    } else if (e.type == "Deposited") {
+      if (auto it = rows.find(e.stream); it != rows.end()) it->second.balance += JsonInt(d, "amount", 0);
+    } else if (e.type == "Withdrawn") {
+      if (auto it = rows.find(e.stream); it != rows.end()) it->second.balance -= JsonInt(d, "amount", 0);
+    } else if (e.type == "AccountClosed") {
+      if (auto it = rows.find(e.stream); it != rows.end()) it->second.status = "closed";
+    }
+  }
+  std::vector<std::string> out;
+  for (const auto& [account, r] : rows)
+    out.push_back(account + "|" + r.owner + "|" + std::to_string(r.balance) + "|" + r.status);
+  return out;
+}
+
+// The rows of `--json query` output's "row" column.
+inline std::vector<std::string> QueryRows(const std::string& json_lines) {
+  std::vector<std::string> rows;
+  for (const std::string& line : WholeLines(json_lines)) {
+    rapidjson::Document d;
+    if (ParseObject(line, &d)) rows.push_back(JsonString(d, "row"));
+  }
+  return rows;
+}
+
+// "" or where two row lists first differ.
+inline std::string FirstDifference(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+    std::string x = i < a.size() ? a[i] : "<none>", y = i < b.size() ? b[i] : "<none>";
+    if (x != y) return "row " + std::to_string(i + 1) + ": " + x + " vs " + y + " (" + std::to_string(a.size()) +
+                       " vs " + std::to_string(b.size()) + " rows)";
+  }
+  return "";
 }
 
 }  // namespace rill::reliability
