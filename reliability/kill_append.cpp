@@ -44,7 +44,7 @@ struct Producer {
   uint64_t next = 0;
   pid_t pid = -1;
   std::string file, out, err;
-  int64_t kill_at_ms = 0;
+  int64_t kill_at_ms = -1;
   bool killed = false;
 };
 
@@ -59,8 +59,8 @@ int main(int argc, char** argv) {
   rel::Run run("kill_append", argc, argv);
   const int rounds = run.Budget(10, 50);
   const int appenders = 4;
-  const uint64_t lines_per_round = run.Budget<uint64_t>(6000, 20000);
-  const uint64_t commands_per_round = run.Budget<uint64_t>(1500, 5000);
+  const uint64_t lines_per_round = run.Budget<uint64_t>(20000, 40000);
+  const uint64_t commands_per_round = run.Budget<uint64_t>(4000, 8000);
   const int accounts = 40;
   const std::string db = run.Path("db");
 
@@ -86,7 +86,9 @@ int main(int argc, char** argv) {
   for (int round = 1; round <= rounds && run.ok(); ++round) {
     for (size_t p = 0; p < producers.size(); ++p) {
       Producer& pr = producers[p];
-      uint64_t fresh = pr.submit ? commands_per_round : lines_per_round;
+      // Top up to a round's worth: what is still unacknowledged goes first.
+      uint64_t target = pr.submit ? commands_per_round : lines_per_round;
+      uint64_t fresh = pr.pending.size() < target ? target - pr.pending.size() : 0;
       for (uint64_t i = 0; i < fresh; ++i, ++pr.next) {
         Sent s;
         if (pr.submit) {
@@ -109,9 +111,10 @@ int main(int argc, char** argv) {
       pr.out = run.Path("p" + std::to_string(p) + ".out");
       pr.err = run.Path("p" + std::to_string(p) + ".err");
       rel::WriteFile(pr.file, text);
-      pr.kill_at_ms = run.Random(30, run.Budget(700, 1500));
+      pr.kill_at_ms = -1;  // set once it acknowledges
       pr.killed = false;
     }
+    for (Producer& pr : producers) std::filesystem::remove(pr.out);
     auto start = std::chrono::steady_clock::now();
     for (Producer& pr : producers)
       pr.pid = rel::SpawnRill(ProducerArgs(db, pr), pr.out, pr.err);
@@ -130,7 +133,12 @@ int main(int argc, char** argv) {
           --running;
           if (code != 0) run.Fail("producer " + std::to_string(p) + " exited " + std::to_string(code) + ": " +
                                   rel::ReadFile(pr.err).substr(0, 300));
-        } else if (now_ms >= pr.kill_at_ms) {
+        } else if (pr.kill_at_ms < 0 && std::filesystem::exists(pr.out) && std::filesystem::file_size(pr.out) > 0) {
+          // Acknowledging: the writer is committing batches now. Kill within
+          // the next moments (a process start is slow on a busy machine, so
+          // a clock from the spawn would mostly hit processes still opening).
+          pr.kill_at_ms = now_ms + run.Random(0, run.Budget(250, 500));
+        } else if ((pr.kill_at_ms >= 0 && now_ms >= pr.kill_at_ms) || now_ms > 60000) {
           int code2 = rel::KillAndWait(pr.pid);
           done[p] = true;
           --running;
