@@ -59,7 +59,7 @@ double TimedMs(const std::function<void()>& f) {
 
 int main(int argc, char** argv) {
   rel::Run run("kill_upcast_import", argc, argv);
-  const uint64_t copies = run.Budget<uint64_t>(12000, 120000);
+  const uint64_t copies = run.Budget<uint64_t>(8000, 120000);
   const int import_kills = run.Budget(4, 25), upcast_kills = run.Budget(5, 25);
   std::string input = run.Path("bank-v1-scaled.jsonl");
   rel::WriteFile(input, Scale(rel::ReadFile(rel::SourceDir() + "/testdata/upcast/bank-v1.jsonl"), copies));

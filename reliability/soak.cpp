@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
              static_cast<unsigned long long>(g.first_max), static_cast<unsigned long long>(g.last_max));
     run.Expect(g.flat(), r.follower_names[f] + " grew: " + std::to_string(g.first_max) + " KiB -> " +
                              std::to_string(g.last_max) + " KiB");
-    run.Figure(r.follower_names[f] + "_mib", std::to_string(g.first_max / 1024) + "->" + std::to_string(g.last_max / 1024));
+    run.Figure(r.follower_names[f] + "_kib", std::to_string(g.first_max) + "->" + std::to_string(g.last_max));
   }
   // Self-test: a process growing 1 MiB a sample is caught.
   std::vector<rel::Sample> leak;
