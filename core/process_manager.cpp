@@ -38,7 +38,8 @@ class RunnerLock {
 
 class Context final : public ProcessContext {
  public:
-  Context(ActorRuntime& runtime, const std::string& manager) : runtime_(runtime), manager_(manager) {}
+  Context(EventStore& store, ActorRuntime& runtime, const std::string& manager)
+      : store_(store), runtime_(runtime), manager_(manager) {}
   void set_event(const Event* e) {
     event_ = e;
     correlation_.clear();
@@ -57,9 +58,23 @@ class Context final : public ProcessContext {
     return runtime_.Execute(std::move(command));
   }
 
-  Result<StateView> State(const std::string& stream) override { return runtime_.GetState(stream); }
+  // A live actor only learns of another process's writes when it next
+  // writes; a runner that took over from a dead one may hold actors from
+  // before that runner's steps. A saga decides on this state (which step is
+  // next), so when the store is ahead of the actor, every actor is dropped
+  // and the state is read fresh — else a step whose outcome has changed
+  // since (a debit rejected, then funded) would be redone.
+  Result<StateView> State(const std::string& stream) override {
+    auto view = runtime_.GetState(stream);
+    if (!view.ok()) return view;
+    auto info = store_.GetStream(stream);
+    if (!info.ok() || info->head_version <= view->version) return view;
+    runtime_.DropAll();
+    return runtime_.GetState(stream);
+  }
 
  private:
+  EventStore& store_;
   ActorRuntime& runtime_;
   const std::string& manager_;
   const Event* event_ = nullptr;
@@ -87,7 +102,7 @@ bool Wants(const Running& r, const Event& e) {
 // sets *got when any event arrived.
 Status Pump(EventStore& store, ActorRuntime& runtime, Running& r, std::chrono::milliseconds wait, bool* got,
             const ProcessRunOptions& options) {
-  Context context(runtime, r.name);
+  Context context(store, runtime, r.name);
   const std::string checkpoint = ProcessManagerCheckpoint(r.name);
   std::vector<Event> batch;
   for (;;) {

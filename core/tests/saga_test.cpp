@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <cstdlib>
 
 #include "core/process_manager.h"
 #include "core/tests/test_util.h"
@@ -122,6 +123,39 @@ BOOST_AUTO_TEST_CASE(transfer_saga_conserves_money_across_crashes) {
       BOOST_TEST(account404->version == 0u);
     }
   }
+}
+
+// Found by reliability/kill_saga.cpp: a runner that takes over from a dead one
+// may hold a live transfer actor from before the dead runner's steps. Deciding
+// on it, the saga redid a debit that had been rejected (and recorded as a
+// failed transfer) after the account was funded meanwhile: money left the
+// account with the transfer already failed. The saga must see the store.
+BOOST_AUTO_TEST_CASE(saga_decides_on_the_store_not_on_a_stale_actor) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  auto registry = SampleDomains();
+  auto rt = StartRuntime(store.get(), &registry);
+  auto rill = [&](const std::string& args) {
+    std::string cmd = std::string("'") + RILL_BINARY + "' --db '" + dir.path() + "' --quiet " + args + " >/dev/null";
+    return std::system(cmd.c_str());
+  };
+  // Another process opens and funds the accounts; this one starts a transfer
+  // it cannot pay yet (its transfer actor stays live here).
+  BOOST_REQUIRE(rill("submit OpenAccount --to account-a owner=ann --no-wait") == 0);
+  BOOST_REQUIRE(rill("submit Deposit --to account-a amount=10 --no-wait") == 0);
+  BOOST_REQUIRE(rill("submit OpenAccount --to account-b owner=bob --no-wait") == 0);
+  MustExecute(*rt, Cmd("StartTransfer", "transfer-9", R"({"from":"account-a","to":"account-b","amount":50})"));
+  // The other process runs the saga: the debit is rejected, the transfer fails.
+  BOOST_REQUIRE(rill("run") == 0);
+  BOOST_REQUIRE(rill("submit Deposit --to account-a amount=100 --no-wait") == 0);
+  // As if that runner died before saving its checkpoint: this one redelivers.
+  BOOST_REQUIRE(store->SetCheckpoint(ProcessManagerCheckpoint("transfer"), 0).ok());
+  BOOST_REQUIRE(RunProcessManagers(*store, *rt, registry).ok());
+
+  auto fresh = [&](const char* s) { return ReplayState(*store, registry, s)->state; };
+  BOOST_TEST(Field(fresh("transfer-9"), "status") == "\"failed\"");
+  BOOST_TEST(IntField(fresh("account-a"), "balance") == 110);
+  BOOST_TEST(IntField(fresh("account-b"), "balance") == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
