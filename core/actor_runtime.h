@@ -23,11 +23,14 @@
 // idle one is passivated (after a snapshot if it is snapshot_every events past
 // its last). Queues are bounded: a producer faster than the disk waits.
 //
-// Known limit: pipelined commands of one actor carry exact expected versions;
-// if another process appends to the same stream while several of our commands
-// are in flight, the first of ours fails with a conflict and is retried, but a
-// later one whose expected version happens to match the other writer's head
-// can still commit. Keep one writing process per stream for strict invariants.
+// Pipelining and other writers: pipelined commands of one actor carry exact
+// expected versions and share the store's pipeline flag
+// (AppendRequest::pipeline_failed). If another process appends to the stream
+// while several of our commands are in flight, the first of ours fails with
+// a conflict, and every later one fails with it, even one whose expected
+// version happens to match the other writer's head: none was decided on the
+// true state. Those without an explicit expected version are retried once,
+// in order, after the reload.
 #pragma once
 
 #include <cstdint>

@@ -78,7 +78,7 @@ Status AggregateType::Decide(const AnyState& state, uint64_t version, std::strin
 
 void AggregateType::Apply(AnyState& state, const DecidedEvent& event) const {
   auto it = events_.find(event.type);
-  if (it != events_.end()) it->second.apply_typed(state, event.value.get());
+  if (it != events_.end()) it->second.apply_typed(state, event.value());
 }
 
 Status AggregateType::Apply(AnyState& state, std::string_view type, std::string_view data) const {

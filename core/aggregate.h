@@ -28,7 +28,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <cstddef>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -41,12 +43,103 @@
 namespace rill {
 
 // One event produced by decide: its type and JSON data for the store, and the
-// typed value so evolve needs no re-parse on the hot path.
-struct DecidedEvent {
+// typed value so evolve needs no re-parse on the hot path. A small event
+// (up to kInline bytes) lives inside the DecidedEvent: deciding a command
+// allocates nothing for it beyond its JSON text.
+class DecidedEvent {
+ public:
   std::string type;
   uint32_t schema = 1;
   std::string data;  // JSON object text
-  std::shared_ptr<const void> value;
+
+  DecidedEvent() = default;
+  DecidedEvent(const DecidedEvent& o) : type(o.type), schema(o.schema), data(o.data) { CopyValue(o); }
+  DecidedEvent& operator=(const DecidedEvent& o) {
+    if (this != &o) {
+      Reset();
+      type = o.type;
+      schema = o.schema;
+      data = o.data;
+      CopyValue(o);
+    }
+    return *this;
+  }
+  DecidedEvent(DecidedEvent&& o) noexcept : type(std::move(o.type)), schema(o.schema), data(std::move(o.data)) {
+    TakeValue(o);
+  }
+  DecidedEvent& operator=(DecidedEvent&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      type = std::move(o.type);
+      schema = o.schema;
+      data = std::move(o.data);
+      TakeValue(o);
+    }
+    return *this;
+  }
+  ~DecidedEvent() { Reset(); }
+
+  template <class E>
+  void SetValue(E event) {
+    Reset();
+    if constexpr (sizeof(E) <= kInline && alignof(E) <= alignof(std::max_align_t) &&
+                  std::is_nothrow_move_constructible_v<E>) {
+      value_ = new (inline_) E(std::move(event));
+      ops_ = &kInlineOps<E>;
+    } else {
+      value_ = new E(std::move(event));
+      ops_ = &kHeapOps<E>;
+    }
+  }
+  const void* value() const { return value_; }
+
+ private:
+  static constexpr size_t kInline = 64;
+  struct Ops {
+    void (*destroy)(void* value);
+    void* (*move_to)(void* from, void* inline_to);       // inline only: move-constructs at inline_to
+    void* (*copy)(const void* from, void* inline_to);  // copy-constructs (at inline_to if inline)
+    bool inline_storage;
+  };
+  template <class E>
+  static constexpr Ops kInlineOps{
+      [](void* v) { static_cast<E*>(v)->~E(); },
+      [](void* from, void* to) -> void* {
+        E* e = static_cast<E*>(from);
+        void* moved = new (to) E(std::move(*e));
+        e->~E();
+        return moved;
+      },
+      [](const void* from, void* to) -> void* { return new (to) E(*static_cast<const E*>(from)); },
+      true};
+  template <class E>
+  static constexpr Ops kHeapOps{
+      [](void* v) { delete static_cast<E*>(v); },
+      nullptr,
+      [](const void* from, void*) -> void* { return new E(*static_cast<const E*>(from)); },
+      false};
+
+  void Reset() {
+    if (ops_) ops_->destroy(value_);
+    value_ = nullptr;
+    ops_ = nullptr;
+  }
+  void CopyValue(const DecidedEvent& o) {
+    ops_ = o.ops_;
+    value_ = ops_ ? ops_->copy(o.value_, inline_) : nullptr;
+  }
+  void TakeValue(DecidedEvent& o) {
+    ops_ = o.ops_;
+    if (!ops_) value_ = nullptr;
+    else if (ops_->inline_storage) value_ = ops_->move_to(o.value_, inline_);
+    else value_ = o.value_;
+    o.ops_ = nullptr;
+    o.value_ = nullptr;
+  }
+
+  const Ops* ops_ = nullptr;
+  void* value_ = nullptr;
+  alignas(std::max_align_t) unsigned char inline_[kInline];
 };
 
 // decide's answer: the events to append (possibly none), or a rejection with
@@ -64,7 +157,7 @@ class Decision {
     d.type = E::kType;
     if constexpr (requires { E::kSchema; }) d.schema = E::kSchema;
     d.data = json::ToJson(event);
-    d.value = std::make_shared<const E>(std::move(event));
+    d.SetValue(std::move(event));
     events_.push_back(std::move(d));
     return *this;
   }
@@ -115,7 +208,7 @@ class AggregateType {
   uint64_t snapshot_every() const { return snapshot_every_; }
 
   std::unique_ptr<AnyState> NewState() const { return new_state_(); }
-  bool HasCommand(std::string_view type) const { return commands_.count(std::string(type)) != 0; }
+  bool HasCommand(std::string_view type) const { return commands_.find(type) != commands_.end(); }
   // Decodes the command's data (strictly) and decides. InvalidArgument for an
   // unknown command type or bad data; a rejection is a Decision, not an error.
   Status Decide(const AnyState& state, uint64_t version, std::string_view command_type,

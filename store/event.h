@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -107,6 +108,15 @@ struct AppendRequest {
   // computes one from stream, expected version and each event's type,
   // schema, data and meta. The actor core passes a hash of the command.
   uint64_t request_hash = 0;
+  // Pipelining (optional). Requests that carry the same flag were each
+  // decided on the outcome of the ones queued before them (the actor core
+  // hands over a command's events before the previous command's are durable).
+  // The writer sets the flag when one of them is not written as sent (it
+  // failed, or an earlier request with its id answered it), and fails every
+  // later one that carries the flag (Conflict), even if its expected version
+  // happens to match what another process wrote meanwhile. The caller keeps
+  // the flag alive until `done` has run for every request that carries it.
+  std::atomic<bool>* pipeline_failed = nullptr;
 };
 
 struct AppendResult {

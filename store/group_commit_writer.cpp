@@ -48,6 +48,7 @@ void StoreImpl::AppendAsync(AppendRequest request, std::function<void(Result<App
   size_t bytes = 0;
   Status v = Validate(request, false, &bytes);
   if (!v.ok()) {
+    if (request.pipeline_failed) request.pipeline_failed->store(true);
     done(v);
     return;
   }
@@ -75,6 +76,7 @@ void StoreImpl::Enqueue(PendingAppend p) {
       return;
     }
   }
+  if (p.request.pipeline_failed) p.request.pipeline_failed->store(true);
   p.done(refused);
 }
 
@@ -240,10 +242,32 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     MDB_cursor* cur;
     RILL_RETURN_IF_ERROR(log_env_->Check(mdb_cursor_open(txn, log_db_, &cur), "cursor"));
     Status inner;
+    // Pipelines broken earlier in this attempt (flags are set once the
+    // outcome is final, below).
+    std::vector<const std::atomic<bool>*> broken;
+    auto pipeline_broken = [&](const std::atomic<bool>* f) {
+      return f && (f->load() || std::find(broken.begin(), broken.end(), f) != broken.end());
+    };
     for (size_t i = 0; i < batch.size() && inner.ok(); ++i) {
       auto& p = batch[i];
       if (p.flush_marker) continue;
       auto& r = p.request;
+      if (pipeline_broken(r.pipeline_failed)) {
+        outcomes[i] = Status::Conflict(fmt::format(
+            "stream {}: an earlier request of the same pipeline was not written, so this one was not either",
+            r.stream));
+        continue;
+      }
+      // Whatever happens to this request below, unless it is written as sent
+      // the requests queued after it in its pipeline must not be.
+      struct MarkUnlessWritten {
+        std::vector<const std::atomic<bool>*>& broken;
+        const std::atomic<bool>* flag;
+        const char& written;
+        ~MarkUnlessWritten() {
+          if (flag && !written) broken.push_back(flag);
+        }
+      } mark{broken, r.pipeline_failed, writes[i]};
       // The fingerprint only matters for dedupe: skip it without an id.
       uint64_t hash = r.request_id.empty() ? 0 : r.request_hash ? r.request_hash : HashRequest(r);
       if (!r.request_id.empty()) {
@@ -357,6 +381,11 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     }
     for (size_t i = 0; i < batch.size(); ++i)
       if (!outcomes[i] || writes[i]) outcomes[i] = failed;
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto& p = batch[i];
+    if (p.request.pipeline_failed && !p.flush_marker && (!s.ok() || !writes[i]))
+      p.request.pipeline_failed->store(true);  // before any done: later requests see it
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     auto& p = batch[i];

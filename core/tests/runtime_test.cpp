@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <fmt/format.h>
 #include <mutex>
 #include <set>
@@ -302,6 +303,99 @@ BOOST_AUTO_TEST_CASE(commit_failure_leaves_memory_equal_to_the_store) {
     BOOST_TEST(live->version == replay->version);
     BOOST_TEST(IntField(live->state, "balance") == accepted[a]);
   }
+}
+
+// The pipelining hazard: the actor hands its next command to the writer
+// before the previous one is durable. If another process writes the stream
+// in between, the first command conflicts; the second was decided on the
+// first's effect and its expected version may match what the other process
+// wrote. The store's pipeline flag makes it fail too (then both are retried
+// in order after the reload): the account never goes below zero.
+BOOST_AUTO_TEST_CASE(pipelined_command_after_a_conflict_is_not_committed) {
+  TempDir dir;
+  // A gate in the writer: while armed, the next commit waits for release,
+  // so appends pile up in the queue in a known order.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool armed = false, held = false, released = false;
+  StoreOptions o;
+  o.fault_hook = [&](const char* point) {
+    if (std::string_view(point) != "commit") return Status::OK();
+    std::unique_lock lk(mu);
+    if (!armed) return Status::OK();
+    armed = false;
+    held = true;
+    cv.notify_all();
+    cv.wait(lk, [&] { return released; });
+    return Status::OK();
+  };
+  auto store = OpenStore(dir.path(), o);
+  auto registry = SampleDomains();
+  auto rt = StartRuntime(store.get(), &registry, {.shards = 1});
+  MustExecute(*rt, Cmd("OpenAccount", "account-1", R"({"owner":"x"})"));
+  MustExecute(*rt, Cmd("Deposit", "account-1", R"({"amount":10})"));  // version 2, balance 10
+
+  // Hold the writer inside the commit of an unrelated append.
+  {
+    std::lock_guard lk(mu);
+    armed = true;
+  }
+  AppendRequest unrelated;
+  unrelated.stream = "other-1";
+  NewEvent noted;
+  noted.type = "Noted";
+  unrelated.events.push_back(noted);
+  auto blocker = store->AppendAsync(unrelated);
+  {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return held; });
+  }
+  // Another process writes the account first (queued ahead of the actor) ...
+  AppendRequest theirs;
+  theirs.stream = "account-1";
+  NewEvent deposited;
+  deposited.type = "Deposited";
+  deposited.data = R"({"amount":1})";
+  theirs.events.push_back(deposited);
+  auto their_append = store->AppendAsync(theirs);
+  // ... while the actor pipelines two commands; the withdrawal is allowed
+  // only because of the deposit before it. They expect versions 2 and 3.
+  auto deposit = rt->Submit(Cmd("Deposit", "account-1", R"({"amount":100})"));
+  auto withdraw = rt->Submit(Cmd("Withdraw", "account-1", R"({"amount":100})"));
+  // The actor answers a later message only after handing both to the writer.
+  BOOST_TEST(rt->GetState("account-1")->version == 4u);
+  {
+    std::lock_guard lk(mu);
+    released = true;
+  }
+  cv.notify_all();
+  BOOST_REQUIRE(blocker.get().ok());
+  BOOST_REQUIRE(their_append.get().ok());  // version 3
+  auto d = deposit.get();
+  auto w = withdraw.get();
+  rt->Drain();
+
+  // Without the flag the withdrawal committed as version 4 on a balance of
+  // 11: the account went to -89.
+  auto events = ReadAllOf(*store, "account-1");
+  for (uint64_t v = 1; v <= events.size(); ++v) {
+    auto at = ReplayState(*store, registry, "account-1", {.until_version = v});
+    BOOST_REQUIRE(at.ok());
+    BOOST_TEST(IntField(at->state, "balance") >= 0, "balance at version " << v << ": " << at->state);
+  }
+  // With it both failed with the conflict and were retried, in order, after
+  // the reload.
+  BOOST_TEST(d.ok());
+  BOOST_TEST(w.ok());
+  BOOST_TEST(rt->Stats().retries == 2u);
+  BOOST_REQUIRE(events.size() == 5u);
+  BOOST_TEST(events[2].type == "Deposited");
+  BOOST_TEST(events[3].type == "Deposited");
+  BOOST_TEST(events[4].type == "Withdrawn");
+  auto live = rt->GetState("account-1");
+  auto replay = ReplayState(*store, registry, "account-1");
+  BOOST_TEST(live->state == replay->state);
+  BOOST_TEST(IntField(replay->state, "balance") == 11);
 }
 
 BOOST_AUTO_TEST_CASE(no_oversell_with_many_concurrent_purchasers) {
