@@ -156,6 +156,10 @@ Status ParseLine(std::string_view text, Command* c) {
     std::string_view k(it->name.GetString(), it->name.GetStringLength());
     if (k != "command" && k != "to" && k != "data" && k != "id" && k != "expect")
       return Status::InvalidArgument(fmt::format("unknown key \"{}\"", k));
+    // FindMember sees the first of two equal keys; which one was meant is a guess.
+    for (auto earlier = d.MemberBegin(); earlier != it; ++earlier)
+      if (k == std::string_view(earlier->name.GetString(), earlier->name.GetStringLength()))
+        return Status::InvalidArgument(fmt::format("key \"{}\" appears twice", k));
   }
   if (auto it = d.FindMember("data"); it != d.MemberEnd()) {
     if (!it->value.IsObject()) return Status::InvalidArgument("\"data\" must be a JSON object");
