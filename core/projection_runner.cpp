@@ -418,7 +418,11 @@ Status ReplayProjection(EventStore& store, const Projection& projection, const P
   Result<std::unique_ptr<SqliteDb>> fresh = SqliteDb::Open(replay, SqliteMode::kReadWrite);
   if (!fresh.ok()) return fresh.status();
   RILL_RETURN_IF_ERROR((*fresh)->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
-  if (!FileExists(live)) {
+  Result<std::unique_ptr<SqliteDb>> target = Status::NotFound("no live model");
+  if (FileExists(live)) target = SqliteDb::Open(live, SqliteMode::kReadWrite);
+  // No live model, or one too damaged to open (not a database): nothing in
+  // it to keep, so the replayed file takes its place by rename.
+  if (!target.ok() && (target.status().code() == Code::kNotFound || target.status().code() == Code::kCorruption)) {
     fresh->reset();  // last connection: SQLite folds and deletes the -wal
     RILL_RETURN_IF_ERROR(RemoveSqliteFiles(live));  // stray -wal/-shm of a dropped model
     if (std::rename(replay.c_str(), live.c_str()) != 0)
@@ -426,7 +430,6 @@ Status ReplayProjection(EventStore& store, const Projection& projection, const P
     (void)RemoveSqliteFiles(replay);
     return SyncDirectory(ReadModelDir(store.dir()));
   }
-  Result<std::unique_ptr<SqliteDb>> target = SqliteDb::Open(live, SqliteMode::kReadWrite);
   if (!target.ok()) return target.status();
   Status s = (*target)->ReplaceContentWith(**fresh);
   if (!s.ok()) return s.WithContext(fmt::format("projection {}: swapping in the replayed model", projection.name()));
