@@ -70,9 +70,13 @@ rel_one_line_error() {
 }
 
 # rel_events FILE: "position stream version" per event of `rill --json`
-# output lines (acks or export), sorted by position.
+# output lines (acks or export), sorted as text (for comm); gaps are
+# counted with `rel_gaps`.
 rel_events() {
   sed -n 's/.*"position":\([0-9]*\).*/\1 &/p' "$1" |
     sed -E 's/^([0-9]+) .*"stream":"([^"]*)".*"version":([0-9]+).*/\1 \2 \3/; s/^([0-9]+) .*"version":([0-9]+).*"stream":"([^"]*)".*/\1 \3 \2/' |
-    sort -n
+    LC_ALL=C sort -u
 }
+
+# rel_gaps FILE (of rel_events): positions not 1..n in order.
+rel_gaps() { sort -n "$1" | awk '$1 != NR { g++ } END { print g + 0 }'; }

@@ -69,58 +69,60 @@ static int should_fail(const char* op, int fd) {
   return fire;
 }
 
-#define REAL(name, type) static type real_##name; if (!real_##name) real_##name = (type)dlsym(RTLD_NEXT, #name)
+#define REAL(name)                              \
+  static __typeof__(&name) real_##name = NULL; \
+  if (!real_##name) real_##name = (__typeof__(&name))dlsym(RTLD_NEXT, #name)
 
 int fsync(int fd) {
-  REAL(fsync, int (*)(int));
+  REAL(fsync);
   if (should_fail("fsync", fd)) { errno = EIO; return -1; }
   return real_fsync(fd);
 }
 
 int fdatasync(int fd) {
-  REAL(fdatasync, int (*)(int));
+  REAL(fdatasync);
   if (should_fail("fdatasync", fd)) { errno = EIO; return -1; }
   return real_fdatasync(fd);
 }
 
 int msync(void* addr, size_t len, int flags) {
-  REAL(msync, int (*)(void*, size_t, int));
+  REAL(msync);
   if (should_fail("msync", -1)) { errno = EIO; return -1; }
   return real_msync(addr, len, flags);
 }
 
 ssize_t pwrite(int fd, const void* buf, size_t n, off_t off) {
-  REAL(pwrite, ssize_t (*)(int, const void*, size_t, off_t));
+  REAL(pwrite);
   if (should_fail("pwrite", fd)) { errno = EIO; return -1; }
   return real_pwrite(fd, buf, n, off);
 }
 
 ssize_t pwrite64(int fd, const void* buf, size_t n, off_t off) {
-  REAL(pwrite64, ssize_t (*)(int, const void*, size_t, off_t));
+  REAL(pwrite64);
   if (should_fail("pwrite", fd)) { errno = EIO; return -1; }
   return real_pwrite64(fd, buf, n, off);
 }
 
 ssize_t pwritev(int fd, const struct iovec* iov, int cnt, off_t off) {
-  REAL(pwritev, ssize_t (*)(int, const struct iovec*, int, off_t));
+  REAL(pwritev);
   if (should_fail("pwrite", fd)) { errno = EIO; return -1; }
   return real_pwritev(fd, iov, cnt, off);
 }
 
 ssize_t pwritev64(int fd, const struct iovec* iov, int cnt, off_t off) {
-  REAL(pwritev64, ssize_t (*)(int, const struct iovec*, int, off_t));
+  REAL(pwritev64);
   if (should_fail("pwrite", fd)) { errno = EIO; return -1; }
   return real_pwritev64(fd, iov, cnt, off);
 }
 
 ssize_t write(int fd, const void* buf, size_t n) {
-  REAL(write, ssize_t (*)(int, const void*, size_t));
+  REAL(write);
   if (fd > 2 && should_fail("write", fd)) { errno = EIO; return -1; }
   return real_write(fd, buf, n);
 }
 
 ssize_t writev(int fd, const struct iovec* iov, int cnt) {
-  REAL(writev, ssize_t (*)(int, const struct iovec*, int));
+  REAL(writev);
   if (fd > 2 && should_fail("write", fd)) { errno = EIO; return -1; }
   return real_writev(fd, iov, cnt);
 }
