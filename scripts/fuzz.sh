@@ -57,6 +57,7 @@ summary=""
 for t in "${targets[@]}"; do
   work="$build/corpus/$t"
   crashes="$build/crashes/$t"
+  rm -rf "$crashes"  # this run's findings only
   mkdir -p "$work" "$crashes"
   regress="$here/testdata/fuzz/$t"
   # Regression inputs must pass before any new fuzzing.
