@@ -90,7 +90,9 @@ Status BuildData(const SubmitOptions& o, std::string* out) {
     doc.AddMember(rapidjson::Value(key.c_str(), static_cast<rapidjson::SizeType>(key.size()), alloc), v, alloc);
   }
   *out = json::Canonical(doc);
-  return Status::OK();
+  // key=value text goes in unchecked above: validate the UTF-8 of the result.
+  rapidjson::Document check;
+  return json::Parse(*out, &check, "the command data");
 }
 
 void PrintAccepted(const GlobalOptions& g, const CommandResult& r, uint64_t line) {
