@@ -412,6 +412,9 @@ class FileParser {
     std::string s;
     RILL_RETURN_IF_ERROR(RequireString(obj, at, key, &s));
     *out = SplitPath(s);
+    // Each segment may become a level of nesting (default, nest).
+    if (out->size() > 64)
+      return ErrorAt(at + "/" + key, fmt::format("\"{}\" has {} segments; at most 64", key, out->size()));
     for (const auto& seg : *out)
       if (seg.empty()) return ErrorAt(at + "/" + key, fmt::format("\"{}\" is not a valid dotted path: \"{}\"", key, s));
     return Status::OK();
