@@ -97,7 +97,7 @@ verify() {
   [ "$missing" = 0 ] || rel_fail "$when: $missing acknowledged events are missing or moved, e.g. $(comm -23 "$REL_DIR/acked" "$REL_DIR/stored" | head -1)"
   local n gaps
   n=$(wc -l <"$REL_DIR/stored")
-  gaps=$(awk '$1 != NR { g++ } END { print g + 0 }' "$REL_DIR/stored")
+  gaps=$(rel_gaps "$REL_DIR/stored")
   [ "$gaps" = 0 ] || rel_fail "$when: $gaps positions out of sequence in the export"
   rel_log "$when: $acked acknowledged events all present among $n stored"
 }

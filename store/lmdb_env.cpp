@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -195,6 +196,13 @@ Status LmdbEnv::Write(const std::function<Status(MDB_txn*)>& fn) {
       // fsync error may have dropped pages the kernel will not write again,
       // so the caller must treat this as fatal rather than retry.
       hard_failure_ = true;
+      // LMDB reports a short page write as EIO, hiding ENOSPC: say so when
+      // the filesystem is (nearly) full, the cause a user can fix.
+      struct statvfs fs {};
+      if ((rc == EIO || rc == ENOSPC) && ::statvfs(dir_.c_str(), &fs) == 0 &&
+          static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < (16u << 20))
+        return LmdbStatus(rc, fmt::format("commit: no space left on device ({} KiB free in {})",
+                                          static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize / 1024, dir_));
       return LmdbStatus(rc, "commit");
     }
     return Status::OK();
