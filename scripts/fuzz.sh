@@ -31,11 +31,12 @@ fail() { echo "# $*"; echo "RESULT fuzz FAIL reason=$1"; exit 1; }
 command -v clang++ >/dev/null || fail "no-clang: install clang (scripts/install-deps.sh --fuzz)"
 
 echo "# building ${targets[*]} into $build"
+mkdir -p "$build"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang \
-  -DRILL_FUZZ=ON -DRILL_BUILD_TESTS=OFF -DRILL_BUILD_BENCH=OFF "${launcher[@]}" >"$build.configure.log" 2>&1 ||
-  { tail -20 "$build.configure.log" | sed 's/^/# /'; fail configure; }
+  -DRILL_FUZZ=ON -DRILL_BUILD_TESTS=OFF -DRILL_BUILD_BENCH=OFF "${launcher[@]}" >"$build/configure.log" 2>&1 ||
+  { tail -20 "$build/configure.log" | sed 's/^/# /'; fail configure; }
 for t in "${targets[@]}"; do
   cmake --build "$build" -j2 --target "fuzz_$t" >"$build/build-$t.log" 2>&1 ||
     { tail -30 "$build/build-$t.log" | sed 's/^/# /'; fail "build-$t"; }
