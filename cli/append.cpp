@@ -181,6 +181,7 @@ class OrderedPrinter {
     progress_.Finish();
     if (repeats_ > 0)
       std::fprintf(stderr, "rill: %zu more line%s failed the same way\n", repeats_, repeats_ == 1 ? "" : "s");
+    repeats_ = 0;
     return exit_code_;
   }
 
