@@ -105,10 +105,11 @@ void PrintSuccess(const GlobalOptions& g, const AppendResult& r, size_t line) {
 }
 
 // One line on stderr; with --json also {"error","reason","line"} on stdout.
-int PrintLineFailure(const GlobalOptions& g, const Status& s, size_t line) {
+// `to_stderr` false: --json line only (a repeat of the error before it).
+int PrintLineFailure(const GlobalOptions& g, const Status& s, size_t line, bool to_stderr = true) {
   std::string msg = s.message();
   std::replace(msg.begin(), msg.end(), '\n', ' ');
-  std::fprintf(stderr, "rill: line %zu: %s: %s\n", line, s.CodeName(), msg.c_str());
+  if (to_stderr) std::fprintf(stderr, "rill: line %zu: %s: %s\n", line, s.CodeName(), msg.c_str());
   if (g.json) {
     PrintJsonLine([&](JsonWriter& w) {
       w.StartObject();
@@ -178,6 +179,9 @@ class OrderedPrinter {
     }
     if (thread_.joinable()) thread_.join();
     progress_.Finish();
+    if (repeats_ > 0)
+      std::fprintf(stderr, "rill: %zu more line%s failed the same way\n", repeats_, repeats_ == 1 ? "" : "s");
+    repeats_ = 0;
     return exit_code_;
   }
 
@@ -205,8 +209,16 @@ class OrderedPrinter {
       for (auto& s : batch) {
         if (s.result->ok())
           PrintSuccess(g_, **s.result, s.line);
-        else
-          exit_code_ = WorseExit(exit_code_, PrintLineFailure(g_, s.result->status(), s.line));
+        else {
+          // After a failed commit (a full disk, an I/O error) every later
+          // line fails alike: one stderr line for the lot, not thousands.
+          const Status& st = s.result->status();
+          std::string key = std::string(st.CodeName()) + ": " + st.message();
+          bool repeat = key == last_error_;
+          if (repeat) ++repeats_;
+          last_error_ = std::move(key);
+          exit_code_ = WorseExit(exit_code_, PrintLineFailure(g_, st, s.line, !repeat));
+        }
       }
       done_ += batch.size();
       batch.clear();
@@ -224,6 +236,8 @@ class OrderedPrinter {
   bool closing_ = false;
   uint64_t done_ = 0;
   int exit_code_ = kExitOk;
+  std::string last_error_;
+  size_t repeats_ = 0;
   std::thread thread_;
 };
 

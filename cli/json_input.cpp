@@ -1,5 +1,7 @@
 #include "cli/json_input.h"
 
+#include "core/json_depth.h"
+
 #include <fmt/format.h>
 #include <rapidjson/encodedstream.h>
 #include <rapidjson/error/en.h>
@@ -44,6 +46,8 @@ const char* KindName(JsonScalar::Kind k) {
 // returned false) wins over the parser's generic "terminated" message.
 template <class Handler>
 Status RunParse(std::string_view text, Handler& handler, std::string_view what) {
+  // Deeper input would crash whoever parses the stored payload later.
+  RILL_RETURN_IF_ERROR(rill::json::CheckDepth(text, what));
   rapidjson::MemoryStream ms(text.data(), text.size());
   InputStream is(ms);
   rapidjson::Reader reader;

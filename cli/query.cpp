@@ -37,6 +37,11 @@ int RunQuery(GlobalOptions& g, const std::string& model, const std::string& sql)
                                                 path, model)));
   auto db = SqliteDb::Open(path, SqliteMode::kReadOnly);
   if (!db.ok()) return Fail(g, db.status());
+  // A damaged file fails every statement; say so instead of "bad SQL".
+  size_t schema_consumed = 0;
+  if (auto probe = (*db)->Prepare("SELECT 1 FROM sqlite_master LIMIT 1", &schema_consumed); !probe.ok())
+    return Fail(g, Status::Corruption(fmt::format("read model {} is damaged: {}: {}", model, path,
+                                                  probe.status().message())));
   size_t consumed = 0;
   auto st = (*db)->Prepare(sql, &consumed);
   if (!st.ok()) return Fail(g, Status::InvalidArgument(fmt::format("bad SQL: {}", st.status().message())));

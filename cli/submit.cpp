@@ -90,7 +90,9 @@ Status BuildData(const SubmitOptions& o, std::string* out) {
     doc.AddMember(rapidjson::Value(key.c_str(), static_cast<rapidjson::SizeType>(key.size()), alloc), v, alloc);
   }
   *out = json::Canonical(doc);
-  return Status::OK();
+  // key=value text goes in unchecked above: validate the UTF-8 of the result.
+  rapidjson::Document check;
+  return json::Parse(*out, &check, "the command data");
 }
 
 void PrintAccepted(const GlobalOptions& g, const CommandResult& r, uint64_t line) {
@@ -156,6 +158,10 @@ Status ParseLine(std::string_view text, Command* c) {
     std::string_view k(it->name.GetString(), it->name.GetStringLength());
     if (k != "command" && k != "to" && k != "data" && k != "id" && k != "expect")
       return Status::InvalidArgument(fmt::format("unknown key \"{}\"", k));
+    // FindMember sees the first of two equal keys; which one was meant is a guess.
+    for (auto earlier = d.MemberBegin(); earlier != it; ++earlier)
+      if (k == std::string_view(earlier->name.GetString(), earlier->name.GetStringLength()))
+        return Status::InvalidArgument(fmt::format("key \"{}\" appears twice", k));
   }
   if (auto it = d.FindMember("data"); it != d.MemberEnd()) {
     if (!it->value.IsObject()) return Status::InvalidArgument("\"data\" must be a JSON object");

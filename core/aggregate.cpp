@@ -3,6 +3,7 @@
 #include <rapidjson/error/en.h>
 
 #include "core/domain_registry.h"
+#include "core/json_depth.h"
 #include "core/process_manager.h"
 
 namespace rill {
@@ -36,7 +37,8 @@ Status FieldReader::CheckNoUnknownFields(const std::vector<FieldInfo>& known) {
 }
 
 Status Parse(std::string_view text, rapidjson::Document* doc, const char* what) {
-  doc->Parse(text.data(), text.size());
+  RILL_RETURN_IF_ERROR(CheckDepth(text, what));
+  doc->Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
   if (doc->HasParseError())
     return Status::InvalidArgument(std::string(what) + " is not valid JSON: " +
                                    rapidjson::GetParseError_En(doc->GetParseError()) + " at offset " +
@@ -46,6 +48,7 @@ Status Parse(std::string_view text, rapidjson::Document* doc, const char* what) 
 }
 
 Status SmallDocument::Parse(std::string_view text, const char* what) {
+  RILL_RETURN_IF_ERROR(CheckDepth(text, what));
   doc_.Parse(text.data(), text.size());
   if (doc_.HasParseError())
     return Status::InvalidArgument(std::string(what) + " is not valid JSON: " +

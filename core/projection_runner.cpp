@@ -518,7 +518,11 @@ Status ReplayProjection(EventStore& store, const Projection& projection, const P
   if (!fresh.ok()) return fresh.status();
   RILL_RETURN_IF_ERROR((*fresh)->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
   RILL_RETURN_IF_ERROR(SyncFile(replay));  // the checkpoint syncs only what it copied
-  if (!FileExists(live)) {
+  Result<std::unique_ptr<SqliteDb>> target = Status::NotFound("no live model");
+  if (FileExists(live)) target = SqliteDb::Open(live, SqliteMode::kReadWrite);
+  // No live model, or one too damaged to open (not a database): nothing in
+  // it to keep, so the replayed file takes its place by rename.
+  if (!target.ok() && (target.status().code() == Code::kNotFound || target.status().code() == Code::kCorruption)) {
     fresh->reset();  // last connection: SQLite folds and deletes the -wal
     RILL_RETURN_IF_ERROR(RemoveSqliteFiles(live));  // stray -wal/-shm of a dropped model
     if (std::rename(replay.c_str(), live.c_str()) != 0)
@@ -527,7 +531,6 @@ Status ReplayProjection(EventStore& store, const Projection& projection, const P
     RILL_RETURN_IF_ERROR(SyncDirectory(dir));
     return settle();
   }
-  Result<std::unique_ptr<SqliteDb>> target = SqliteDb::Open(live, SqliteMode::kReadWrite);
   if (!target.ok()) return target.status();
   Status s = (*target)->ReplaceContentWith(**fresh);
   if (!s.ok()) return s.WithContext(fmt::format("projection {}: swapping in the replayed model", projection.name()));

@@ -1,5 +1,7 @@
 #include "core/sql_projection.h"
 
+#include "core/json_depth.h"
+
 #include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -220,6 +222,8 @@ class ParsedJson {
     values_.Clear();
     stack_.Clear();
     doc_.emplace(&values_, 1024, &stack_);
+    if (!rill::json::CheckDepth(text, "").ok())
+      return Status::Corruption(fmt::format("event {} nests deeper than {} levels", what, rill::json::kMaxJsonDepth));
     doc_->Parse(text.data(), text.size());
     if (doc_->HasParseError() || !doc_->IsObject())
       return Status::Corruption(fmt::format("event {} is not a JSON object", what));

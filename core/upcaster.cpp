@@ -1,5 +1,7 @@
 #include "core/upcaster.h"
 
+#include "core/json_depth.h"
+
 #include <fmt/format.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
@@ -351,6 +353,8 @@ class FileParser {
 
   Status Parse(Step* step) {
     std::string copy(text_);  // NUL-terminated for StringStream
+    if (!rill::json::CheckDepth(copy, "").ok())
+      return Error(0, fmt::format("JSON nests deeper than {} levels", rill::json::kMaxJsonDepth));
     doc_.Parse<rapidjson::kParseValidateEncodingFlag>(copy.c_str(), copy.size());
     if (doc_.HasParseError())
       return Error(doc_.GetErrorOffset(), fmt::format("invalid JSON: {}", rapidjson::GetParseError_En(doc_.GetParseError())));
@@ -451,6 +455,9 @@ class FileParser {
     std::string s;
     RILL_RETURN_IF_ERROR(RequireString(obj, at, key, &s));
     *out = SplitPath(s);
+    // Each segment may become a level of nesting (default, nest).
+    if (out->size() > 64)
+      return ErrorAt(at + "/" + key, fmt::format("\"{}\" has {} segments; at most 64", key, out->size()));
     for (const auto& seg : *out)
       if (seg.empty()) return ErrorAt(at + "/" + key, fmt::format("\"{}\" is not a valid dotted path: \"{}\"", key, s));
     return Status::OK();
@@ -842,6 +849,9 @@ Status Upcaster::UpcastInPlace(Event& event) const {
   Scratch& scratch = t_scratch;
   scratch.allocator.Clear();
   UpcastEvent ev{event.type, event.schema, rapidjson::Document(&scratch.allocator, 1024, &scratch.stack_allocator)};
+  if (!rill::json::CheckDepth(event.data, "").ok())
+    return Status::Corruption(fmt::format("event at position {} ({} schema {}): data nests deeper than {} levels",
+                                          event.position, event.type, event.schema, rill::json::kMaxJsonDepth));
   ev.data.Parse(event.data.data(), event.data.size());
   if (ev.data.HasParseError() || !ev.data.IsObject())
     return Status::Corruption(fmt::format("event at position {} ({} schema {}): data is not a JSON object",
@@ -870,6 +880,9 @@ Status Upcaster::Impl::Solo(const Event& event, std::vector<Event>* out, const S
   UpcastEvent ev;
   ev.type = event.type;
   ev.schema = event.schema;
+  if (!rill::json::CheckDepth(event.data, "").ok())
+    return Status::Corruption(fmt::format("event at position {} ({} schema {}): data nests deeper than {} levels",
+                                          event.position, event.type, event.schema, rill::json::kMaxJsonDepth));
   ev.data.Parse(event.data.data(), event.data.size());
   if (ev.data.HasParseError() || !ev.data.IsObject())
     return Status::Corruption(fmt::format("event at position {} ({} schema {}): data is not a JSON object",

@@ -3,6 +3,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config liblmdb-dev lmdb-utils libsqlite3-dev sqlite3 libcli11-dev libfmt-dev
       libcereal-dev rapidjson-dev libboost-test-dev)
+# --fuzz: also clang (libFuzzer) for scripts/fuzz.sh and reliability/fuzz.sh.
+[ "${1:-}" = --fuzz ] && pkgs+=(clang)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

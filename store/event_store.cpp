@@ -103,11 +103,12 @@ Status StoreImpl::OpenLog(bool fresh) {
     MDB_val k = Val(kMetaFormat), v;
     int rc = mdb_get(txn, meta_db_, &k, &v);
     if (rc == MDB_NOTFOUND) {
-      if (!fresh) {
-        MDB_stat st;
-        mdb_stat(txn, log_db_, &st);
-        if (st.ms_entries > 0) return Status::Corruption(fmt::format("store {} has events but no format version", dir_));
-      }
+      // An existing log without its format mark was emptied or replaced
+      // (e.g. truncated to 0 bytes, which LMDB takes for a new file):
+      // starting a new log over it would report a lost store as clean.
+      if (!fresh)
+        return Status::Corruption(fmt::format(
+            "{}/log/data.mdb has no rill format mark: the log was emptied or replaced (restore it from a backup)", dir_));
       std::string fmtv = std::to_string(kFormatVersion);
       store_id_ = Uuid::Generate().ToString();
       MDB_val fv = Val(fmtv), ik = Val(kMetaStoreId), iv = Val(store_id_);

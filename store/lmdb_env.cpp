@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -61,6 +63,18 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Opt
   struct stat st {};
   if (::stat((dir + "/data.mdb").c_str(), &st) == 0 && static_cast<size_t>(st.st_size) > map) map = st.st_size;
   mdb_env_set_mapsize(e->env_, map);
+  // LMDB has no page checksums: a damaged page trips one of its assertions,
+  // which then abort()s. Say which file is damaged and exit 1 (the exit code
+  // of a corrupt store) instead of dumping core; nothing can continue safely.
+  mdb_env_set_userctx(e->env_, e.get());
+  mdb_env_set_assert(e->env_, [](MDB_env* env, const char* msg) {
+    const auto* self = static_cast<const LmdbEnv*>(mdb_env_get_userctx(env));
+    std::string line = fmt::format("rill: corruption: {}/data.mdb is damaged (LMDB: {}); restore it from a backup\n",
+                                   self ? self->dir() : std::string("?"), msg);
+    ssize_t ignored = ::write(2, line.data(), line.size());
+    (void)ignored;
+    ::_exit(1);
+  });
   unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
   if (!options.sync) flags |= MDB_NOSYNC;
   rc = mdb_env_open(e->env_, dir.c_str(), flags, 0644);
@@ -69,6 +83,20 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Opt
     mdb_env_close(e->env_);
     e->env_ = nullptr;
     return s;
+  }
+  // LMDB maps the file and trusts its meta page: a data.mdb cut short (a
+  // truncated copy, a full disk during a copy) would SIGBUS on the first
+  // read past its end. Refuse it while that is still a clear error.
+  MDB_envinfo info{};
+  MDB_stat stat_info{};
+  mdb_env_info(e->env_, &info);
+  mdb_env_stat(e->env_, &stat_info);
+  uint64_t needed = (static_cast<uint64_t>(info.me_last_pgno) + 1) * stat_info.ms_psize;
+  if (::stat((dir + "/data.mdb").c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) < needed) {
+    mdb_env_close(e->env_);
+    e->env_ = nullptr;
+    return Status::Corruption(fmt::format("{}/data.mdb is truncated: {} bytes, but its pages need {}", dir,
+                                          static_cast<uint64_t>(st.st_size), needed));
   }
   int dead = 0;
   mdb_reader_check(e->env_, &dead);  // readers left by killed processes pin pages
@@ -168,6 +196,13 @@ Status LmdbEnv::Write(const std::function<Status(MDB_txn*)>& fn) {
       // fsync error may have dropped pages the kernel will not write again,
       // so the caller must treat this as fatal rather than retry.
       hard_failure_ = true;
+      // LMDB reports a short page write as EIO, hiding ENOSPC: say so when
+      // the filesystem is (nearly) full, the cause a user can fix.
+      struct statvfs fs {};
+      if ((rc == EIO || rc == ENOSPC) && ::statvfs(dir_.c_str(), &fs) == 0 &&
+          static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < (16u << 20))
+        return LmdbStatus(rc, fmt::format("commit: no space left on device ({} KiB free in {})",
+                                          static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize / 1024, dir_));
       return LmdbStatus(rc, "commit");
     }
     return Status::OK();
