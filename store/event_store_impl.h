@@ -30,6 +30,29 @@ struct PendingAppend {
   std::chrono::steady_clock::time_point enqueued;
 };
 
+// Hashes std::string and std::string_view alike, so maps keyed by std::string
+// can be probed with a view without building a string.
+struct StringViewHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// The writer's own knowledge of a stream head, kept across batches so the hot
+// path does not consult the tail and the index for every request (measured:
+// that lookup was a quarter of the writer's time). `version`/`position`/
+// `deleted` are committed values; the work_* copy belongs to the transaction
+// being written (valid while work_attempt is the current attempt), so a
+// rolled-back or retried transaction never leaves a trace.
+struct WriterHead {
+  uint64_t version = 0, position = 0;
+  bool deleted = false;
+  bool loaded = false;  // false: not yet read from the tail and the index
+  uint64_t load_attempt = 0;  // listed for loading by this attempt
+  uint64_t work_attempt = 0;
+  uint64_t work_version = 0, work_position = 0;
+  bool work_deleted = false;
+};
+
 class StoreImpl final : public EventStore {
  public:
   StoreImpl(std::string dir, StoreOptions options);
@@ -83,9 +106,8 @@ class StoreImpl final : public EventStore {
   Status CatchUpTailIn(MDB_txn* log_txn);
   Result<StreamInfo> StreamHead(const std::string& stream, StreamRecord* index_record);
   Result<RequestRecord> FindRequest(const std::string& id);
-  Status LookupForWrite(const std::vector<const std::string*>& streams,
+  Status LookupForWrite(const std::vector<std::pair<const std::string*, WriterHead*>>& streams,
                         const std::vector<const std::string*>& request_ids,
-                        std::unordered_map<std::string, StreamInfo>* heads,
                         std::unordered_map<std::string, std::optional<RequestRecord>>* requests);
   Status FetchRecord(MDB_txn* log_txn, uint64_t position, Event* out);
   Status Transform(Event& e);
@@ -114,13 +136,20 @@ class StoreImpl final : public EventStore {
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_, queue_space_cv_;
-  std::deque<PendingAppend> queue_;
+  std::vector<PendingAppend> queue_;  // a vector: the writer usually takes it whole (swap)
   size_t queued_bytes_ = 0;  // sum of queue_[i].bytes
   bool stopping_ = false;
   Status writer_fatal_;  // set once by a hard commit failure
   std::thread writer_thread_;
   std::atomic<uint64_t> batches_{0}, batched_requests_{0};
   std::chrono::steady_clock::time_point last_sync_;
+  // Writer thread only: stream heads it knows (see WriterHead). Dropped when
+  // tail_.foreign_events says another writer touched the log, and when it
+  // grows past kMaxWriterHeads.
+  static constexpr size_t kMaxWriterHeads = size_t{1} << 19;
+  std::unordered_map<std::string, WriterHead, StringViewHash, std::equal_to<>> writer_heads_;
+  uint64_t writer_heads_foreign_ = 0;
+  uint64_t write_attempts_ = 0;
 
   std::mutex index_mu_;
   std::condition_variable index_cv_;

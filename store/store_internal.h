@@ -86,22 +86,30 @@ struct UnindexedTail {
     std::optional<bool> deleted;
     std::optional<StreamMetadata> metadata;
   };
+  using StreamMap = std::unordered_map<std::string, Stream>;
   struct Ref {
     uint64_t position;
-    std::string stream;      // stream the event is in ("" if none tracked)
+    // The stream's entry in `streams`: it outlives the Ref, because a stream
+    // is erased only once its entries are empty, i.e. all its Refs trimmed.
+    // (A pointer, not the name: trimming then needs no hash lookup per event.)
+    StreamMap::value_type* stream;
     std::string request_id;  // set on the last event of a request
   };
 
   std::mutex mu;
   uint64_t indexed = 0;    // the index is complete through this position
   uint64_t known_end = 0;  // last log position this process has seen
-  std::unordered_map<std::string, Stream> streams;
+  // Counts log entries that reached this process other than through its own
+  // writer's AddLocked (other processes' appends, a reset, an indexer that ran
+  // ahead): the writer drops its head cache when this moves.
+  uint64_t foreign_events = 0;
+  StreamMap streams;
   std::unordered_map<std::string, RequestRecord> requests;
   std::deque<Ref> order;
 
   // Records one committed event (caller holds mu). Consecutive events with
   // one request id extend that request's outcome.
-  void AddLocked(const RecordView& v);
+  void AddLocked(const RecordView& v, bool own_writer = false);
   // Drops at most max_events entries at or below `position` (caller holds
   // mu); true if more remain to drop.
   bool TrimLocked(uint64_t position, size_t max_events = SIZE_MAX);
