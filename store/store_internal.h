@@ -105,7 +105,40 @@ struct UnindexedTail {
   uint64_t foreign_events = 0;
   StreamMap streams;
   std::unordered_map<std::string, RequestRecord> requests;
-  std::deque<Ref> order;
+  // A ring that keeps its buffer: a std::deque freed and re-allocated its
+  // chunks with every index batch (one malloc per ~10 events, and page faults
+  // as the heap top shrank and grew again). Holds at most the tail's peak.
+  class RefRing {
+   public:
+    bool empty() const { return count_ == 0; }
+    size_t size() const { return count_; }
+    Ref& front() { return buf_[head_]; }
+    void push_back(Ref r) {
+      if (count_ == buf_.size()) Grow();
+      buf_[(head_ + count_) & (buf_.size() - 1)] = std::move(r);
+      ++count_;
+    }
+    void pop_front() {
+      buf_[head_].request_id.clear();
+      head_ = (head_ + 1) & (buf_.size() - 1);
+      --count_;
+    }
+    void clear() {
+      buf_.clear();
+      head_ = count_ = 0;
+    }
+
+   private:
+    void Grow() {
+      std::vector<Ref> bigger(buf_.empty() ? 1024 : buf_.size() * 2);  // a power of two
+      for (size_t i = 0; i < count_; ++i) bigger[i] = std::move(buf_[(head_ + i) & (buf_.size() - 1)]);
+      buf_.swap(bigger);
+      head_ = 0;
+    }
+    std::vector<Ref> buf_;
+    size_t head_ = 0, count_ = 0;
+  };
+  RefRing order;
 
   // Records one committed event (caller holds mu). Consecutive events with
   // one request id extend that request's outcome.
