@@ -158,6 +158,7 @@ Status StoreImpl::DropIndex() {
   fs::remove_all(dir_ + "/index", ec);
   if (ec) return Status::IOError(fmt::format("cannot remove {}/index: {}", dir_, ec.message()));
   std::lock_guard lock(tail_.mu);
+  tail_.UnlinkWriterLocked();
   tail_.streams.clear();
   tail_.requests.clear();
   tail_.order.clear();

@@ -37,21 +37,6 @@ struct StringViewHash {
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
-// The writer's own knowledge of a stream head, kept across batches so the hot
-// path does not consult the tail and the index for every request (measured:
-// that lookup was a quarter of the writer's time). `version`/`position`/
-// `deleted` are committed values; the work_* copy belongs to the transaction
-// being written (valid while work_attempt is the current attempt), so a
-// rolled-back or retried transaction never leaves a trace.
-struct WriterHead {
-  uint64_t version = 0, position = 0;
-  bool deleted = false;
-  bool loaded = false;  // false: not yet read from the tail and the index
-  uint64_t load_attempt = 0;  // listed for loading by this attempt
-  uint64_t work_attempt = 0;
-  uint64_t work_version = 0, work_position = 0;
-  bool work_deleted = false;
-};
 
 class StoreImpl final : public EventStore {
  public:
@@ -157,6 +142,7 @@ class StoreImpl final : public EventStore {
   Status index_error_;
   std::thread indexer_thread_;
   std::atomic<uint64_t> index_rebuilds_{0};
+  std::atomic<size_t> index_streams_hint_{0};  // streams the last index batch touched
 };
 
 }  // namespace rill

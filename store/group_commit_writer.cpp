@@ -236,14 +236,11 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     const uint64_t attempt = ++write_attempts_;
     touched.clear();
     {
-      uint64_t foreign;
-      {
-        std::lock_guard lock(tail_.mu);
-        foreign = tail_.foreign_events;
-      }
-      if (foreign != writer_heads_foreign_ || writer_heads_.size() > kMaxWriterHeads) {
+      std::lock_guard lock(tail_.mu);
+      if (tail_.foreign_events != writer_heads_foreign_ || writer_heads_.size() > kMaxWriterHeads) {
+        tail_.UnlinkWriterLocked();
         writer_heads_.clear();
-        writer_heads_foreign_ = foreign;
+        writer_heads_foreign_ = tail_.foreign_events;
       }
     }
     std::unordered_map<std::string, RequestRecord> ids;
@@ -384,7 +381,7 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
           rv.type = r.events[j].type;
           rv.request_id = r.request_id;
           rv.data = r.events[j].data;
-          tail_.AddLocked(rv, /*own_writer=*/true);
+          tail_.AddLocked(rv, /*own_writer=*/true, heads[i].first);
         }
       }
       want_index = tail_.size() >= options_.index_batch_events;

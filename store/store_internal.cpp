@@ -134,11 +134,18 @@ uint64_t HashRequest(const AppendRequest& r) {
   return h == 0 ? 1 : h;
 }
 
-void UnindexedTail::AddLocked(const RecordView& v, bool own_writer) {
+void UnindexedTail::AddLocked(const RecordView& v, bool own_writer, WriterHead* head) {
   if (v.position <= known_end) return;  // already seen (catch-up races)
   known_end = v.position;
   if (!own_writer) ++foreign_events;
-  auto* node = &*streams.try_emplace(std::string(v.stream)).first;
+  StreamMap::value_type* node = head ? head->tail : nullptr;
+  if (!node) {
+    node = &*streams.try_emplace(std::string(v.stream)).first;
+    if (head) {
+      head->tail = node;
+      node->second.writer = head;
+    }
+  }
   node->second.entries.emplace_back(v.version, v.position);
   if (IsMetaStream(v.stream)) {
     auto& target = streams[std::string(MetaTarget(v.stream))];
@@ -169,6 +176,13 @@ void UnindexedTail::AddLocked(const RecordView& v, bool own_writer) {
   order.push_back(std::move(ref));
 }
 
+void UnindexedTail::UnlinkWriterLocked() {
+  for (auto& [name, st] : streams) {
+    if (st.writer) st.writer->tail = nullptr;
+    st.writer = nullptr;
+  }
+}
+
 bool UnindexedTail::TrimLocked(uint64_t position, size_t max_events) {
   if (position > indexed) indexed = position;
   for (size_t n = 0; !order.empty() && order.front().position <= position; ++n) {
@@ -182,14 +196,20 @@ bool UnindexedTail::TrimLocked(uint64_t position, size_t max_events) {
       const std::string& name = ref.stream->first;
       std::string target;
       if (IsMetaStream(name)) target = MetaTarget(name);
-      if (!st.deleted && !st.metadata) streams.erase(streams.find(name));  // `name` and `st` die here
+      if (!st.deleted && !st.metadata) {
+        if (st.writer) st.writer->tail = nullptr;
+        streams.erase(streams.find(name));  // `name` and `st` die here
+      }
       if (!target.empty()) {
         // No newer $$ event is pending: the index holds the target's flags.
         auto t = streams.find(target);
         if (t != streams.end()) {
           t->second.deleted.reset();
           t->second.metadata.reset();
-          if (t->second.entries.empty()) streams.erase(t);
+          if (t->second.entries.empty()) {
+            if (t->second.writer) t->second.writer->tail = nullptr;
+            streams.erase(t);
+          }
         }
       }
     }

@@ -41,6 +41,14 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       uint64_t number, version, position;
     };
     std::vector<IndexKey> keys;
+    // Sized up front: growing them re-hashed tens of thousands of streams and
+    // re-copied the keys several times per batch.
+    {
+      uint64_t last = LastLogPositionIn(ltxn.get());
+      uint64_t pending = last >= from ? std::min<uint64_t>(last - from + 1, max_events) : 0;
+      keys.reserve(pending);
+      touched.reserve(std::min<uint64_t>(pending, index_streams_hint_.load(std::memory_order_relaxed) + 1024));
+    }
     auto stream_record = [&](std::string_view name) -> Result<StreamRecord*> {
       auto it = touched.find(name);
       if (it != touched.end()) return &it->second;
@@ -167,6 +175,7 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       MDB_val kk = Val(id), vv = Val(b);
       RILL_RETURN_IF_ERROR(index_env_->Check(mdb_put(itxn, commands_db_, &kk, &vv, 0), "writing commands"));
     }
+    index_streams_hint_.store(touched.size(), std::memory_order_relaxed);
     mark = from - 1 + done;
     char mb[8], nb[8];
     PutBigEndian64(mb, mark);
