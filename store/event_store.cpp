@@ -159,11 +159,13 @@ Status StoreImpl::DropIndex() {
   fs::remove_all(dir_ + "/index", ec);
   if (ec) return Status::IOError(fmt::format("cannot remove {}/index: {}", dir_, ec.message()));
   std::lock_guard lock(tail_.mu);
+  tail_.UnlinkWriterLocked();
   tail_.streams.clear();
   tail_.requests.clear();
   tail_.order.clear();
   tail_.indexed = 0;
   tail_.known_end = 0;
+  ++tail_.foreign_events;
   return Status::OK();
 }
 

@@ -30,6 +30,14 @@ struct PendingAppend {
   std::chrono::steady_clock::time_point enqueued;
 };
 
+// Hashes std::string and std::string_view alike, so maps keyed by std::string
+// can be probed with a view without building a string.
+struct StringViewHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+
 class StoreImpl final : public EventStore {
  public:
   StoreImpl(std::string dir, StoreOptions options);
@@ -83,9 +91,8 @@ class StoreImpl final : public EventStore {
   Status CatchUpTailIn(MDB_txn* log_txn);
   Result<StreamInfo> StreamHead(const std::string& stream, StreamRecord* index_record);
   Result<RequestRecord> FindRequest(const std::string& id);
-  Status LookupForWrite(const std::vector<const std::string*>& streams,
+  Status LookupForWrite(const std::vector<std::pair<const std::string*, WriterHead*>>& streams,
                         const std::vector<const std::string*>& request_ids,
-                        std::unordered_map<std::string, StreamInfo>* heads,
                         std::unordered_map<std::string, std::optional<RequestRecord>>* requests);
   Status FetchRecord(MDB_txn* log_txn, uint64_t position, Event* out);
   Status Transform(Event& e);
@@ -118,13 +125,20 @@ class StoreImpl final : public EventStore {
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_, queue_space_cv_;
-  std::deque<PendingAppend> queue_;
+  std::vector<PendingAppend> queue_;  // a vector: the writer usually takes it whole (swap)
   size_t queued_bytes_ = 0;  // sum of queue_[i].bytes
   bool stopping_ = false;
   Status writer_fatal_;  // set once by a hard commit failure
   std::thread writer_thread_;
   std::atomic<uint64_t> batches_{0}, batched_requests_{0};
   std::chrono::steady_clock::time_point last_sync_;
+  // Writer thread only: stream heads it knows (see WriterHead). Dropped when
+  // tail_.foreign_events says another writer touched the log, and when it
+  // grows past kMaxWriterHeads.
+  static constexpr size_t kMaxWriterHeads = size_t{1} << 19;
+  std::unordered_map<std::string, WriterHead, StringViewHash, std::equal_to<>> writer_heads_;
+  uint64_t writer_heads_foreign_ = 0;
+  uint64_t write_attempts_ = 0;
 
   std::mutex index_mu_;
   std::condition_variable index_cv_;
@@ -132,6 +146,7 @@ class StoreImpl final : public EventStore {
   Status index_error_;
   std::thread indexer_thread_;
   std::atomic<uint64_t> index_rebuilds_{0};
+  std::atomic<size_t> index_streams_hint_{0};  // streams the last index batch touched
 };
 
 }  // namespace rill

@@ -101,13 +101,22 @@ void StoreImpl::WriterLoop() {
         };
         while (!stopping_ && !full() && std::chrono::steady_clock::now() < deadline)
           queue_cv_.wait_until(lock, deadline);
-        size_t bytes = 0;
-        while (!queue_.empty() && batch.size() < options_.max_batch_requests &&
-               (batch.empty() || bytes + queue_.front().bytes <= options_.max_batch_bytes)) {
-          bytes += queue_.front().bytes;
-          queued_bytes_ -= queue_.front().bytes;
-          batch.push_back(std::move(queue_.front()));
-          queue_.pop_front();
+        if (queue_.size() <= options_.max_batch_requests && queued_bytes_ <= options_.max_batch_bytes) {
+          // The usual case: everything queued fits one batch. Swapping hands
+          // the queue over without moving requests and gives the appenders
+          // back the last batch's (cleared) buffer.
+          batch.swap(queue_);
+          queued_bytes_ = 0;
+        } else {
+          size_t bytes = 0, n = 0;
+          while (n < queue_.size() && n < options_.max_batch_requests &&
+                 (n == 0 || bytes + queue_[n].bytes <= options_.max_batch_bytes)) {
+            bytes += queue_[n].bytes;
+            batch.push_back(std::move(queue_[n]));
+            ++n;
+          }
+          queued_bytes_ -= bytes;
+          queue_.erase(queue_.begin(), queue_.begin() + n);
         }
       }
     }
@@ -137,35 +146,32 @@ void StoreImpl::WriterLoop() {
   }
 }
 
-// The heads of `streams` and the stored outcomes of `request_ids`, as of now:
-// the tail overlaid on one index read transaction, opened under the tail lock
-// (the indexer trims the tail only after committing, so nothing is missed).
-Status StoreImpl::LookupForWrite(const std::vector<const std::string*>& streams,
+// Loads the heads of `streams` (writer-cache entries not yet loaded) and the
+// stored outcomes of `request_ids`, as of now: the tail overlaid on one index
+// read transaction, opened under the tail lock (the indexer trims the tail
+// only after committing, so nothing is missed).
+Status StoreImpl::LookupForWrite(const std::vector<std::pair<const std::string*, WriterHead*>>& streams,
                                  const std::vector<const std::string*>& request_ids,
-                                 std::unordered_map<std::string, StreamInfo>* heads,
                                  std::unordered_map<std::string, std::optional<RequestRecord>>* requests) {
   LmdbEnv::ReadTxn txn;
-  std::vector<const std::string*> need_index;
+  std::vector<std::pair<const std::string*, WriterHead*>> need_index;
   std::vector<const std::string*> need_index_ids;
   {
     std::lock_guard lock(tail_.mu);
-    for (const std::string* name : streams) {
-      auto [it, fresh] = heads->try_emplace(*name);
-      if (!fresh) continue;
-      StreamInfo& info = it->second;
-      info.name = *name;
+    for (auto [name, head] : streams) {
+      head->version = head->position = 0;
+      head->deleted = false;
       auto t = tail_.streams.find(*name);
       if (t != tail_.streams.end()) {
         if (!t->second.entries.empty()) {
-          info.head_version = t->second.entries.back().first;
-          info.head_position = t->second.entries.back().second;
+          head->version = t->second.entries.back().first;
+          head->position = t->second.entries.back().second;
         }
-        if (t->second.deleted) info.deleted = *t->second.deleted;
-        if (t->second.metadata) info.metadata = *t->second.metadata;
+        if (t->second.deleted) head->deleted = *t->second.deleted;
       }
       // Events in the tail are newer than anything indexed, and no event
       // follows a tombstone: the index has nothing to add for such a stream.
-      if (t == tail_.streams.end() || t->second.entries.empty()) need_index.push_back(name);
+      if (t == tail_.streams.end() || t->second.entries.empty()) need_index.emplace_back(name, head);
     }
     for (const std::string* id : request_ids) {
       auto [it, fresh] = requests->try_emplace(*id);
@@ -175,19 +181,18 @@ Status StoreImpl::LookupForWrite(const std::vector<const std::string*>& streams,
     }
     RILL_RETURN_IF_ERROR(index_env_->BeginRead(&txn));
   }
-  for (const std::string* name : need_index) {
+  for (auto [name, head] : need_index) {
     MDB_val k = Val(*name), v;
     int rc = mdb_get(txn.get(), streams_db_, &k, &v);
     if (rc == MDB_NOTFOUND) continue;
     RILL_RETURN_IF_ERROR(LmdbStatus(rc, "reading stream heads"));
     StreamRecord r;
     if (!StreamRecord::Decode(View(v), &r)) return Status::Corruption(fmt::format("stream record of {} is damaged", *name));
-    StreamInfo& info = (*heads)[*name];
-    if (r.head_version > info.head_version) {
-      info.head_version = r.head_version;
-      info.head_position = r.head_position;
+    if (r.head_version > head->version) {
+      head->version = r.head_version;
+      head->position = r.head_position;
     }
-    info.deleted = info.deleted || r.deleted;
+    head->deleted = head->deleted || r.deleted;
   }
   for (const std::string* id : need_index_ids) {
     MDB_val k = Val(*id), v;
@@ -198,6 +203,7 @@ Status StoreImpl::LookupForWrite(const std::vector<const std::string*>& streams,
     if (!RequestRecord::Decode(*id, View(v), &r)) return Status::Corruption(fmt::format("request record {} is damaged", *id));
     (*requests)[*id] = r;
   }
+  for (auto [name, head] : streams) head->loaded = true;
   return Status::OK();
 }
 
@@ -214,6 +220,10 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
   std::vector<std::optional<Result<AppendResult>>> outcomes(batch.size());
   std::vector<char> writes(batch.size(), 0);
   std::vector<uint64_t> hashes(batch.size(), 0);
+  // Per request: its stream's head and the head its expected version is
+  // checked against (differs for system appends to "$$stream").
+  std::vector<std::pair<WriterHead*, WriterHead*>> heads(batch.size());
+  std::vector<WriterHead*> touched;  // heads this attempt changed
 
   Status s = log_env_->Write([&](MDB_txn* txn) -> Status {
     for (auto& o : outcomes) o.reset();
@@ -222,23 +232,55 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     // write lock, so this view is final for the transaction.
     RILL_RETURN_IF_ERROR(CatchUpTailIn(txn));
     uint64_t next = LastLogPositionIn(txn) + 1;
-    // Every stream head and request id the batch needs, looked up at once:
-    // one tail lock, one index read transaction.
-    std::unordered_map<std::string, StreamInfo> heads;
-    heads.reserve(batch.size() * 2);
+    // Stream heads come from the writer's cache; the streams it has not seen
+    // (or forgot) and every request id are looked up at once: one tail lock,
+    // one index read transaction.
+    const uint64_t attempt = ++write_attempts_;
+    touched.clear();
+    {
+      std::lock_guard lock(tail_.mu);
+      if (tail_.foreign_events != writer_heads_foreign_ || writer_heads_.size() > kMaxWriterHeads) {
+        tail_.UnlinkWriterLocked();
+        writer_heads_.clear();
+        writer_heads_foreign_ = tail_.foreign_events;
+      }
+    }
     std::unordered_map<std::string, RequestRecord> ids;
     std::unordered_map<std::string, std::optional<RequestRecord>> stored_ids;
     {
-      std::vector<const std::string*> names, reqs;
-      for (auto& p : batch) {
+      std::vector<std::pair<const std::string*, WriterHead*>> load;
+      std::vector<const std::string*> reqs;
+      auto find = [&](const std::string& name) {
+        auto it = writer_heads_.find(std::string_view(name));
+        if (it == writer_heads_.end()) it = writer_heads_.emplace(name, WriterHead{}).first;
+        WriterHead* h = &it->second;
+        if (!h->loaded && h->load_attempt != attempt) {
+          h->load_attempt = attempt;  // listed once
+          load.emplace_back(&it->first, h);
+        }
+        return h;
+      };
+      for (size_t i = 0; i < batch.size(); ++i) {
+        auto& p = batch[i];
         if (p.flush_marker) continue;
-        names.push_back(&p.request.stream);
-        if (p.system) names.push_back(&p.check_stream);
+        heads[i].first = find(p.request.stream);
+        heads[i].second = p.system ? find(p.check_stream) : heads[i].first;
         if (!p.request.request_id.empty()) reqs.push_back(&p.request.request_id);
       }
-      RILL_RETURN_IF_ERROR(LookupForWrite(names, reqs, &heads, &stored_ids));
+      if (!load.empty() || !reqs.empty()) RILL_RETURN_IF_ERROR(LookupForWrite(load, reqs, &stored_ids));
     }
-    auto head_of = [&](const std::string& stream) -> StreamInfo* { return &heads[stream]; };
+    // The transaction's working copy of a head, taken from the committed
+    // values the first time this attempt touches it.
+    auto work = [&](WriterHead* h) -> WriterHead* {
+      if (h->work_attempt != attempt) {
+        h->work_attempt = attempt;
+        h->work_version = h->version;
+        h->work_position = h->position;
+        h->work_deleted = h->deleted;
+        touched.push_back(h);
+      }
+      return h;
+    };
     MDB_cursor* cur;
     RILL_RETURN_IF_ERROR(log_env_->Check(mdb_cursor_open(txn, log_db_, &cur), "cursor"));
     Status inner;
@@ -288,12 +330,12 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
         }
       }
       const std::string& checked = p.system ? p.check_stream : r.stream;
-      StreamInfo* check_head = head_of(checked);
-      if (check_head->deleted) {
+      WriterHead* check_head = work(heads[i].second);
+      if (check_head->work_deleted) {
         outcomes[i] = Status::Conflict(fmt::format("stream {} is deleted", checked));
         continue;
       }
-      uint64_t actual = check_head->head_version;
+      uint64_t actual = check_head->work_version;
       bool ok = true;
       switch (r.expected.kind) {
         case ExpectedVersion::kAny: break;
@@ -305,14 +347,14 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
         outcomes[i] = Status::Conflict(ConflictMessage(checked, r.expected, actual));
         continue;
       }
-      StreamInfo* head = head_of(r.stream);
+      WriterHead* head = work(heads[i].first);
       AppendResult res;
       res.stream = r.stream;
-      res.first_version = head->head_version + 1;
+      res.first_version = head->work_version + 1;
       res.first_position = next;
       int64_t now = NowMicros();
       for (auto& e : r.events) {
-        uint64_t version = ++head->head_version;
+        uint64_t version = ++head->work_version;
         uint64_t position = next++;
         char key[8];
         PutBigEndian64(key, position);
@@ -321,13 +363,13 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
         if (!inner.ok()) break;
         EncodeRecordTo(static_cast<char*>(v.mv_data), position, version, r.stream, e,
                        e.id ? *e.id : Uuid::Generate(), e.time_us ? *e.time_us : now, r.request_id, hash);
-        head->head_position = position;
+        head->work_position = position;
       }
-      res.last_version = head->head_version;
+      res.last_version = head->work_version;
       res.last_position = next - 1;
       res.events = r.events.size();
       if (p.system) {
-        if (r.events[0].type == kDeleteType) check_head->deleted = true;
+        if (r.events[0].type == kDeleteType) check_head->work_deleted = true;
       }
       outcomes[i] = res;
       writes[i] = 1;
@@ -339,6 +381,11 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
   });
 
   if (s.ok()) {
+    for (WriterHead* h : touched) {
+      h->version = h->work_version;
+      h->position = h->work_position;
+      h->deleted = h->work_deleted;
+    }
     batches_.fetch_add(1);
     batched_requests_.fetch_add(batch.size());
     bool want_index;
@@ -358,7 +405,7 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
           rv.type = r.events[j].type;
           rv.request_id = r.request_id;
           rv.data = r.events[j].data;
-          tail_.AddLocked(rv);
+          tail_.AddLocked(rv, /*own_writer=*/true, heads[i].first);
         }
       }
       want_index = tail_.size() >= options_.index_batch_events;

@@ -134,12 +134,19 @@ uint64_t HashRequest(const AppendRequest& r) {
   return h == 0 ? 1 : h;
 }
 
-void UnindexedTail::AddLocked(const RecordView& v) {
+void UnindexedTail::AddLocked(const RecordView& v, bool own_writer, WriterHead* head) {
   if (v.position <= known_end) return;  // already seen (catch-up races)
   known_end = v.position;
-  std::string name(v.stream);
-  auto& st = streams[name];
-  st.entries.emplace_back(v.version, v.position);
+  if (!own_writer) ++foreign_events;
+  StreamMap::value_type* node = head ? head->tail : nullptr;
+  if (!node) {
+    node = &*streams.try_emplace(std::string(v.stream)).first;
+    if (head) {
+      head->tail = node;
+      node->second.writer = head;
+    }
+  }
+  node->second.entries.emplace_back(v.version, v.position);
   if (IsMetaStream(v.stream)) {
     auto& target = streams[std::string(MetaTarget(v.stream))];
     if (v.type == kDeleteType) target.deleted = true;
@@ -148,7 +155,7 @@ void UnindexedTail::AddLocked(const RecordView& v) {
       if (MetadataFromJson(v.data, &m)) target.metadata = m;
     }
   }
-  Ref ref{v.position, std::move(name), std::string(v.request_id)};
+  Ref ref{v.position, node, std::string(v.request_id)};
   if (!v.request_id.empty()) {
     auto it = requests.find(ref.request_id);
     if (it != requests.end() && it->second.outcome.last_position + 1 == v.position &&
@@ -169,24 +176,40 @@ void UnindexedTail::AddLocked(const RecordView& v) {
   order.push_back(std::move(ref));
 }
 
+void UnindexedTail::UnlinkWriterLocked() {
+  for (auto& [name, st] : streams) {
+    if (st.writer) st.writer->tail = nullptr;
+    st.writer = nullptr;
+  }
+}
+
 bool UnindexedTail::TrimLocked(uint64_t position, size_t max_events) {
   if (position > indexed) indexed = position;
   for (size_t n = 0; !order.empty() && order.front().position <= position; ++n) {
     if (n == max_events) return true;
     Ref& ref = order.front();
-    auto it = streams.find(ref.stream);
-    if (it != streams.end()) {
-      auto& e = it->second.entries;
-      if (!e.empty() && e.front().second == ref.position) e.pop_front();
-      bool meta_drained = e.empty();
-      if (e.empty() && !it->second.deleted && !it->second.metadata) streams.erase(it);
-      if (IsMetaStream(ref.stream) && meta_drained) {
+    Stream& st = ref.stream->second;
+    auto& e = st.entries;
+    if (!e.empty() && e.front().second == ref.position) e.pop_front();
+    if (e.empty()) {
+      // The last tail event of this stream: the index has it all now.
+      const std::string& name = ref.stream->first;
+      std::string target;
+      if (IsMetaStream(name)) target = MetaTarget(name);
+      if (!st.deleted && !st.metadata) {
+        if (st.writer) st.writer->tail = nullptr;
+        streams.erase(streams.find(name));  // `name` and `st` die here
+      }
+      if (!target.empty()) {
         // No newer $$ event is pending: the index holds the target's flags.
-        auto t = streams.find(std::string(MetaTarget(ref.stream)));
+        auto t = streams.find(target);
         if (t != streams.end()) {
           t->second.deleted.reset();
           t->second.metadata.reset();
-          if (t->second.entries.empty()) streams.erase(t);
+          if (t->second.entries.empty()) {
+            if (t->second.writer) t->second.writer->tail = nullptr;
+            streams.erase(t);
+          }
         }
       }
     }
@@ -196,7 +219,10 @@ bool UnindexedTail::TrimLocked(uint64_t position, size_t max_events) {
     }
     order.pop_front();
   }
-  if (known_end < position) known_end = position;
+  if (known_end < position) {
+    known_end = position;
+    ++foreign_events;  // the index saw log entries this process had not
+  }
   return false;
 }
 

@@ -56,11 +56,9 @@ bool MetadataFromJson(std::string_view json, StreamMetadata* out);
 uint64_t Fnv1a64(std::string_view s, uint64_t h = 1469598103934665603ull);
 uint64_t HashRequest(const AppendRequest& r);
 
-// Events after the index's high-water mark, so reads and version checks never
-// miss an acknowledged event. Guarded by mu; see StreamHeads() for the order
-// of locking against index read transactions.
-struct UnindexedTail {
-  struct Stream {
+struct WriterHead;
+// One stream's part of the UnindexedTail (below).
+struct UnindexedTailStream {
     // (version, position), ascending. A vector consumed from the front: most
     // tail streams hold a few entries, and a deque's 512-byte chunk per
     // stream cost more than the events.
@@ -85,23 +83,93 @@ struct UnindexedTail {
     } entries;
     std::optional<bool> deleted;
     std::optional<StreamMetadata> metadata;
-  };
+    WriterHead* writer = nullptr;  // the writer's cache entry pointing here
+};
+
+// The writer's own knowledge of a stream head, kept across batches so the hot
+// path does not consult the tail and the index for every request (measured:
+// that lookup was a quarter of the writer's time). `version`/`position`/
+// `deleted` are committed values; the work_* copy belongs to the transaction
+// being written (valid while work_attempt is the current attempt), so a
+// rolled-back or retried transaction never leaves a trace.
+struct WriterHead {
+  uint64_t version = 0, position = 0;
+  bool deleted = false;
+  bool loaded = false;  // false: not yet read from the tail and the index
+  uint64_t load_attempt = 0;  // listed for loading by this attempt
+  uint64_t work_attempt = 0;
+  uint64_t work_version = 0, work_position = 0;
+  bool work_deleted = false;
+  // This stream's entry in the tail, so recording a commit needs no hash
+  // lookup. Read and written only under the tail's mu; the tail clears it
+  // before erasing the entry (UnindexedTail::Stream::writer points back).
+  std::pair<const std::string, struct UnindexedTailStream>* tail = nullptr;
+};
+
+// Events after the index's high-water mark, so reads and version checks never
+// miss an acknowledged event. Guarded by mu; see StreamHeads() for the order
+// of locking against index read transactions.
+struct UnindexedTail {
+  using Stream = UnindexedTailStream;
+  using StreamMap = std::unordered_map<std::string, Stream>;
   struct Ref {
     uint64_t position;
-    std::string stream;      // stream the event is in ("" if none tracked)
+    // The stream's entry in `streams`: it outlives the Ref, because a stream
+    // is erased only once its entries are empty, i.e. all its Refs trimmed.
+    // (A pointer, not the name: trimming then needs no hash lookup per event.)
+    StreamMap::value_type* stream;
     std::string request_id;  // set on the last event of a request
   };
 
   std::mutex mu;
   uint64_t indexed = 0;    // the index is complete through this position
   uint64_t known_end = 0;  // last log position this process has seen
-  std::unordered_map<std::string, Stream> streams;
+  // Counts log entries that reached this process other than through its own
+  // writer's AddLocked (other processes' appends, a reset, an indexer that ran
+  // ahead): the writer drops its head cache when this moves.
+  uint64_t foreign_events = 0;
+  StreamMap streams;
   std::unordered_map<std::string, RequestRecord> requests;
-  std::deque<Ref> order;
+  // A ring that keeps its buffer: a std::deque freed and re-allocated its
+  // chunks with every index batch (one malloc per ~10 events, and page faults
+  // as the heap top shrank and grew again). Holds at most the tail's peak.
+  class RefRing {
+   public:
+    bool empty() const { return count_ == 0; }
+    size_t size() const { return count_; }
+    Ref& front() { return buf_[head_]; }
+    void push_back(Ref r) {
+      if (count_ == buf_.size()) Grow();
+      buf_[(head_ + count_) & (buf_.size() - 1)] = std::move(r);
+      ++count_;
+    }
+    void pop_front() {
+      buf_[head_].request_id.clear();
+      head_ = (head_ + 1) & (buf_.size() - 1);
+      --count_;
+    }
+    void clear() {
+      buf_.clear();
+      head_ = count_ = 0;
+    }
+
+   private:
+    void Grow() {
+      std::vector<Ref> bigger(buf_.empty() ? 1024 : buf_.size() * 2);  // a power of two
+      for (size_t i = 0; i < count_; ++i) bigger[i] = std::move(buf_[(head_ + i) & (buf_.size() - 1)]);
+      buf_.swap(bigger);
+      head_ = 0;
+    }
+    std::vector<Ref> buf_;
+    size_t head_ = 0, count_ = 0;
+  };
+  RefRing order;
 
   // Records one committed event (caller holds mu). Consecutive events with
   // one request id extend that request's outcome.
-  void AddLocked(const RecordView& v);
+  void AddLocked(const RecordView& v, bool own_writer = false, WriterHead* head = nullptr);
+  // Forgets every WriterHead <-> entry link (caller holds mu).
+  void UnlinkWriterLocked();
   // Drops at most max_events entries at or below `position` (caller holds
   // mu); true if more remain to drop.
   bool TrimLocked(uint64_t position, size_t max_events = SIZE_MAX);

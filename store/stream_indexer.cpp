@@ -35,16 +35,24 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
     MDB_val k = Val(key, 8), v;
     int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
 
-    std::unordered_map<std::string, StreamRecord> touched;
+    std::unordered_map<std::string, StreamRecord, StringViewHash, std::equal_to<>> touched;
     std::unordered_map<std::string, RequestRecord> requests;
     struct IndexKey {
       uint64_t number, version, position;
     };
     std::vector<IndexKey> keys;
+    // Sized up front: growing them re-hashed tens of thousands of streams and
+    // re-copied the keys several times per batch.
+    {
+      uint64_t last = LastLogPositionIn(ltxn.get());
+      uint64_t pending = last >= from ? std::min<uint64_t>(last - from + 1, max_events) : 0;
+      keys.reserve(pending);
+      touched.reserve(std::min<uint64_t>(pending, index_streams_hint_.load(std::memory_order_relaxed) + 1024));
+    }
     auto stream_record = [&](std::string_view name) -> Result<StreamRecord*> {
-      std::string n(name);
-      auto it = touched.find(n);
+      auto it = touched.find(name);
       if (it != touched.end()) return &it->second;
+      std::string n(name);
       StreamRecord r;
       MDB_val sk = Val(n), sv;
       int g = mdb_get(itxn, streams_db_, &sk, &sv);
@@ -128,28 +136,46 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
     std::sort(keys.begin(), keys.end(), [](const IndexKey& a, const IndexKey& b) {
       return a.number != b.number ? a.number < b.number : a.version < b.version;
     });
+    // One cursor for the sorted puts: LMDB then searches only the current
+    // leaf page when the next key falls inside it, instead of descending
+    // from the root for every key (mdb_put opens a fresh cursor each time).
+    MDB_cursor* ic;
+    RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, stream_index_db_, &ic), "cursor"));
     for (const auto& ik : keys) {
       char kb[16], vb[8];
       PutBigEndian64(kb, ik.number);
       PutBigEndian64(kb + 8, ik.version);
       PutBigEndian64(vb, ik.position);
       MDB_val kk = Val(kb, 16), vv = Val(vb, 8);
-      RILL_RETURN_IF_ERROR(index_env_->Check(mdb_put(itxn, stream_index_db_, &kk, &vv, 0), "writing stream_index"));
+      int prc = mdb_cursor_put(ic, &kk, &vv, 0);
+      if (prc) {
+        mdb_cursor_close(ic);
+        return index_env_->Check(prc, "writing stream_index");
+      }
     }
+    mdb_cursor_close(ic);
     std::vector<std::pair<const std::string*, const StreamRecord*>> sorted;
     sorted.reserve(touched.size());
     for (auto& [n, r] : touched) sorted.emplace_back(&n, &r);
     std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return *a.first < *b.first; });
+    MDB_cursor* sc;
+    RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, streams_db_, &sc), "cursor"));
     for (auto [n, r] : sorted) {
       std::string b = r->Encode();
       MDB_val kk = Val(*n), vv = Val(b);
-      RILL_RETURN_IF_ERROR(index_env_->Check(mdb_put(itxn, streams_db_, &kk, &vv, 0), "writing streams"));
+      int prc = mdb_cursor_put(sc, &kk, &vv, 0);
+      if (prc) {
+        mdb_cursor_close(sc);
+        return index_env_->Check(prc, "writing streams");
+      }
     }
+    mdb_cursor_close(sc);
     for (auto& [id, r] : requests) {
       std::string b = r.Encode();
       MDB_val kk = Val(id), vv = Val(b);
       RILL_RETURN_IF_ERROR(index_env_->Check(mdb_put(itxn, commands_db_, &kk, &vv, 0), "writing commands"));
     }
+    index_streams_hint_.store(touched.size(), std::memory_order_relaxed);
     mark = from - 1 + done;
     char mb[8], nb[8];
     PutBigEndian64(mb, mark);

@@ -596,4 +596,25 @@ BOOST_AUTO_TEST_CASE(rewrite_keeps_identity) {
   BOOST_TEST(after[0].version == 1u);
 }
 
+
+// The writer caches stream heads across batches; an append by another process
+// must still be seen by the next version check (the cache is dropped when the
+// log moved under it).
+BOOST_AUTO_TEST_CASE(writer_head_cache_sees_other_process_appends) {
+  TempDir tmp;
+  auto s = OpenOrDie(tmp.sub("db"));
+  BOOST_REQUIRE(s->Append(MakeAppend("acct-1", "E")).ok());  // the writer now knows version 1
+  std::string cmd =
+      std::string(RILL_BINARY) + " --db " + tmp.sub("db") + " append acct-1 E --expect 1 >/dev/null 2>&1";
+  BOOST_REQUIRE_EQUAL(std::system(cmd.c_str()), 0);
+  auto stale = MakeAppend("acct-1", "E");
+  stale.expected = ExpectedVersion::Exact(1);
+  BOOST_TEST(s->Append(stale).status().code() == Code::kConflict);
+  auto fresh = MakeAppend("acct-1", "E");
+  fresh.expected = ExpectedVersion::Exact(2);
+  auto r = s->Append(fresh);
+  BOOST_REQUIRE(r.ok());
+  BOOST_TEST(r->first_version == 3u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
