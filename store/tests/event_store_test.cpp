@@ -560,11 +560,15 @@ BOOST_AUTO_TEST_CASE(backup_is_a_consistent_store) {
   TempDir tmp;
   auto s = OpenOrDie(tmp.sub("db"));
   std::atomic<bool> stop{false};
+  std::atomic<int> acked{0};
   std::thread writer([&] {
     int i = 0;
-    while (!stop) (void)s->Append(MakeAppend("bk-" + std::to_string(i++ % 3), "E"));
+    while (!stop)
+      if (s->Append(MakeAppend("bk-" + std::to_string(i++ % 3), "E")).ok()) ++acked;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // The backup must start with writers running and something committed; on a
+  // loaded machine 50 ms may not be enough for the first fsync.
+  while (acked < 3) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   BOOST_REQUIRE(s->Backup(tmp.sub("copy")).ok());
   stop = true;
   writer.join();
