@@ -271,7 +271,16 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
       return s;
     }
 
-    RILL_RETURN_IF_ERROR(db.BeginImmediate());
+    // Another runner on this model (a second process) can hold the write
+    // lock batch after batch, outlasting SQLite's busy timeout: keep waiting
+    // rather than fail, since after it commits this run only has to notice
+    // the moved checkpoint below.
+    Status begun = db.BeginImmediate();
+    while (begun.code() == Code::kBusy && !StopRequested(o)) {
+      std::this_thread::sleep_for(milliseconds(1));
+      begun = db.BeginImmediate();
+    }
+    RILL_RETURN_IF_ERROR(begun);
     // Did another writer move the checkpoint (a second runner, a replay's
     // swap)? Then what the pump read is stale: resume from the file's value.
     (void)read_pos->BindText(1, name);

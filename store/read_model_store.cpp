@@ -152,7 +152,15 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, Sqlite
     // synchronous=NORMAL: in WAL mode a commit may be lost on power failure
     // but the file is never corrupted; the checkpoint row shares the fate of
     // the rows it covers, so a lost commit is simply redone.
-    RILL_RETURN_IF_ERROR(out->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;"));
+    // Two connections creating one new file race for the exclusive lock the
+    // switch to WAL takes, and SQLite reports that as busy without calling
+    // the busy handler: wait for the other one here instead.
+    Status s = out->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;");
+    for (int waited = 0; s.code() == Code::kBusy && waited < busy_timeout_ms; waited += 5) {
+      sqlite3_sleep(5);
+      s = out->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;");
+    }
+    RILL_RETURN_IF_ERROR(s);
   }
   return out;
 }
