@@ -212,9 +212,12 @@ class OrderedPrinter {
         else {
           // After a failed commit (a full disk, an I/O error) every later
           // line fails alike: one stderr line for the lot, not thousands.
+          // The first I/O error stops the writer, and the lines after it
+          // fail with "the log writer stopped": the same cause, counted.
           const Status& st = s.result->status();
           std::string key = std::string(st.CodeName()) + ": " + st.message();
-          bool repeat = key == last_error_;
+          bool repeat = key == last_error_ || (io_failed_ && st.code() == Code::kIOError);
+          io_failed_ = io_failed_ || st.code() == Code::kIOError;
           if (repeat) ++repeats_;
           last_error_ = std::move(key);
           exit_code_ = WorseExit(exit_code_, PrintLineFailure(g_, st, s.line, !repeat));
@@ -238,6 +241,7 @@ class OrderedPrinter {
   int exit_code_ = kExitOk;
   std::string last_error_;
   size_t repeats_ = 0;
+  bool io_failed_ = false;
   std::thread thread_;
 };
 
