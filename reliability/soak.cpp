@@ -9,7 +9,7 @@
 // first third + 16 MiB. And at the end the same correctness checks as
 // rel_concurrent hold (nothing lost, no gaps, model equals a rebuild).
 //
-// How: reliability/mixed_load.h with throttled loaders, ~1 min (short) or
+// How: reliability/mixed_load.h with throttled loaders, ~30 s (short) or
 // 30 min (long); RSS sampled every second (every 5 s in long mode).
 // It can fail: the bound is checked on a synthetic growing series too
 // (self-test).
@@ -42,7 +42,7 @@ Growth Measure(const std::vector<rel::Sample>& samples, size_t follower) {
 int main(int argc, char** argv) {
   rel::Run run("soak", argc, argv);
   rel::MixedLoadOptions o;
-  o.seconds = run.Budget(60.0, 1800.0);
+  o.seconds = run.Budget(30.0, 1800.0);
   o.appenders = 1;
   o.append_chunk = 2000;
   o.submit_chunk = 300;

@@ -24,7 +24,7 @@ done
 "$prefix/bin/rill" --help >/dev/null
 
 # 1. CMake package.
-cmake -S examples/embed -B "$tmp/embed-cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S examples/embed -B "$tmp/embed-cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build "$tmp/embed-cmake" >/dev/null
 "$tmp/embed-cmake/embed" "$tmp/store-cmake"
 
@@ -37,7 +37,7 @@ c++ -std=c++20 -o "$tmp/embed-pc" examples/embed/main.cpp $flags
 
 # 3. A domain plugin against the installed package, run by the installed rill
 #    (and the sample bank plugin in place of the built-in bank).
-cmake -S examples/plugin -B "$tmp/plugin" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S examples/plugin -B "$tmp/plugin" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build "$tmp/plugin" >/dev/null
 "$prefix/bin/rill" --db "$tmp/store-plugin" init >/dev/null
 "$prefix/bin/rill" --db "$tmp/store-plugin" --plugin "$tmp/plugin/libcounter.so" submit Add --to counter-1 n=5 >/dev/null

@@ -5,7 +5,7 @@
 #
 #   scripts/fuzz.sh [--seconds N] [--jobs N] [--build-dir DIR] [target...]
 #
-# Default budget: 20 s per target (RILL_RELIABILITY=long: 300 s). A crash
+# Default budget: 10 s per target (RILL_RELIABILITY=long: 300 s). A crash
 # leaves its input in build-fuzz/crashes/<target>/; copy it to
 # testdata/fuzz/<target>/ (the regression corpus, replayed on every run)
 # once rill is fixed.
@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ -z "$seconds" ]; then
-  if [ "${RILL_RELIABILITY:-short}" = long ]; then seconds=300; else seconds=20; fi
+  if [ "${RILL_RELIABILITY:-short}" = long ]; then seconds=300; else seconds=10; fi
 fi
 [ ${#targets[@]} -gt 0 ] || targets=(json_input record upcaster sql_projection)
 
