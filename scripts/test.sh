@@ -7,4 +7,4 @@ scripts/install-deps.sh
 dir=$(scripts/build.sh | tail -n 1)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-ctest --test-dir "$dir" --output-on-failure
+ctest --test-dir "$dir" --output-on-failure -j2  # suites side by side: CI has 2 cores
