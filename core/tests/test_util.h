@@ -2,6 +2,7 @@
 // sample domains, and a few one-liners for commands.
 #pragma once
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <ostream>
@@ -82,6 +83,20 @@ inline int64_t IntField(const std::string& json, const char* name) {
   d.Parse(json.c_str());
   if (!d.IsObject() || !d.HasMember(name) || !d[name].IsInt64()) throw std::runtime_error("no field");
   return d[name].GetInt64();
+}
+
+// Output of a shell command (a `rill` run, typically); its pclose status in
+// *status when asked for.
+inline std::string Capture(const std::string& cmd, int* status = nullptr) {
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) throw std::runtime_error("popen failed: " + cmd);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int rc = pclose(p);
+  if (status != nullptr) *status = rc;
+  return out;
 }
 
 }  // namespace rill::coretest

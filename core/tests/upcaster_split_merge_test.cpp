@@ -141,13 +141,8 @@ std::unique_ptr<EventStore> OpenUpcasting(const std::string& db) {
 }
 
 std::string Capture(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  BOOST_REQUIRE(p);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int rc = pclose(p);
+  int rc = -1;
+  std::string out = coretest::Capture(cmd, &rc);
   BOOST_TEST(rc == 0, cmd);
   return out;
 }

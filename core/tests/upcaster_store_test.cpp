@@ -24,6 +24,7 @@
 
 #include "core/upcast_apply.h"
 #include "core/upcaster.h"
+#include "core/tests/test_util.h"
 #include "store/event_store.h"
 
 extern char** environ;
@@ -143,16 +144,7 @@ int Wait(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
-std::string Capture(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  BOOST_REQUIRE(p);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
-}
+using coretest::Capture;
 
 // A store of `accounts` v1 accounts: AccountOpened v1 + Deposited each, with
 // deterministic ids and times, so two builds are byte-for-byte comparable.
