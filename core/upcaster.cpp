@@ -843,19 +843,26 @@ struct Scratch {
 thread_local Scratch t_scratch;
 }  // namespace
 
+// A stored event's data as a JSON object, or Corruption naming the event
+// (too deep to parse safely, or not an object).
+static Status ParseStoredData(const Event& event, rapidjson::Document* data) {
+  if (!rill::json::CheckDepth(event.data, "").ok())
+    return Status::Corruption(fmt::format("event at position {} ({} schema {}): data nests deeper than {} levels",
+                                          event.position, event.type, event.schema, rill::json::kMaxJsonDepth));
+  data->Parse(event.data.data(), event.data.size());
+  if (data->HasParseError() || !data->IsObject())
+    return Status::Corruption(fmt::format("event at position {} ({} schema {}): data is not a JSON object",
+                                          event.position, event.type, event.schema));
+  return Status::OK();
+}
+
 Status Upcaster::UpcastInPlace(Event& event) const {
   const Step* first = impl_->FindStep(event.type, event.schema);
   if (!first || first->splits || !first->merge_into.empty()) return Status::OK();  // the common case: nothing to do
   Scratch& scratch = t_scratch;
   scratch.allocator.Clear();
   UpcastEvent ev{event.type, event.schema, rapidjson::Document(&scratch.allocator, 1024, &scratch.stack_allocator)};
-  if (!rill::json::CheckDepth(event.data, "").ok())
-    return Status::Corruption(fmt::format("event at position {} ({} schema {}): data nests deeper than {} levels",
-                                          event.position, event.type, event.schema, rill::json::kMaxJsonDepth));
-  ev.data.Parse(event.data.data(), event.data.size());
-  if (ev.data.HasParseError() || !ev.data.IsObject())
-    return Status::Corruption(fmt::format("event at position {} ({} schema {}): data is not a JSON object",
-                                          event.position, event.type, event.schema));
+  RILL_RETURN_IF_ERROR(ParseStoredData(event, &ev.data));
   std::vector<UpcastEvent> out;
   int budget = Impl::kStepBudget;
   Status s = impl_->RunChain(std::move(ev), /*allow_split=*/false, &out, nullptr, &budget);
@@ -880,13 +887,7 @@ Status Upcaster::Impl::Solo(const Event& event, std::vector<Event>* out, const S
   UpcastEvent ev;
   ev.type = event.type;
   ev.schema = event.schema;
-  if (!rill::json::CheckDepth(event.data, "").ok())
-    return Status::Corruption(fmt::format("event at position {} ({} schema {}): data nests deeper than {} levels",
-                                          event.position, event.type, event.schema, rill::json::kMaxJsonDepth));
-  ev.data.Parse(event.data.data(), event.data.size());
-  if (ev.data.HasParseError() || !ev.data.IsObject())
-    return Status::Corruption(fmt::format("event at position {} ({} schema {}): data is not a JSON object",
-                                          event.position, event.type, event.schema));
+  RILL_RETURN_IF_ERROR(ParseStoredData(event, &ev.data));
   std::vector<UpcastEvent> parts;
   int budget = kStepBudget;
   Status s = RunChain(std::move(ev), /*allow_split=*/true, &parts, merge, &budget);
