@@ -59,6 +59,7 @@ class CppProjection : public Projection {
     }
     return std::unique_ptr<ProjectionHandler>(new CppHandler(spec_, db));
   }
+  bool partitioned_by_stream() const override { return spec_.partitioned_by_stream; }
 
  private:
   CppProjectionSpec spec_;

@@ -49,17 +49,22 @@ class ProjectionHandler {
   // Optional split of Apply in two, so that decoding (JSON parsing,
   // parameter extraction) runs on the runner's reader thread while the
   // applying thread only writes. Decode gets each batch of events that
-  // passed the filter, in order, and runs concurrently with the applying of
+  // passed the filter and the order they will be applied in (indexes into
+  // events; empty: as they are), and runs concurrently with the applying of
   // earlier batches: it may read only what Attach fixed. nullptr (the
   // default) means no decoding: the runner calls Apply.
-  virtual std::unique_ptr<DecodedEvents> Decode(const std::vector<Event>& events) const {
+  virtual std::unique_ptr<DecodedEvents> Decode(const std::vector<Event>& events,
+                                                const std::vector<uint32_t>& order) const {
     (void)events;
+    (void)order;
     return nullptr;
   }
-  // Applies events[index] of the batch `decoded` was made from; as Apply.
-  virtual Status ApplyDecoded(const Event& event, const DecodedEvents& decoded, size_t index) {
+  // Applies the event that comes `nth` in Decode's order (events[order[nth]],
+  // or events[nth] with no order) from the batch `decoded` was made of; as
+  // Apply.
+  virtual Status ApplyDecoded(const Event& event, const DecodedEvents& decoded, size_t nth) {
     (void)decoded;
-    (void)index;
+    (void)nth;
     return Apply(event);
   }
 };
@@ -77,7 +82,26 @@ class Projection {
   // Creates the projection's tables if missing (idempotent) and prepares
   // whatever Apply needs. Runs inside a transaction the runner opened.
   virtual Result<std::unique_ptr<ProjectionHandler>> Attach(SqliteDb& db) const = 0;
+  // The author's promise that the projection is partitioned by stream: the
+  // rows an event reads or writes belong to the event's own stream alone, so
+  // events of different streams commute and only each stream's own order
+  // matters. The runner then applies each chunk of events (up to
+  // kPartitionedChunkEvents or the run's max_batch_events, whichever is
+  // smaller; all inside one transaction) grouped by stream in
+  // byte order, keeping each stream's events in log order: a model keyed by
+  // stream is then written in key order instead of at random, which halves
+  // the cost of each statement on a big model (bench/projection_replay.cpp).
+  // A projection that keeps cross-stream rows (a running total of all
+  // accounts, "last event seen") must not promise it: the order of such
+  // writes would change. The checkpoint semantics do not change: commits
+  // fall only between chunks, and a failing event is found again in log
+  // order (the model stops right before the first event, by position, that
+  // fails).
+  virtual bool partitioned_by_stream() const { return false; }
 };
+
+// Events per chunk a partitioned projection's events are grouped in.
+inline constexpr size_t kPartitionedChunkEvents = 262144;
 
 Status ValidateProjectionName(std::string_view name);
 
@@ -88,6 +112,7 @@ struct CppProjectionSpec {
   EventFilter filter;
   std::string schema;  // SQL run by Attach ("CREATE TABLE IF NOT EXISTS ...")
   int version = 1;     // bump when apply changes meaning: read models need a replay
+  bool partitioned_by_stream = false;  // see Projection::partitioned_by_stream
   std::function<Status(const Event& event, SqliteDb& db)> apply;
 };
 std::shared_ptr<const Projection> MakeCppProjection(CppProjectionSpec spec);

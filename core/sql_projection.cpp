@@ -417,12 +417,18 @@ class SqlHandler : public ProjectionHandler {
     return ApplyDecoded(e, one_, 0);
   }
 
-  std::unique_ptr<DecodedEvents> Decode(const std::vector<Event>& events) const override {
+  // Items in applying order, so the applying thread reads them in sequence.
+  std::unique_ptr<DecodedEvents> Decode(const std::vector<Event>& events,
+                                        const std::vector<uint32_t>& order) const override {
     auto out = std::make_unique<SqlDecoded>();
     out->items.reserve(events.size());
     out->values.reserve(events.size() * 2);
     auto decoder = std::make_unique<SqlDecoder>();  // ~40 KiB of JSON scratch: not on the stack
-    for (const Event& e : events) decoder->Add(by_type, e, out.get());
+    if (order.empty()) {
+      for (const Event& e : events) decoder->Add(by_type, e, out.get());
+    } else {
+      for (uint32_t i : order) decoder->Add(by_type, events[i], out.get());
+    }
     return out;
   }
 
@@ -519,7 +525,7 @@ Result<std::shared_ptr<SqlProjection>> ParseSqlProjection(std::string_view text,
 
   SqlProjection::Section* current = nullptr;
   bool have_schema = false;
-  int name_line = 0;
+  int name_line = 0, partition_line = 0;
   int lineno = 0;
   size_t pos = 0;
   while (pos <= text.size()) {
@@ -554,6 +560,16 @@ Result<std::shared_ptr<SqlProjection>> ParseSqlProjection(std::string_view text,
           ++count;
         }
         if (count == 0) return err(lineno, "'-- category:' names no category");
+      } else if (StartsWithNoCase(body, "partition:")) {
+        directive = true;
+        if (partition_line)
+          return err(lineno, fmt::format("second '-- partition:' line (first on line {})", partition_line));
+        std::string_view by = Trim(body.substr(10));
+        by = Trim(by.substr(0, by.find('(')));  // "(a remark)" after the word
+        if (by != "stream")
+          return err(lineno, fmt::format("'-- partition: {}': the only partition is 'stream'", by));
+        p->partitioned_ = true;
+        partition_line = lineno;
       } else if (StartsWithNoCase(body, "schema") && Trim(body.substr(6)).empty()) {
         directive = true;
         if (have_schema) return err(lineno, "second '-- schema' section");

@@ -93,12 +93,14 @@ BOOST_AUTO_TEST_SUITE(projection_crash)
 BOOST_AUTO_TEST_CASE(kill9_mid_replay_then_resume_equals_clean_replay) {
   // (hook point, position): mid-transaction on the first event, deep inside
   // a later transaction, and just after a commit.
+  // Partitioned, each transaction's events are applied grouped by stream.
   const std::vector<std::pair<std::string, uint64_t>> kill_points = {
       {"applied", 1}, {"applied", 10000}, {"committed", 0}};
+  for (const std::string& text : {std::string(kLedgerBalances), LedgerBalancesPartitioned()})
   for (const auto& [point, at] : kill_points) {
-    BOOST_TEST_CONTEXT("kill at " << point << " " << at) {
+    BOOST_TEST_CONTEXT("kill at " << point << " " << at << (text == kLedgerBalances ? "" : ", partitioned")) {
       TempDir dir;
-      auto p = ParseOrDie(kLedgerBalances);
+      auto p = ParseOrDie(text);
       std::string live = ReadModelPath(dir.store(), "ledger");
       std::string replay = ReplayPath(dir.store(), "ledger");
       Model old_model;

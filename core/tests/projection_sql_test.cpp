@@ -72,6 +72,69 @@ BOOST_AUTO_TEST_CASE(parse_errors_name_file_and_line) {
 
   s = ParseError("-- rill projection: x\n-- schema\nCREATE TABLE t(a);\n");
   BOOST_TEST(Contains(s.message(), "no '-- on EventType' section"), s.message());
+
+  s = ParseError("-- rill projection: x\n-- partition: category\n-- on A\nSELECT 1;\n");
+  BOOST_TEST(s.message() == "p.sql:2: '-- partition: category': the only partition is 'stream'", s.message());
+
+  s = ParseError("-- rill projection: x\n-- partition: stream\n-- partition: stream\n-- on A\nSELECT 1;\n");
+  BOOST_TEST(s.message() == "p.sql:3: second '-- partition:' line (first on line 2)", s.message());
+}
+
+BOOST_AUTO_TEST_CASE(partition_directive) {
+  const char* text = "-- rill projection: x\n%s-- on A\nSELECT :stream;\n";
+  char buf[200];
+  std::snprintf(buf, sizeof buf, text, "");
+  BOOST_TEST(!ParseOrDie(buf)->partitioned_by_stream());
+  std::snprintf(buf, sizeof buf, text, "-- partition: stream   (rows keyed by :stream)\n");
+  BOOST_TEST(ParseOrDie(buf)->partitioned_by_stream());
+  std::snprintf(buf, sizeof buf, text, "--   Partition:   stream\n");
+  BOOST_TEST(ParseOrDie(buf)->partitioned_by_stream());
+  // The sample projections make the promise (their rows are keyed by stream).
+  ProjectionRegistry reg;
+  BOOST_REQUIRE(RegisterSampleProjections(&reg).ok());
+  BOOST_TEST(reg.Find("balances")->projection->partitioned_by_stream());
+  BOOST_TEST(reg.Find("stock")->projection->partitioned_by_stream());
+}
+
+// Grouped by stream, a chunk may apply a later event of one stream before an
+// earlier, failing event of another: the run must still stop right before
+// the first failing event by position, with the rows of exactly the events
+// before it.
+BOOST_AUTO_TEST_CASE(partitioned_failure_stops_before_first_failing_position) {
+  TempDir dir;
+  auto store = OpenStore(dir.store());
+  std::vector<Appended> evs;
+  // "z-1" (odd positions) sorts after "a-1" (even): its bad event at
+  // position 5 comes after a-1's bad event at position 10 when grouped.
+  for (int i = 1; i <= 12; ++i) {
+    std::string stream = i % 2 ? "z-1" : "a-1";
+    bool bad = i == 5 || i == 10;
+    evs.push_back({stream, "Put", bad ? "{}" : "{\"v\":" + std::to_string(i) + "}"});
+  }
+  AppendAll(*store, evs);
+  auto p = ParseOrDie(R"(-- rill projection: strict
+-- partition: stream
+-- schema
+CREATE TABLE IF NOT EXISTS t(p INTEGER PRIMARY KEY, s TEXT NOT NULL, v INTEGER NOT NULL);
+-- on Put
+INSERT INTO t VALUES (:position, :stream, :data.v);
+)",
+                      "strict.sql");
+  std::vector<uint64_t> applied_order;
+  ProjectionRunOptions o;
+  o.test_hook = [&](const char* point, uint64_t pos) {
+    if (std::string_view(point) == "applied") applied_order.push_back(pos);
+  };
+  Status s = RunProjection(*store, *p, o);
+  BOOST_REQUIRE(!s.ok());
+  // Grouped: a-1's events came first, so position 10 failed first in the
+  // chunk, yet the model stops right before position 5.
+  BOOST_TEST((applied_order == std::vector<uint64_t>{2, 4, 6, 8}));
+  BOOST_TEST(Contains(s.message(), "event position 5 (Put in z-1)"), s.message());
+  BOOST_TEST(Contains(s.message(), "kept at position 4"), s.message());
+  std::string path = ReadModelPath(store->dir(), "strict");
+  BOOST_TEST(ReadReadModelState(path)->position == 4u);
+  BOOST_TEST((Dump(path, "t") == std::vector<std::string>{"1|z-1|1", "2|a-1|2", "3|z-1|3", "4|a-1|4"}));
 }
 
 BOOST_AUTO_TEST_CASE(quoted_colons_and_comments_are_not_parameters) {

@@ -157,4 +157,12 @@ UPDATE balances SET status = 'closed' WHERE account = :stream;
 INSERT INTO ledger VALUES (:position, :stream, :type);
 )sql";
 
+// The same model, partitioned by stream (every row it writes is keyed by
+// the event's stream or position): the runner applies it grouped by stream.
+inline std::string LedgerBalancesPartitioned() {
+  std::string text = kLedgerBalances;
+  text.insert(text.find("-- schema"), "-- partition: stream\n");
+  return text;
+}
+
 }  // namespace rill::projection_testing

@@ -1,5 +1,6 @@
 -- rill projection: balances
 -- category: account
+-- partition: stream
 --
 -- One row per account stream ("account-42"): owner, balance, status.
 -- Built into rill; `rill project replay balances` rebuilds it.

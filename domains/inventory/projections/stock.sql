@@ -1,5 +1,6 @@
 -- rill projection: stock
 -- category: sku
+-- partition: stream
 --
 -- One row per SKU stream ("sku-7"): units remaining and units sold.
 -- schema
