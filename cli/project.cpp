@@ -144,6 +144,8 @@ int RunStatus(GlobalOptions& g, const std::string& name) {
       w.StartArray();
       for (const auto& c : p.filter().types) w.String(c);
       w.EndArray();
+      w.Key("partitioned_by_stream");
+      w.Bool(p.partitioned_by_stream());
       w.Key("last_error");
       WriteStringOrNull(w, st->last_error);
       w.EndObject();
@@ -162,6 +164,7 @@ int RunStatus(GlobalOptions& g, const std::string& name) {
   if (!st->updated.empty()) t.Add({"updated", st->updated});
   t.Add({"categories", Join(p.filter().categories)});
   t.Add({"types", Join(p.filter().types)});
+  t.Add({"partition", p.partitioned_by_stream() ? "stream (applied grouped by stream)" : "-"});
   if (stale) t.Add({"definition", "changed since the model was built: run 'rill project replay " + name + "'"});
   if (replaying) t.Add({"replay", fmt::format("in progress, at position {} (resume: 'rill project replay {}')",
                                               rp->position, name)});
