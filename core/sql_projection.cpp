@@ -6,6 +6,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <cctype>
@@ -480,7 +481,15 @@ class SqlHandler : public ProjectionHandler {
 
 }  // namespace
 
+// A read model writes its own file and nothing else: a projection file may
+// not ATTACH (write to) another database, nor DETACH. Denied at prepare
+// time, so `rill project add` refuses such a file naming its line.
+static int DenyAttach(void*, int action, const char*, const char*, const char*, const char*) {
+  return action == SQLITE_ATTACH || action == SQLITE_DETACH ? SQLITE_DENY : SQLITE_OK;
+}
+
 Result<std::unique_ptr<ProjectionHandler>> SqlProjection::Attach(SqliteDb& db) const {
+  sqlite3_set_authorizer(db.handle(), DenyAttach, nullptr);
   // Schema: prepared and run one statement at a time (a later statement may
   // use a table an earlier one creates), so an error names its line.
   {
@@ -533,6 +542,7 @@ Result<std::shared_ptr<SqlProjection>> ParseSqlProjection(std::string_view text,
     std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
     pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
     ++lineno;
+    if (!IsValidUtf8(line)) return err(lineno, "not valid UTF-8");
     std::string_view t = Trim(line);
     bool directive = false;
     if (t.substr(0, 2) == "--") {

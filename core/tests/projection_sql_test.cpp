@@ -73,6 +73,20 @@ BOOST_AUTO_TEST_CASE(parse_errors_name_file_and_line) {
   s = ParseError("-- rill projection: x\n-- schema\nCREATE TABLE t(a);\n");
   BOOST_TEST(Contains(s.message(), "no '-- on EventType' section"), s.message());
 
+  s = ParseError("-- rill projection: x\n-- on A\nSELECT '\xff\xfe';\n");
+  BOOST_TEST(s.message() == "p.sql:3: not valid UTF-8", s.message());
+
+  // A read model writes its own file only: no ATTACH, no DETACH.
+  for (const char* text : {"-- rill projection: x\n-- schema\nATTACH DATABASE '/tmp/other.db' AS o;\n-- on A\nSELECT 1;\n",
+                           "-- rill projection: x\n-- on A\nSELECT 1;\nDETACH DATABASE main;\n"}) {
+    auto p = ParseSqlProjection(text, "p.sql");
+    BOOST_REQUIRE(p.ok());
+    Status v = ValidateSqlProjection(**p);
+    BOOST_TEST(Contains(v.message(), "not authorized"), v.message());
+    BOOST_TEST((Contains(v.message(), "p.sql:3") || Contains(v.message(), "p.sql:4")), v.message());
+  }
+  BOOST_TEST(!std::filesystem::exists("/tmp/other.db"));
+
   s = ParseError("-- rill projection: x\n-- partition: category\n-- on A\nSELECT 1;\n");
   BOOST_TEST(s.message() == "p.sql:2: '-- partition: category': the only partition is 'stream'", s.message());
 
