@@ -35,8 +35,10 @@ constexpr const char* kMetaSchema =
 struct Chunk {
   std::vector<Event> events;  // in log order
   // Partitioned projections: the order to apply events in (indexes into
-  // events, grouped by stream). Empty: log order.
+  // events, grouped by stream), and their positions in that order (so the
+  // applying thread reads them in sequence). Empty: log order.
   std::vector<uint32_t> order;
+  std::vector<uint64_t> positions;
   std::unique_ptr<DecodedEvents> decoded;  // the handler's Decode of events, if it decodes
   uint64_t through = 0;
   bool caught_up = false;  // the read reached the head
@@ -159,16 +161,19 @@ class EventPump {
     pthread_setname_np(pthread_self(), "rill-pump");  // for top -H and perf
     std::unique_ptr<Subscription> sub = store_.Subscribe(after_);
     bool all = filter_.categories.empty() && filter_.types.empty();
+    // Grouped chunks start small and double up to target_: the applying
+    // thread waits for the first one, which matters for a short catch-up.
+    size_t chunk_target = partitioned_ ? std::min<size_t>(target_, 16384) : target_;
     while (!Stopped()) {
       Chunk c;
       c.events = TakeBuffer();
-      c.events.reserve(target_);
+      c.events.reserve(chunk_target);
       bool got = false;  // a read returned events
       // Plain projections: one read per chunk. Partitioned ones: reads until
       // the chunk is full or a short read says the head is near.
       while (true) {
         size_t before = c.events.size();
-        size_t want = std::min(kReadSize, target_ - before);
+        size_t want = std::min(kReadSize, chunk_target - before);
         Status s = sub->Next(&c.events, want, follow_ && !got ? poll_ : milliseconds(0));
         if (!s.ok()) {
           Chunk e;
@@ -189,7 +194,7 @@ class EventPump {
                                      [&](const Event& e) { return !filter_.Matches(e); });
           c.events.erase(kept, c.events.end());
         }
-        if (!partitioned_ || c.caught_up || c.events.size() >= target_ || Stopped()) break;
+        if (!partitioned_ || c.caught_up || c.events.size() >= chunk_target || Stopped()) break;
       }
       if (!got) {
         if (follow_) continue;  // nothing new yet
@@ -198,8 +203,13 @@ class EventPump {
         Push(std::move(c));
         return;
       }
-      if (partitioned_ && c.events.size() > 1) GroupByStream(c.events, &c.order);
+      if (partitioned_ && c.events.size() > 1) {
+        GroupByStream(c.events, &c.order);
+        c.positions.reserve(c.order.size());
+        for (uint32_t i : c.order) c.positions.push_back(c.events[i].position);
+      }
       if (!c.events.empty()) c.decoded = handler_.Decode(c.events, c.order);
+      chunk_target = std::min(target_, 2 * chunk_target);
       if (!Push(std::move(c))) return;
     }
   }
@@ -415,10 +425,11 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
       }
       const bool grouped = !chunk.order.empty();
       for (size_t k = 0; k < chunk.events.size(); ++k) {
+        // Grouped, the events lie out of apply order in memory: only the
+        // handler touches one (a decoding handler only when it must).
         const Event& e = chunk.events[grouped ? chunk.order[k] : k];
-        // Grouped, the events are visited out of memory order: fetch ahead.
-        if (grouped && k + 8 < chunk.events.size()) __builtin_prefetch(&chunk.events[chunk.order[k + 8]]);
-        if (e.position <= position) continue;  // already applied (defensive)
+        const uint64_t event_position = grouped ? chunk.positions[k] : e.position;
+        if (event_position <= position) continue;  // already applied (defensive)
         Status s = chunk.decoded ? handler->ApplyDecoded(e, *chunk.decoded, k) : handler->Apply(e);
         if (!s.ok()) {
           failure = s;
@@ -426,7 +437,7 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
           break;
         }
         ++applied;
-        Hook(o, "applied", e.position);
+        Hook(o, "applied", event_position);
       }
       if (!failure.ok()) break;  // failed_event points into chunk: keep it
       through = std::max(through, chunk.through);

@@ -311,10 +311,18 @@ class SqlDecoder {
           case ParamKind::kStream:
           case ParamKind::kStreamId:
           case ParamKind::kCategory:
-          case ParamKind::kType:
-            v.tag = ParamValue::Tag::kField;
-            v.field = spec.kind;
+          case ParamKind::kType: {
+            // Copied into the arena here, on the reader thread: the applying
+            // thread then reads its values in sequence and never touches the
+            // event (which, grouped by stream, it would visit at random).
+            std::string_view text = spec.kind == ParamKind::kStream     ? std::string_view(e.stream)
+                                    : spec.kind == ParamKind::kStreamId ? StreamIdOf(e.stream)
+                                    : spec.kind == ParamKind::kCategory ? CategoryOf(e.stream)
+                                                                        : std::string_view(e.type);
+            v = Arena(out->arena.size(), static_cast<uint32_t>(text.size()));
+            out->arena.append(text);
             break;
+          }
           case ParamKind::kVersion: v = Int(static_cast<int64_t>(e.version)); break;
           case ParamKind::kPosition: v = Int(static_cast<int64_t>(e.position)); break;
           case ParamKind::kSchema: v = Int(e.schema); break;
@@ -424,11 +432,19 @@ class SqlHandler : public ProjectionHandler {
     auto out = std::make_unique<SqlDecoded>();
     out->items.reserve(events.size());
     out->values.reserve(events.size() * 2);
+    out->arena.reserve(events.size() * 24);
     auto decoder = std::make_unique<SqlDecoder>();  // ~40 KiB of JSON scratch: not on the stack
     if (order.empty()) {
       for (const Event& e : events) decoder->Add(by_type, e, out.get());
     } else {
-      for (uint32_t i : order) decoder->Add(by_type, events[i], out.get());
+      // Visiting the events out of memory order: fetch each event 8 ahead,
+      // and its data text 4 ahead (by then its event is in the cache).
+      const size_t n = order.size();
+      for (size_t k = 0; k < n; ++k) {
+        if (k + 8 < n) __builtin_prefetch(&events[order[k + 8]]);
+        if (k + 4 < n) __builtin_prefetch(events[order[k + 4]].data.data());
+        decoder->Add(by_type, events[order[k]], out.get());
+      }
     }
     return out;
   }
