@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/thread_cpu.h"
 #include "core/actor_runtime.h"
 #include "domains/domains.h"
 #include "store/event_store.h"
@@ -89,6 +90,7 @@ struct Outcome {
   Clock::time_point start;
   std::vector<std::atomic<uint32_t>>* sold_per_sku = nullptr;
   double cpu_secs = 0;  // user + sys of the whole process during the phase
+  std::string threads;  // CPU per thread name during the phase (bench/thread_cpu.h)
 };
 
 double ProcessCpuSecs() {
@@ -104,6 +106,7 @@ double Drive(ActorRuntime& rt, uint64_t count, int producers, Outcome& out, Make
              std::vector<std::atomic<uint32_t>>* sold_per_sku) {
   auto start = Clock::now();
   double cpu0 = ProcessCpuSecs();
+  auto threads0 = bench::ThreadCpu();
   out.start = start;
   out.sold_per_sku = sold_per_sku;
   std::vector<std::thread> threads;
@@ -136,6 +139,7 @@ double Drive(ActorRuntime& rt, uint64_t count, int producers, Outcome& out, Make
   for (auto& t : threads) t.join();
   while (out.done.load(std::memory_order_acquire) < count) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   out.cpu_secs = ProcessCpuSecs() - cpu0;
+  out.threads = bench::ThreadCpuSummary(threads0, bench::ThreadCpu());
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
@@ -143,6 +147,8 @@ void Report(const char* what, uint64_t count, double secs, const Outcome& o) {
   fmt::print("{:<28} {:>10} cmds {:>7.2f} s {:>10.0f} cmds/s  p50 {:>8.1f} us  p99 {:>9.1f} us  accepted {} rejected {} failed {}  peak RSS {:.0f} MiB  CPU {:.1f} s = {:.2f} us/cmd\n",
              what, count, secs, count / secs, o.latency.PercentileMicros(0.50), o.latency.PercentileMicros(0.99),
              o.accepted.load(), o.rejected.load(), o.failed.load(), PeakRssMiB(), o.cpu_secs, o.cpu_secs * 1e6 / count);
+  // The producers have ended by now: their CPU is the rest of the total.
+  fmt::print("{:<28} CPU by thread: {}\n", "", o.threads);
   std::fflush(stdout);
 }
 
