@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <optional>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -37,6 +38,40 @@ struct StringViewHash {
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
+// IndexOnce's working tables, kept from one batch to the next so a batch of
+// tens of thousands of streams re-uses its memory instead of allocating (and
+// page-faulting) it again. Only one thread indexes at a time (the indexer
+// thread, or the open/repair path while it is not running).
+struct IndexScratch {
+  // One stream the batch touches (its events, or a $$ event aimed at it).
+  struct Stream {
+    std::string_view name;  // points into the log read transaction's pages
+    uint64_t first_touch = 0;  // position of the batch event that first named it
+    uint64_t first_event = 0;  // position of its first event in the batch (0: none)
+    uint64_t first_version = 0, last_version = 0, last_position = 0;
+    uint32_t events = 0;
+    bool set_deleted = false;
+    std::optional<StreamMetadata> metadata;  // the batch's last valid $metadata
+    bool stored = false;  // found in `streams`; record holds it (then updated)
+    StreamRecord record;
+  };
+  std::vector<Stream> streams;
+  // Open addressing over `streams` by name (slot + 1; 0 = empty): a node per
+  // stream in a std::unordered_map cost a malloc and a cache miss each.
+  std::vector<uint32_t> table;
+  std::vector<uint32_t> event_stream;  // per batch event: its index in streams
+  std::vector<uint32_t> order;         // indexes into streams, sorted
+  std::vector<uint32_t> cursor;        // per stream: next slot in `positions`
+  std::vector<uint64_t> positions;     // the batch's positions grouped by stream
+
+  void Clear() {
+    streams.clear();
+    event_stream.clear();
+    std::fill(table.begin(), table.end(), 0);
+  }
+  // The index of `name` in streams, added (first touched at `position`) if new.
+  uint32_t Find(std::string_view name, uint64_t position);
+};
 
 class StoreImpl final : public EventStore {
  public:
@@ -146,7 +181,7 @@ class StoreImpl final : public EventStore {
   Status index_error_;
   std::thread indexer_thread_;
   std::atomic<uint64_t> index_rebuilds_{0};
-  std::atomic<size_t> index_streams_hint_{0};  // streams the last index batch touched
+  IndexScratch index_scratch_;
 };
 
 }  // namespace rill

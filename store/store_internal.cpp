@@ -25,16 +25,24 @@ T GetLE(const char*& p) {
 }  // namespace
 
 std::string StreamRecord::Encode() const {
-  std::string s;
-  s.reserve(kBytes);
-  PutLE(s, number);
-  PutLE(s, head_version);
-  PutLE(s, head_position);
-  PutLE<uint8_t>(s, deleted ? 1 : 0);
-  PutLE(s, metadata.max_count);
-  PutLE(s, metadata.max_age_us);
-  PutLE(s, metadata.truncate_before);
+  std::string s(kBytes, '\0');
+  EncodeTo(s.data());
   return s;
+}
+
+void StreamRecord::EncodeTo(char out[kBytes]) const {
+  char* p = out;
+  auto put = [&p](auto v) {
+    std::memcpy(p, &v, sizeof v);
+    p += sizeof v;
+  };
+  put(number);
+  put(head_version);
+  put(head_position);
+  put(uint8_t{deleted ? uint8_t{1} : uint8_t{0}});
+  put(metadata.max_count);
+  put(metadata.max_age_us);
+  put(metadata.truncate_before);
 }
 
 bool StreamRecord::Decode(std::string_view b, StreamRecord* r) {

@@ -29,6 +29,7 @@ struct StreamRecord {
 
   static constexpr size_t kBytes = 8 * 3 + 1 + 8 * 3;
   std::string Encode() const;
+  void EncodeTo(char out[kBytes]) const;  // no allocation: the indexer's hot path
   static bool Decode(std::string_view b, StreamRecord* out);
 };
 
