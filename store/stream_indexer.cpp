@@ -314,13 +314,33 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
 }
 
 void StoreImpl::IndexerLoop() {
+  // A batch costs about the pages it touches, and a batch of many streams
+  // touches most of the index's pages however few events it holds: while
+  // appends keep coming, the indexer waits for a full batch (the writer asks)
+  // or kMaxLagTicks intervals, not for every interval. A store that went
+  // quiet is indexed at the next tick.
+  constexpr int kMaxLagTicks = 20;
+  uint64_t end_at_last_tick = 0;
+  int ticks = 0;
   for (;;) {
+    bool asked;
     {
       std::unique_lock lock(index_mu_);
-      index_cv_.wait_for(lock, options_.index_interval, [&] { return index_stop_ || index_wanted_; });
+      asked = index_cv_.wait_for(lock, options_.index_interval, [&] { return index_stop_ || index_wanted_; });
       if (index_stop_) return;
       index_wanted_ = false;
     }
+    if (!asked) {
+      uint64_t end;
+      {
+        std::lock_guard lock(tail_.mu);
+        end = tail_.known_end;
+      }
+      bool growing = end != end_at_last_tick;
+      end_at_last_tick = end;
+      if (growing && ++ticks < kMaxLagTicks) continue;
+    }
+    ticks = 0;
     for (;;) {
       auto n = IndexOnce(options_.index_batch_events);
       if (!n.ok()) {
