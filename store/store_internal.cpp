@@ -163,9 +163,10 @@ void UnindexedTail::AddLocked(const RecordView& v, bool own_writer, WriterHead* 
       if (MetadataFromJson(v.data, &m)) target.metadata = m;
     }
   }
-  Ref ref{v.position, node, std::string(v.request_id)};
   if (!v.request_id.empty()) {
-    auto it = requests.find(ref.request_id);
+    request_order.emplace_back(v.position, v.request_id);
+    const std::string& id = request_order.back().second;
+    auto it = requests.find(id);
     if (it != requests.end() && it->second.outcome.last_position + 1 == v.position &&
         it->second.outcome.stream == v.stream) {
       it->second.outcome.last_version = v.version;
@@ -178,10 +179,10 @@ void UnindexedTail::AddLocked(const RecordView& v, bool own_writer, WriterHead* 
       r.outcome.first_version = r.outcome.last_version = v.version;
       r.outcome.first_position = r.outcome.last_position = v.position;
       r.outcome.events = 1;
-      requests.emplace(ref.request_id, std::move(r));
+      requests.emplace(id, std::move(r));
     }
   }
-  order.push_back(std::move(ref));
+  order.push_back(Ref{v.position, node});
 }
 
 void UnindexedTail::UnlinkWriterLocked() {
@@ -221,11 +222,13 @@ bool UnindexedTail::TrimLocked(uint64_t position, size_t max_events) {
         }
       }
     }
-    if (!ref.request_id.empty()) {
-      auto r = requests.find(ref.request_id);
-      if (r != requests.end() && r->second.outcome.last_position <= position) requests.erase(r);
-    }
     order.pop_front();
+  }
+  for (size_t n = 0; !request_order.empty() && request_order.front().first <= position; ++n) {
+    if (n == max_events) return true;
+    auto r = requests.find(request_order.front().second);
+    if (r != requests.end() && r->second.outcome.last_position <= position) requests.erase(r);
+    request_order.pop_front();
   }
   if (known_end < position) {
     known_end = position;
