@@ -43,9 +43,20 @@ struct StringViewHash {
 // page-faulting) it again. Only one thread indexes at a time (the indexer
 // thread, or the open/repair path while it is not running).
 struct IndexScratch {
+  // A name's first 16 bytes as two big-endian words (zero-padded) and its
+  // size: equal keys of names of at most 16 bytes mean equal names, and keys
+  // order like the names they start, so hashing, comparing and sorting touch
+  // the name itself (in a log page, a cache miss away) only past 16 bytes.
+  struct NameKey {
+    uint64_t hi = 0, lo = 0;
+    uint32_t size = 0;
+    static NameKey Of(std::string_view name);
+    bool SamePrefix(const NameKey& o) const { return hi == o.hi && lo == o.lo && size == o.size; }
+  };
   // One stream the batch touches (its events, or a $$ event aimed at it).
   struct Stream {
     std::string_view name;  // points into the log read transaction's pages
+    NameKey key;
     uint64_t first_touch = 0;  // position of the batch event that first named it
     uint64_t first_event = 0;  // position of its first event in the batch (0: none)
     uint64_t first_version = 0, last_version = 0, last_position = 0;
@@ -56,18 +67,27 @@ struct IndexScratch {
     StreamRecord record;
   };
   std::vector<Stream> streams;
-  // Open addressing over `streams` by name (slot + 1; 0 = empty): a node per
-  // stream in a std::unordered_map cost a malloc and a cache miss each.
-  std::vector<uint32_t> table;
+  // Open addressing over `streams` by name: a node per stream in a
+  // std::unordered_map cost a malloc and cache misses each.
+  struct Slot {
+    NameKey key;
+    uint32_t stream_plus_1 = 0;  // 0: empty
+  };
+  std::vector<Slot> table;
+  // Sort keys kept side by side, so sorting does not chase into `streams`.
+  struct SortKey {
+    uint64_t hi, lo;
+    uint32_t stream;
+  };
+  std::vector<SortKey> sorted;
   std::vector<uint32_t> event_stream;  // per batch event: its index in streams
-  std::vector<uint32_t> order;         // indexes into streams, sorted
   std::vector<uint32_t> cursor;        // per stream: next slot in `positions`
   std::vector<uint64_t> positions;     // the batch's positions grouped by stream
 
   void Clear() {
     streams.clear();
     event_stream.clear();
-    std::fill(table.begin(), table.end(), 0);
+    std::fill(table.begin(), table.end(), Slot{});
   }
   // The index of `name` in streams, added (first touched at `position`) if new.
   uint32_t Find(std::string_view name, uint64_t position);

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <unordered_map>
 
@@ -15,26 +16,41 @@
 namespace rill {
 
 
+IndexScratch::NameKey IndexScratch::NameKey::Of(std::string_view name) {
+  char b[16] = {};
+  std::memcpy(b, name.data(), std::min<size_t>(name.size(), 16));
+  return NameKey{GetBigEndian64(b), GetBigEndian64(b + 8), static_cast<uint32_t>(name.size())};
+}
+
+static size_t HashName(const IndexScratch::NameKey& k, std::string_view name) {
+  uint64_t h = (k.hi * 0x9E3779B97F4A7C15ull) ^ ((k.lo + k.size) * 0xC2B2AE3D27D4EB4Full);
+  if (k.size > 16) h ^= std::hash<std::string_view>{}(name.substr(16));
+  return static_cast<size_t>(h ^ (h >> 29));
+}
+
 uint32_t IndexScratch::Find(std::string_view name, uint64_t position) {
   if ((streams.size() + 1) * 2 > table.size()) {
-    table.assign(std::max<size_t>(1024, table.size() * 2), 0);
+    table.assign(std::max<size_t>(1024, table.size() * 2), Slot{});
     for (size_t j = 0; j < streams.size(); ++j) {
-      size_t mask = table.size() - 1, i = std::hash<std::string_view>{}(streams[j].name) & mask;
-      while (table[i]) i = (i + 1) & mask;
-      table[i] = static_cast<uint32_t>(j + 1);
+      size_t mask = table.size() - 1, i = HashName(streams[j].key, streams[j].name) & mask;
+      while (table[i].stream_plus_1) i = (i + 1) & mask;
+      table[i] = Slot{streams[j].key, static_cast<uint32_t>(j + 1)};
     }
   }
+  NameKey key = NameKey::Of(name);
   size_t mask = table.size() - 1;
-  for (size_t i = std::hash<std::string_view>{}(name) & mask;; i = (i + 1) & mask) {
-    uint32_t t = table[i];
-    if (t == 0) {
-      table[i] = static_cast<uint32_t>(streams.size() + 1);
+  for (size_t i = HashName(key, name) & mask;; i = (i + 1) & mask) {
+    Slot& slot = table[i];
+    if (slot.stream_plus_1 == 0) {
+      slot = Slot{key, static_cast<uint32_t>(streams.size() + 1)};
       Stream& st = streams.emplace_back();
       st.name = name;
+      st.key = key;
       st.first_touch = position;
-      return t = static_cast<uint32_t>(streams.size() - 1);
+      return static_cast<uint32_t>(streams.size() - 1);
     }
-    if (streams[t - 1].name == name) return t - 1;
+    if (slot.key.SamePrefix(key) && (key.size <= 16 || streams[slot.stream_plus_1 - 1].name == name))
+      return slot.stream_plus_1 - 1;
   }
 }
 
@@ -143,10 +159,14 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       // 2. The touched streams in name order: read each stored record and
       // write the updated one over it; a stream the index does not know yet
       // is only noted here.
-      x.order.resize(x.streams.size());
-      for (uint32_t i = 0; i < x.order.size(); ++i) x.order[i] = i;
-      std::sort(x.order.begin(), x.order.end(),
-                [&](uint32_t a, uint32_t b) { return x.streams[a].name < x.streams[b].name; });
+      x.sorted.clear();
+      for (uint32_t i = 0; i < x.streams.size(); ++i)
+        x.sorted.push_back({x.streams[i].key.hi, x.streams[i].key.lo, i});
+      std::sort(x.sorted.begin(), x.sorted.end(), [&](const auto& a, const auto& b) {
+        if (a.hi != b.hi) return a.hi < b.hi;
+        if (a.lo != b.lo) return a.lo < b.lo;
+        return x.streams[a.stream].name < x.streams[b.stream].name;
+      });
       MDB_cursor* sc;
       RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, streams_db_, &sc), "cursor"));
       auto update = [&](IndexScratch::Stream& st) {
@@ -159,8 +179,8 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
         if (st.metadata) r.metadata = *st.metadata;
       };
       size_t fresh = 0;
-      for (uint32_t i : x.order) {
-        IndexScratch::Stream& st = x.streams[i];
+      for (const auto& k : x.sorted) {
+        IndexScratch::Stream& st = x.streams[k.stream];
         MDB_val sk = Val(st.name), sv;
         int g = mdb_cursor_get(sc, &sk, &sv, MDB_SET_KEY);
         if (g == MDB_NOTFOUND) {
@@ -215,8 +235,8 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
         // the records in name order.
         std::vector<uint32_t>& news = x.cursor;  // borrowed until step 3
         news.clear();
-        for (uint32_t i : x.order)
-          if (!x.streams[i].stored) news.push_back(i);
+        for (const auto& k : x.sorted)
+          if (!x.streams[k.stream].stored) news.push_back(k.stream);
         std::vector<uint32_t> by_touch(news);
         std::sort(by_touch.begin(), by_touch.end(),
                   [&](uint32_t a, uint32_t b) { return x.streams[a].first_touch < x.streams[b].first_touch; });
@@ -239,16 +259,15 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       // stream's events in the batch are its versions first..last in log
       // order, so grouping positions by stream and ordering the streams by
       // number gives the keys sorted.
-      x.order.clear();
+      x.sorted.clear();
       for (uint32_t i = 0; i < x.streams.size(); ++i)
-        if (x.streams[i].events) x.order.push_back(i);
-      std::sort(x.order.begin(), x.order.end(),
-                [&](uint32_t a, uint32_t b) { return x.streams[a].record.number < x.streams[b].record.number; });
+        if (x.streams[i].events) x.sorted.push_back({x.streams[i].record.number, 0, i});
+      std::sort(x.sorted.begin(), x.sorted.end(), [](const auto& a, const auto& b) { return a.hi < b.hi; });
       x.cursor.assign(x.streams.size(), 0);
       uint32_t at = 0;
-      for (uint32_t i : x.order) {
-        x.cursor[i] = at;
-        at += x.streams[i].events;
+      for (const auto& k : x.sorted) {
+        x.cursor[k.stream] = at;
+        at += x.streams[k.stream].events;
       }
       x.positions.resize(done);
       for (uint64_t e = 0; e < done; ++e) x.positions[x.cursor[x.event_stream[e]]++] = from + e;
@@ -258,8 +277,8 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       MDB_cursor* ic;
       RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, stream_index_db_, &ic), "cursor"));
       at = 0;
-      for (uint32_t i : x.order) {
-        const IndexScratch::Stream& st = x.streams[i];
+      for (const auto& k : x.sorted) {
+        const IndexScratch::Stream& st = x.streams[k.stream];
         char kb[16], vb[8];
         PutBigEndian64(kb, st.record.number);
         for (uint32_t j = 0; j < st.events; ++j) {
