@@ -53,6 +53,55 @@ struct IndexScratch {
     static NameKey Of(std::string_view name);
     bool SamePrefix(const NameKey& o) const { return hi == o.hi && lo == o.lo && size == o.size; }
   };
+  struct Slot {
+    NameKey key;
+    uint32_t index_plus_1 = 0;  // 0: empty
+  };
+  // Open addressing from names to indexes into a vector of entries that hold
+  // them: a node per name in a std::unordered_map cost a malloc and cache
+  // misses each.
+  class NameTable {
+   public:
+    // The index of the entry named `name`, or `next` once added (the caller
+    // then appends that entry). name_of(i) is the name of entry i.
+    template <class NameOf>
+    uint32_t Find(std::string_view name, const NameKey& key, uint32_t next, const NameOf& name_of) {
+      if ((used_ + 1) * 2 > slots_.size()) Grow(name_of);
+      size_t mask = slots_.size() - 1;
+      for (size_t i = Hash(key, name) & mask;; i = (i + 1) & mask) {
+        Slot& slot = slots_[i];
+        if (slot.index_plus_1 == 0) {
+          slot = Slot{key, next + 1};
+          ++used_;
+          return next;
+        }
+        if (slot.key.SamePrefix(key) && (key.size <= 16 || name_of(slot.index_plus_1 - 1) == name))
+          return slot.index_plus_1 - 1;
+      }
+    }
+    void Clear() {
+      std::fill(slots_.begin(), slots_.end(), Slot{});
+      used_ = 0;
+    }
+
+   private:
+    static size_t Hash(const NameKey& k, std::string_view name);
+    template <class NameOf>
+    void Grow(const NameOf& name_of) {
+      std::vector<Slot> old(std::max<size_t>(1024, slots_.size() * 2));
+      old.swap(slots_);
+      size_t mask = slots_.size() - 1;
+      for (const Slot& s : old) {
+        if (!s.index_plus_1) continue;
+        size_t i = Hash(s.key, name_of(s.index_plus_1 - 1)) & mask;
+        while (slots_[i].index_plus_1) i = (i + 1) & mask;
+        slots_[i] = s;
+      }
+    }
+    std::vector<Slot> slots_;
+    size_t used_ = 0;
+  };
+
   // One stream the batch touches (its events, or a $$ event aimed at it).
   struct Stream {
     std::string_view name;  // points into the log read transaction's pages
@@ -67,13 +116,16 @@ struct IndexScratch {
     StreamRecord record;
   };
   std::vector<Stream> streams;
-  // Open addressing over `streams` by name: a node per stream in a
-  // std::unordered_map cost a malloc and cache misses each.
-  struct Slot {
+  NameTable stream_table;
+  // One request id in the batch: the outcome of its first run of consecutive
+  // events here (its record in `commands`, unless one is stored already).
+  struct Request {
+    std::string_view id, stream;  // into the log read transaction's pages
     NameKey key;
-    uint32_t stream_plus_1 = 0;  // 0: empty
+    uint64_t hash, first_version, last_version, first_position, last_position, events;
   };
-  std::vector<Slot> table;
+  std::vector<Request> requests;
+  NameTable request_table;
   // Sort keys kept side by side, so sorting does not chase into `streams`.
   struct SortKey {
     uint64_t hi, lo;
@@ -86,11 +138,13 @@ struct IndexScratch {
 
   void Clear() {
     streams.clear();
+    stream_table.Clear();
+    requests.clear();
+    request_table.Clear();
     event_stream.clear();
-    std::fill(table.begin(), table.end(), Slot{});
   }
   // The index of `name` in streams, added (first touched at `position`) if new.
-  uint32_t Find(std::string_view name, uint64_t position);
+  uint32_t FindStream(std::string_view name, uint64_t position);
 };
 
 class StoreImpl final : public EventStore {

@@ -60,6 +60,13 @@ bool StreamRecord::Decode(std::string_view b, StreamRecord* r) {
 
 std::string RequestRecord::Encode() const {
   std::string s;
+  EncodeTo(&s);
+  return s;
+}
+
+void RequestRecord::EncodeTo(std::string* out) const {
+  std::string& s = *out;
+  s.clear();
   PutLE(s, hash);
   PutLE(s, outcome.first_version);
   PutLE(s, outcome.last_version);
@@ -67,7 +74,6 @@ std::string RequestRecord::Encode() const {
   PutLE(s, outcome.last_position);
   PutLE(s, outcome.events);
   s += outcome.stream;
-  return s;
 }
 
 bool RequestRecord::Decode(std::string_view, std::string_view b, RequestRecord* r) {

@@ -40,6 +40,7 @@ struct RequestRecord {
   uint64_t hash = 0;
   AppendResult outcome;
   std::string Encode() const;
+  void EncodeTo(std::string* out) const;  // replaces *out, keeping its buffer
   static bool Decode(std::string_view key, std::string_view b, RequestRecord* out);
 };
 

@@ -22,36 +22,23 @@ IndexScratch::NameKey IndexScratch::NameKey::Of(std::string_view name) {
   return NameKey{GetBigEndian64(b), GetBigEndian64(b + 8), static_cast<uint32_t>(name.size())};
 }
 
-static size_t HashName(const IndexScratch::NameKey& k, std::string_view name) {
+size_t IndexScratch::NameTable::Hash(const NameKey& k, std::string_view name) {
   uint64_t h = (k.hi * 0x9E3779B97F4A7C15ull) ^ ((k.lo + k.size) * 0xC2B2AE3D27D4EB4Full);
   if (k.size > 16) h ^= std::hash<std::string_view>{}(name.substr(16));
   return static_cast<size_t>(h ^ (h >> 29));
 }
 
-uint32_t IndexScratch::Find(std::string_view name, uint64_t position) {
-  if ((streams.size() + 1) * 2 > table.size()) {
-    table.assign(std::max<size_t>(1024, table.size() * 2), Slot{});
-    for (size_t j = 0; j < streams.size(); ++j) {
-      size_t mask = table.size() - 1, i = HashName(streams[j].key, streams[j].name) & mask;
-      while (table[i].stream_plus_1) i = (i + 1) & mask;
-      table[i] = Slot{streams[j].key, static_cast<uint32_t>(j + 1)};
-    }
-  }
+uint32_t IndexScratch::FindStream(std::string_view name, uint64_t position) {
   NameKey key = NameKey::Of(name);
-  size_t mask = table.size() - 1;
-  for (size_t i = HashName(key, name) & mask;; i = (i + 1) & mask) {
-    Slot& slot = table[i];
-    if (slot.stream_plus_1 == 0) {
-      slot = Slot{key, static_cast<uint32_t>(streams.size() + 1)};
-      Stream& st = streams.emplace_back();
-      st.name = name;
-      st.key = key;
-      st.first_touch = position;
-      return static_cast<uint32_t>(streams.size() - 1);
-    }
-    if (slot.key.SamePrefix(key) && (key.size <= 16 || streams[slot.stream_plus_1 - 1].name == name))
-      return slot.stream_plus_1 - 1;
+  auto next = static_cast<uint32_t>(streams.size());
+  uint32_t i = stream_table.Find(name, key, next, [this](uint32_t j) { return streams[j].name; });
+  if (i == next) {
+    Stream& st = streams.emplace_back();
+    st.name = name;
+    st.key = key;
+    st.first_touch = position;
   }
+  return i;
 }
 
 // One batch, in three steps that each touch a stream once: scan the log and
@@ -87,7 +74,6 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       PutBigEndian64(key, from);
       MDB_val k = Val(key, 8), v;
       int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-      std::unordered_map<std::string, RequestRecord> requests;
       // 1. Scan: group the events by stream and check each stream's versions
       // follow one another inside the batch.
       Status inner;
@@ -100,7 +86,7 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
           inner = Status::Corruption(fmt::format("log has a gap or misplaced record at position {}", from + done));
           break;
         }
-        uint32_t si = x.Find(rv.stream, pos);
+        uint32_t si = x.FindStream(rv.stream, pos);
         IndexScratch::Stream* st = &x.streams[si];
         if (st->events == 0) {
           st->first_event = pos;
@@ -115,7 +101,7 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
         st->last_position = pos;
         x.event_stream.push_back(si);
         if (IsMetaStream(rv.stream)) {
-          IndexScratch::Stream& t = x.streams[x.Find(MetaTarget(rv.stream), pos)];
+          IndexScratch::Stream& t = x.streams[x.FindStream(MetaTarget(rv.stream), pos)];
           if (rv.type == kDeleteType) t.set_deleted = true;
           if (rv.type == kMetadataType) {
             StreamMetadata m;
@@ -123,31 +109,20 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
           }
         }
         if (!rv.request_id.empty()) {
-          std::string id(rv.request_id);
-          auto it = requests.find(id);
-          if (it == requests.end()) {
-            RequestRecord existing;
-            MDB_val rk = Val(id), rvv;
-            if (mdb_get(itxn, commands_db_, &rk, &rvv) == 0 && RequestRecord::Decode(id, View(rvv), &existing))
-              it = requests.emplace(id, existing).first;
-          }
-          if (it != requests.end()) {
-            auto& o = it->second.outcome;
-            // A request's events are consecutive; one that straddles two index
-            // batches is extended here.
+          // A request's events are consecutive: its first run here is its
+          // outcome (merged with a stored one in step 4).
+          IndexScratch::NameKey key = IndexScratch::NameKey::Of(rv.request_id);
+          auto next = static_cast<uint32_t>(x.requests.size());
+          uint32_t ri = x.request_table.Find(rv.request_id, key, next, [&x](uint32_t j) { return x.requests[j].id; });
+          if (ri == next) {
+            x.requests.push_back({rv.request_id, rv.stream, key, rv.request_hash, rv.version, rv.version, pos, pos, 1});
+          } else {
+            IndexScratch::Request& o = x.requests[ri];
             if (o.last_position + 1 == pos && o.stream == rv.stream) {
               o.last_version = rv.version;
               o.last_position = pos;
               o.events++;
             }
-          } else {
-            RequestRecord nr;
-            nr.hash = rv.request_hash;
-            nr.outcome.stream = std::string(rv.stream);
-            nr.outcome.first_version = nr.outcome.last_version = rv.version;
-            nr.outcome.first_position = nr.outcome.last_position = pos;
-            nr.outcome.events = 1;
-            requests.emplace(std::move(id), std::move(nr));
           }
         }
         ++done;
@@ -293,10 +268,54 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
         }
       }
       mdb_cursor_close(ic);
-      for (auto& [id, r] : requests) {
-        std::string b = r.Encode();
-        MDB_val kk = Val(id), vv = Val(b);
-        RILL_RETURN_IF_ERROR(index_env_->Check(mdb_put(itxn, commands_db_, &kk, &vv, 0), "writing commands"));
+      // 4. commands: request id -> outcome, in key order through one cursor.
+      // A stored record is kept, extended when this batch continues it (a
+      // request split over two batches).
+      if (!x.requests.empty()) {
+        x.sorted.clear();
+        for (uint32_t i = 0; i < x.requests.size(); ++i)
+          x.sorted.push_back({x.requests[i].key.hi, x.requests[i].key.lo, i});
+        std::sort(x.sorted.begin(), x.sorted.end(), [&](const auto& a, const auto& b) {
+          if (a.hi != b.hi) return a.hi < b.hi;
+          if (a.lo != b.lo) return a.lo < b.lo;
+          return x.requests[a.stream].id < x.requests[b.stream].id;
+        });
+        MDB_cursor* rc2;
+        RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, commands_db_, &rc2), "cursor"));
+        RequestRecord r;
+        std::string b;
+        for (const auto& sk : x.sorted) {
+          const IndexScratch::Request& q = x.requests[sk.stream];
+          r.hash = q.hash;
+          r.outcome.stream.assign(q.stream);
+          r.outcome.first_version = q.first_version;
+          r.outcome.last_version = q.last_version;
+          r.outcome.first_position = q.first_position;
+          r.outcome.last_position = q.last_position;
+          r.outcome.events = q.events;
+          r.EncodeTo(&b);
+          MDB_val kk = Val(q.id), vv = Val(b);
+          int prc = mdb_cursor_put(rc2, &kk, &vv, MDB_NOOVERWRITE);
+          if (prc == MDB_KEYEXIST) {
+            // vv is the stored record now.
+            RequestRecord stored;
+            if (RequestRecord::Decode(q.id, View(vv), &stored)) {
+              auto& o = stored.outcome;
+              if (o.last_position + 1 != q.first_position || o.stream != q.stream) continue;  // keep it as it is
+              o.last_version = q.last_version;
+              o.last_position = q.last_position;
+              o.events += q.events;
+              stored.EncodeTo(&b);
+            }
+            vv = Val(b);
+            prc = mdb_cursor_put(rc2, &kk, &vv, 0);
+          }
+          if (prc) {
+            mdb_cursor_close(rc2);
+            return index_env_->Check(prc, "writing commands");
+          }
+        }
+        mdb_cursor_close(rc2);
       }
       mark = from - 1 + done;
       char mb[8], nb[8];
