@@ -22,10 +22,21 @@ IndexScratch::NameKey IndexScratch::NameKey::Of(std::string_view name) {
   return NameKey{GetBigEndian64(b), GetBigEndian64(b + 8), static_cast<uint32_t>(name.size())};
 }
 
+// MurmurHash3's finalizer: every input bit reaches the low bits the table
+// masks with (names share prefixes, and short ones end in zero padding).
+static uint64_t Mix64(uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdull;
+  k ^= k >> 33;
+  k *= 0xc4ceb9fe1a85ec53ull;
+  k ^= k >> 33;
+  return k;
+}
+
 size_t IndexScratch::NameTable::Hash(const NameKey& k, std::string_view name) {
-  uint64_t h = (k.hi * 0x9E3779B97F4A7C15ull) ^ ((k.lo + k.size) * 0xC2B2AE3D27D4EB4Full);
-  if (k.size > 16) h ^= std::hash<std::string_view>{}(name.substr(16));
-  return static_cast<size_t>(h ^ (h >> 29));
+  uint64_t h = Mix64(k.hi ^ Mix64(k.lo ^ k.size));
+  if (k.size > 16) h = Mix64(h ^ std::hash<std::string_view>{}(name.substr(16)));
+  return static_cast<size_t>(h);
 }
 
 uint32_t IndexScratch::FindStream(std::string_view name, uint64_t position) {
