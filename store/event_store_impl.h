@@ -126,10 +126,11 @@ struct IndexScratch {
   };
   std::vector<Request> requests;
   NameTable request_table;
-  // Sort keys kept side by side, so sorting does not chase into `streams`.
+  // Sort keys kept side by side, so sorting does not chase into `streams`
+  // (or `requests`): index is the entry's place there.
   struct SortKey {
     uint64_t hi, lo;
-    uint32_t stream;
+    uint32_t index;
   };
   std::vector<SortKey> sorted;
   std::vector<uint32_t> event_stream;  // per batch event: its index in streams

@@ -151,7 +151,7 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       std::sort(x.sorted.begin(), x.sorted.end(), [&](const auto& a, const auto& b) {
         if (a.hi != b.hi) return a.hi < b.hi;
         if (a.lo != b.lo) return a.lo < b.lo;
-        return x.streams[a.stream].name < x.streams[b.stream].name;
+        return x.streams[a.index].name < x.streams[b.index].name;
       });
       MDB_cursor* sc;
       RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, streams_db_, &sc), "cursor"));
@@ -166,7 +166,7 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       };
       size_t fresh = 0;
       for (const auto& k : x.sorted) {
-        IndexScratch::Stream& st = x.streams[k.stream];
+        IndexScratch::Stream& st = x.streams[k.index];
         MDB_val sk = Val(st.name), sv;
         int g = mdb_cursor_get(sc, &sk, &sv, MDB_SET_KEY);
         if (g == MDB_NOTFOUND) {
@@ -222,7 +222,7 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
         std::vector<uint32_t>& news = x.cursor;  // borrowed until step 3
         news.clear();
         for (const auto& k : x.sorted)
-          if (!x.streams[k.stream].stored) news.push_back(k.stream);
+          if (!x.streams[k.index].stored) news.push_back(k.index);
         std::vector<uint32_t> by_touch(news);
         std::sort(by_touch.begin(), by_touch.end(),
                   [&](uint32_t a, uint32_t b) { return x.streams[a].first_touch < x.streams[b].first_touch; });
@@ -252,8 +252,8 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       x.cursor.assign(x.streams.size(), 0);
       uint32_t at = 0;
       for (const auto& k : x.sorted) {
-        x.cursor[k.stream] = at;
-        at += x.streams[k.stream].events;
+        x.cursor[k.index] = at;
+        at += x.streams[k.index].events;
       }
       x.positions.resize(done);
       for (uint64_t e = 0; e < done; ++e) x.positions[x.cursor[x.event_stream[e]]++] = from + e;
@@ -264,7 +264,7 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, stream_index_db_, &ic), "cursor"));
       at = 0;
       for (const auto& k : x.sorted) {
-        const IndexScratch::Stream& st = x.streams[k.stream];
+        const IndexScratch::Stream& st = x.streams[k.index];
         char kb[16], vb[8];
         PutBigEndian64(kb, st.record.number);
         for (uint32_t j = 0; j < st.events; ++j) {
@@ -289,14 +289,14 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
         std::sort(x.sorted.begin(), x.sorted.end(), [&](const auto& a, const auto& b) {
           if (a.hi != b.hi) return a.hi < b.hi;
           if (a.lo != b.lo) return a.lo < b.lo;
-          return x.requests[a.stream].id < x.requests[b.stream].id;
+          return x.requests[a.index].id < x.requests[b.index].id;
         });
         MDB_cursor* rc2;
         RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, commands_db_, &rc2), "cursor"));
         RequestRecord r;
         std::string b;
         for (const auto& sk : x.sorted) {
-          const IndexScratch::Request& q = x.requests[sk.stream];
+          const IndexScratch::Request& q = x.requests[sk.index];
           r.hash = q.hash;
           r.outcome.stream.assign(q.stream);
           r.outcome.first_version = q.first_version;
