@@ -163,6 +163,7 @@ Status StoreImpl::DropIndex() {
   tail_.streams.clear();
   tail_.requests.clear();
   tail_.order.clear();
+  tail_.request_order.clear();
   tail_.indexed = 0;
   tail_.known_end = 0;
   ++tail_.foreign_events;

@@ -51,7 +51,8 @@ struct StoreOptions {
   // Initial LMDB map size of each environment; it grows by itself when full.
   size_t initial_map_bytes = 256u << 20;
   std::chrono::milliseconds async_flush_interval{200};
-  // The indexer runs when this many events are unindexed, or every interval.
+  // The indexer runs when this many events are unindexed, or every interval
+  // once appends pause (while they keep coming, every 20 intervals at most).
   size_t index_batch_events = 200000;
   std::chrono::milliseconds index_interval{50};
   // Test hook: called with "commit" before each log commit. A non-OK status

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <optional>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -37,6 +38,115 @@ struct StringViewHash {
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
+// IndexOnce's working tables, kept from one batch to the next so a batch of
+// tens of thousands of streams re-uses its memory instead of allocating (and
+// page-faulting) it again. Only one thread indexes at a time (the indexer
+// thread, or the open/repair path while it is not running).
+struct IndexScratch {
+  // A name's first 16 bytes as two big-endian words (zero-padded) and its
+  // size: equal keys of names of at most 16 bytes mean equal names, and keys
+  // order like the names they start, so hashing, comparing and sorting touch
+  // the name itself (in a log page, a cache miss away) only past 16 bytes.
+  struct NameKey {
+    uint64_t hi = 0, lo = 0;
+    uint32_t size = 0;
+    static NameKey Of(std::string_view name);
+    bool SamePrefix(const NameKey& o) const { return hi == o.hi && lo == o.lo && size == o.size; }
+  };
+  struct Slot {
+    NameKey key;
+    uint32_t index_plus_1 = 0;  // 0: empty
+  };
+  // Open addressing from names to indexes into a vector of entries that hold
+  // them: a node per name in a std::unordered_map cost a malloc and cache
+  // misses each.
+  class NameTable {
+   public:
+    // The index of the entry named `name`, or `next` once added (the caller
+    // then appends that entry). name_of(i) is the name of entry i.
+    template <class NameOf>
+    uint32_t Find(std::string_view name, const NameKey& key, uint32_t next, const NameOf& name_of) {
+      if ((used_ + 1) * 2 > slots_.size()) Grow(name_of);
+      size_t mask = slots_.size() - 1;
+      for (size_t i = Hash(key, name) & mask;; i = (i + 1) & mask) {
+        Slot& slot = slots_[i];
+        if (slot.index_plus_1 == 0) {
+          slot = Slot{key, next + 1};
+          ++used_;
+          return next;
+        }
+        if (slot.key.SamePrefix(key) && (key.size <= 16 || name_of(slot.index_plus_1 - 1) == name))
+          return slot.index_plus_1 - 1;
+      }
+    }
+    void Clear() {
+      std::fill(slots_.begin(), slots_.end(), Slot{});
+      used_ = 0;
+    }
+
+   private:
+    static size_t Hash(const NameKey& k, std::string_view name);
+    template <class NameOf>
+    void Grow(const NameOf& name_of) {
+      std::vector<Slot> old(std::max<size_t>(1024, slots_.size() * 2));
+      old.swap(slots_);
+      size_t mask = slots_.size() - 1;
+      for (const Slot& s : old) {
+        if (!s.index_plus_1) continue;
+        size_t i = Hash(s.key, name_of(s.index_plus_1 - 1)) & mask;
+        while (slots_[i].index_plus_1) i = (i + 1) & mask;
+        slots_[i] = s;
+      }
+    }
+    std::vector<Slot> slots_;
+    size_t used_ = 0;
+  };
+
+  // One stream the batch touches (its events, or a $$ event aimed at it).
+  struct Stream {
+    std::string_view name;  // points into the log read transaction's pages
+    NameKey key;
+    uint64_t first_touch = 0;  // position of the batch event that first named it
+    uint64_t first_event = 0;  // position of its first event in the batch (0: none)
+    uint64_t first_version = 0, last_version = 0, last_position = 0;
+    uint32_t events = 0;
+    bool set_deleted = false;
+    std::optional<StreamMetadata> metadata;  // the batch's last valid $metadata
+    bool stored = false;  // found in `streams`; record holds it (then updated)
+    StreamRecord record;
+  };
+  std::vector<Stream> streams;
+  NameTable stream_table;
+  // One request id in the batch: the outcome of its first run of consecutive
+  // events here (its record in `commands`, unless one is stored already).
+  struct Request {
+    std::string_view id, stream;  // into the log read transaction's pages
+    NameKey key;
+    uint64_t hash, first_version, last_version, first_position, last_position, events;
+  };
+  std::vector<Request> requests;
+  NameTable request_table;
+  // Sort keys kept side by side, so sorting does not chase into `streams`
+  // (or `requests`): index is the entry's place there.
+  struct SortKey {
+    uint64_t hi, lo;
+    uint32_t index;
+  };
+  std::vector<SortKey> sorted;
+  std::vector<uint32_t> event_stream;  // per batch event: its index in streams
+  std::vector<uint32_t> cursor;        // per stream: next slot in `positions`
+  std::vector<uint64_t> positions;     // the batch's positions grouped by stream
+
+  void Clear() {
+    streams.clear();
+    stream_table.Clear();
+    requests.clear();
+    request_table.Clear();
+    event_stream.clear();
+  }
+  // The index of `name` in streams, added (first touched at `position`) if new.
+  uint32_t FindStream(std::string_view name, uint64_t position);
+};
 
 class StoreImpl final : public EventStore {
  public:
@@ -146,7 +256,7 @@ class StoreImpl final : public EventStore {
   Status index_error_;
   std::thread indexer_thread_;
   std::atomic<uint64_t> index_rebuilds_{0};
-  std::atomic<size_t> index_streams_hint_{0};  // streams the last index batch touched
+  IndexScratch index_scratch_;
 };
 
 }  // namespace rill

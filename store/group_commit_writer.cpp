@@ -290,6 +290,7 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     auto pipeline_broken = [&](const std::atomic<bool>* f) {
       return f && (f->load() || std::find(broken.begin(), broken.end(), f) != broken.end());
     };
+    const int64_t now = NowMicros();  // one time for the batch: it commits as one
     for (size_t i = 0; i < batch.size() && inner.ok(); ++i) {
       auto& p = batch[i];
       if (p.flush_marker) continue;
@@ -352,7 +353,6 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
       res.stream = r.stream;
       res.first_version = head->work_version + 1;
       res.first_position = next;
-      int64_t now = NowMicros();
       for (auto& e : r.events) {
         uint64_t version = ++head->work_version;
         uint64_t position = next++;

@@ -25,16 +25,24 @@ T GetLE(const char*& p) {
 }  // namespace
 
 std::string StreamRecord::Encode() const {
-  std::string s;
-  s.reserve(kBytes);
-  PutLE(s, number);
-  PutLE(s, head_version);
-  PutLE(s, head_position);
-  PutLE<uint8_t>(s, deleted ? 1 : 0);
-  PutLE(s, metadata.max_count);
-  PutLE(s, metadata.max_age_us);
-  PutLE(s, metadata.truncate_before);
+  std::string s(kBytes, '\0');
+  EncodeTo(s.data());
   return s;
+}
+
+void StreamRecord::EncodeTo(char out[kBytes]) const {
+  char* p = out;
+  auto put = [&p](auto v) {
+    std::memcpy(p, &v, sizeof v);
+    p += sizeof v;
+  };
+  put(number);
+  put(head_version);
+  put(head_position);
+  put(uint8_t{deleted ? uint8_t{1} : uint8_t{0}});
+  put(metadata.max_count);
+  put(metadata.max_age_us);
+  put(metadata.truncate_before);
 }
 
 bool StreamRecord::Decode(std::string_view b, StreamRecord* r) {
@@ -52,6 +60,13 @@ bool StreamRecord::Decode(std::string_view b, StreamRecord* r) {
 
 std::string RequestRecord::Encode() const {
   std::string s;
+  EncodeTo(&s);
+  return s;
+}
+
+void RequestRecord::EncodeTo(std::string* out) const {
+  std::string& s = *out;
+  s.clear();
   PutLE(s, hash);
   PutLE(s, outcome.first_version);
   PutLE(s, outcome.last_version);
@@ -59,7 +74,6 @@ std::string RequestRecord::Encode() const {
   PutLE(s, outcome.last_position);
   PutLE(s, outcome.events);
   s += outcome.stream;
-  return s;
 }
 
 bool RequestRecord::Decode(std::string_view, std::string_view b, RequestRecord* r) {
@@ -155,9 +169,10 @@ void UnindexedTail::AddLocked(const RecordView& v, bool own_writer, WriterHead* 
       if (MetadataFromJson(v.data, &m)) target.metadata = m;
     }
   }
-  Ref ref{v.position, node, std::string(v.request_id)};
   if (!v.request_id.empty()) {
-    auto it = requests.find(ref.request_id);
+    request_order.emplace_back(v.position, v.request_id);
+    const std::string& id = request_order.back().second;
+    auto it = requests.find(id);
     if (it != requests.end() && it->second.outcome.last_position + 1 == v.position &&
         it->second.outcome.stream == v.stream) {
       it->second.outcome.last_version = v.version;
@@ -170,10 +185,10 @@ void UnindexedTail::AddLocked(const RecordView& v, bool own_writer, WriterHead* 
       r.outcome.first_version = r.outcome.last_version = v.version;
       r.outcome.first_position = r.outcome.last_position = v.position;
       r.outcome.events = 1;
-      requests.emplace(ref.request_id, std::move(r));
+      requests.emplace(id, std::move(r));
     }
   }
-  order.push_back(std::move(ref));
+  order.push_back(Ref{v.position, node});
 }
 
 void UnindexedTail::UnlinkWriterLocked() {
@@ -213,11 +228,13 @@ bool UnindexedTail::TrimLocked(uint64_t position, size_t max_events) {
         }
       }
     }
-    if (!ref.request_id.empty()) {
-      auto r = requests.find(ref.request_id);
-      if (r != requests.end() && r->second.outcome.last_position <= position) requests.erase(r);
-    }
     order.pop_front();
+  }
+  for (size_t n = 0; !request_order.empty() && request_order.front().first <= position; ++n) {
+    if (n == max_events) return true;
+    auto r = requests.find(request_order.front().second);
+    if (r != requests.end() && r->second.outcome.last_position <= position) requests.erase(r);
+    request_order.pop_front();
   }
   if (known_end < position) {
     known_end = position;

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
+#include <type_traits>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -29,6 +31,7 @@ struct StreamRecord {
 
   static constexpr size_t kBytes = 8 * 3 + 1 + 8 * 3;
   std::string Encode() const;
+  void EncodeTo(char out[kBytes]) const;  // no allocation: the indexer's hot path
   static bool Decode(std::string_view b, StreamRecord* out);
 };
 
@@ -37,6 +40,7 @@ struct RequestRecord {
   uint64_t hash = 0;
   AppendResult outcome;
   std::string Encode() const;
+  void EncodeTo(std::string* out) const;  // replaces *out, keeping its buffer
   static bool Decode(std::string_view key, std::string_view b, RequestRecord* out);
 };
 
@@ -118,7 +122,6 @@ struct UnindexedTail {
     // is erased only once its entries are empty, i.e. all its Refs trimmed.
     // (A pointer, not the name: trimming then needs no hash lookup per event.)
     StreamMap::value_type* stream;
-    std::string request_id;  // set on the last event of a request
   };
 
   std::mutex mu;
@@ -130,38 +133,45 @@ struct UnindexedTail {
   uint64_t foreign_events = 0;
   StreamMap streams;
   std::unordered_map<std::string, RequestRecord> requests;
+  // The events that carry a request id, in log order, so trimming finds the
+  // ids to forget; kept apart from `order` so a Ref stays two words.
+  std::deque<std::pair<uint64_t, std::string>> request_order;
   // A ring that keeps its buffer: a std::deque freed and re-allocated its
   // chunks with every index batch (one malloc per ~10 events, and page faults
   // as the heap top shrank and grew again). Holds at most the tail's peak.
+  // Refs are trivial: growing copies bytes, and a new buffer is not written
+  // (so not faulted in) until it is used.
   class RefRing {
    public:
     bool empty() const { return count_ == 0; }
     size_t size() const { return count_; }
     Ref& front() { return buf_[head_]; }
     void push_back(Ref r) {
-      if (count_ == buf_.size()) Grow();
-      buf_[(head_ + count_) & (buf_.size() - 1)] = std::move(r);
+      if (count_ == capacity_) Grow();
+      buf_[(head_ + count_) & (capacity_ - 1)] = r;
       ++count_;
     }
     void pop_front() {
-      buf_[head_].request_id.clear();
-      head_ = (head_ + 1) & (buf_.size() - 1);
+      head_ = (head_ + 1) & (capacity_ - 1);
       --count_;
     }
     void clear() {
-      buf_.clear();
-      head_ = count_ = 0;
+      buf_.reset();
+      capacity_ = head_ = count_ = 0;
     }
 
    private:
     void Grow() {
-      std::vector<Ref> bigger(buf_.empty() ? 1024 : buf_.size() * 2);  // a power of two
-      for (size_t i = 0; i < count_; ++i) bigger[i] = std::move(buf_[(head_ + i) & (buf_.size() - 1)]);
-      buf_.swap(bigger);
+      size_t bigger = capacity_ ? capacity_ * 2 : 1024;  // a power of two
+      std::unique_ptr<Ref[]> b(new Ref[bigger]);
+      for (size_t i = 0; i < count_; ++i) b[i] = buf_[(head_ + i) & (capacity_ - 1)];
+      buf_ = std::move(b);
+      capacity_ = bigger;
       head_ = 0;
     }
-    std::vector<Ref> buf_;
-    size_t head_ = 0, count_ = 0;
+    static_assert(std::is_trivially_copyable_v<Ref>);
+    std::unique_ptr<Ref[]> buf_;
+    size_t capacity_ = 0, head_ = 0, count_ = 0;
   };
   RefRing order;
 

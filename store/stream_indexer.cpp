@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <unordered_map>
 
@@ -15,181 +16,343 @@
 namespace rill {
 
 
+IndexScratch::NameKey IndexScratch::NameKey::Of(std::string_view name) {
+  char b[16] = {};
+  std::memcpy(b, name.data(), std::min<size_t>(name.size(), 16));
+  return NameKey{GetBigEndian64(b), GetBigEndian64(b + 8), static_cast<uint32_t>(name.size())};
+}
+
+// MurmurHash3's finalizer: every input bit reaches the low bits the table
+// masks with (names share prefixes, and short ones end in zero padding).
+static uint64_t Mix64(uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdull;
+  k ^= k >> 33;
+  k *= 0xc4ceb9fe1a85ec53ull;
+  k ^= k >> 33;
+  return k;
+}
+
+size_t IndexScratch::NameTable::Hash(const NameKey& k, std::string_view name) {
+  uint64_t h = Mix64(k.hi ^ Mix64(k.lo ^ k.size));
+  if (k.size > 16) h = Mix64(h ^ std::hash<std::string_view>{}(name.substr(16)));
+  return static_cast<size_t>(h);
+}
+
+uint32_t IndexScratch::FindStream(std::string_view name, uint64_t position) {
+  NameKey key = NameKey::Of(name);
+  auto next = static_cast<uint32_t>(streams.size());
+  uint32_t i = stream_table.Find(name, key, next, [this](uint32_t j) { return streams[j].name; });
+  if (i == next) {
+    Stream& st = streams.emplace_back();
+    st.name = name;
+    st.key = key;
+    st.first_touch = position;
+  }
+  return i;
+}
+
+// One batch, in three steps that each touch a stream once: scan the log and
+// group its events by stream (no index lookups); walk the touched streams in
+// name order with one cursor on `streams`, which reads each record and writes
+// it back in place (sorted keys keep the cursor on the page it is already
+// on); then write the stream_index entries in key order. A stream new to the
+// index is numbered in the order the log first names it, as it always was.
 Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
   uint64_t done = 0, mark = 0;
-  Status s = index_env_->Write([&](MDB_txn* itxn) -> Status {
-    done = 0;
-    uint64_t from = IndexedIn(itxn) + 1;
-    mark = from - 1;
-    uint64_t next_stream = 1;
-    {
-      MDB_val k = Val(kNextStreamKey), v;
-      if (mdb_get(itxn, indexed_db_, &k, &v) == 0 && v.mv_size == 8) next_stream = GetBigEndian64(v.mv_data);
-    }
-    LmdbEnv::ReadTxn ltxn;
-    RILL_RETURN_IF_ERROR(log_env_->BeginRead(&ltxn));
-    MDB_cursor* c;
-    RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(ltxn.get(), log_db_, &c), "cursor"));
-    char key[8];
-    PutBigEndian64(key, from);
-    MDB_val k = Val(key, 8), v;
-    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-
-    std::unordered_map<std::string, StreamRecord, StringViewHash, std::equal_to<>> touched;
-    std::unordered_map<std::string, RequestRecord> requests;
-    struct IndexKey {
-      uint64_t number, version, position;
-    };
-    std::vector<IndexKey> keys;
-    // Sized up front: growing them re-hashed tens of thousands of streams and
-    // re-copied the keys several times per batch.
-    {
-      uint64_t last = LastLogPositionIn(ltxn.get());
-      uint64_t pending = last >= from ? std::min<uint64_t>(last - from + 1, max_events) : 0;
-      keys.reserve(pending);
-      touched.reserve(std::min<uint64_t>(pending, index_streams_hint_.load(std::memory_order_relaxed) + 1024));
-    }
-    auto stream_record = [&](std::string_view name) -> Result<StreamRecord*> {
-      auto it = touched.find(name);
-      if (it != touched.end()) return &it->second;
-      std::string n(name);
-      StreamRecord r;
-      MDB_val sk = Val(n), sv;
-      int g = mdb_get(itxn, streams_db_, &sk, &sv);
-      if (g == 0) {
-        if (!StreamRecord::Decode(View(sv), &r)) return Status::Corruption(fmt::format("stream record of {} is damaged", n));
-      } else if (g == MDB_NOTFOUND) {
-        r.number = next_stream++;
-      } else {
-        return index_env_->Check(g, "reading streams");
+  Status damaged;  // a damaged log record or stream record: the index stops before it
+  for (;;) {
+    uint64_t cut = UINT64_MAX;  // set when a stream's stored record rules out the batch from here on
+    Status cut_reason;
+    Status s = index_env_->Write([&](MDB_txn* itxn) -> Status {
+      IndexScratch& x = index_scratch_;
+      x.Clear();
+      done = 0;
+      cut = UINT64_MAX;
+      uint64_t from = IndexedIn(itxn) + 1;
+      mark = from - 1;
+      uint64_t next_stream = 1;
+      {
+        MDB_val k = Val(kNextStreamKey), v;
+        if (mdb_get(itxn, indexed_db_, &k, &v) == 0 && v.mv_size == 8) next_stream = GetBigEndian64(v.mv_data);
       }
-      return &touched.emplace(std::move(n), r).first->second;
-    };
-    Status inner;
-    while (rc == 0 && done < max_events) {
-      uint64_t pos = GetBigEndian64(k.mv_data);
-      RecordView rv;
-      inner = DecodeRecord(View(v), &rv);
-      if (!inner.ok()) break;
-      if (pos != from + done || rv.position != pos) {
-        inner = Status::Corruption(fmt::format("log has a gap or misplaced record at position {}", from + done));
-        break;
-      }
-      auto sr = stream_record(rv.stream);
-      if (!sr.ok()) {
-        inner = sr.status();
-        break;
-      }
-      StreamRecord* r = *sr;
-      if (rv.version != r->head_version + 1) {
-        inner = Status::Corruption(fmt::format("stream {} jumps from version {} to {} at position {}", rv.stream,
-                                               r->head_version, rv.version, pos));
-        break;
-      }
-      r->head_version = rv.version;
-      r->head_position = pos;
-      keys.push_back({r->number, rv.version, pos});
-      if (IsMetaStream(rv.stream)) {
-        auto tr = stream_record(MetaTarget(rv.stream));
-        if (!tr.ok()) {
-          inner = tr.status();
+      // Open until the batch is written: the names in x point into its pages.
+      LmdbEnv::ReadTxn ltxn;
+      RILL_RETURN_IF_ERROR(log_env_->BeginRead(&ltxn));
+      MDB_cursor* c;
+      RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(ltxn.get(), log_db_, &c), "cursor"));
+      char key[8];
+      PutBigEndian64(key, from);
+      MDB_val k = Val(key, 8), v;
+      int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+      // 1. Scan: group the events by stream and check each stream's versions
+      // follow one another inside the batch.
+      Status inner;
+      while (rc == 0 && done < max_events) {
+        uint64_t pos = GetBigEndian64(k.mv_data);
+        RecordView rv;
+        inner = DecodeRecord(View(v), &rv);
+        if (!inner.ok()) break;
+        if (pos != from + done || rv.position != pos) {
+          inner = Status::Corruption(fmt::format("log has a gap or misplaced record at position {}", from + done));
           break;
         }
-        if (rv.type == kDeleteType) (*tr)->deleted = true;
-        if (rv.type == kMetadataType) MetadataFromJson(rv.data, &(*tr)->metadata);
-      }
-      if (!rv.request_id.empty()) {
-        std::string id(rv.request_id);
-        auto it = requests.find(id);
-        if (it == requests.end()) {
-          RequestRecord existing;
-          MDB_val rk = Val(id), rvv;
-          if (mdb_get(itxn, commands_db_, &rk, &rvv) == 0 && RequestRecord::Decode(id, View(rvv), &existing))
-            it = requests.emplace(id, existing).first;
+        uint32_t si = x.FindStream(rv.stream, pos);
+        IndexScratch::Stream* st = &x.streams[si];
+        if (st->events == 0) {
+          st->first_event = pos;
+          st->first_version = rv.version;
+        } else if (rv.version != st->last_version + 1) {
+          inner = Status::Corruption(fmt::format("stream {} jumps from version {} to {} at position {}", rv.stream,
+                                                 st->last_version, rv.version, pos));
+          break;
         }
-        if (it != requests.end()) {
-          auto& o = it->second.outcome;
-          // A request's events are consecutive; one that straddles two index
-          // batches is extended here.
-          if (o.last_position + 1 == pos && o.stream == rv.stream) {
-            o.last_version = rv.version;
-            o.last_position = pos;
-            o.events++;
+        st->events++;
+        st->last_version = rv.version;
+        st->last_position = pos;
+        x.event_stream.push_back(si);
+        if (IsMetaStream(rv.stream)) {
+          IndexScratch::Stream& t = x.streams[x.FindStream(MetaTarget(rv.stream), pos)];
+          if (rv.type == kDeleteType) t.set_deleted = true;
+          if (rv.type == kMetadataType) {
+            StreamMetadata m;
+            if (MetadataFromJson(rv.data, &m)) t.metadata = m;
           }
-        } else {
-          RequestRecord nr;
-          nr.hash = rv.request_hash;
-          nr.outcome.stream = std::string(rv.stream);
-          nr.outcome.first_version = nr.outcome.last_version = rv.version;
-          nr.outcome.first_position = nr.outcome.last_position = pos;
-          nr.outcome.events = 1;
-          requests.emplace(std::move(id), std::move(nr));
+        }
+        if (!rv.request_id.empty()) {
+          // A request's events are consecutive: its first run here is its
+          // outcome (merged with a stored one in step 4).
+          IndexScratch::NameKey key = IndexScratch::NameKey::Of(rv.request_id);
+          auto next = static_cast<uint32_t>(x.requests.size());
+          uint32_t ri = x.request_table.Find(rv.request_id, key, next, [&x](uint32_t j) { return x.requests[j].id; });
+          if (ri == next) {
+            x.requests.push_back({rv.request_id, rv.stream, key, rv.request_hash, rv.version, rv.version, pos, pos, 1});
+          } else {
+            IndexScratch::Request& o = x.requests[ri];
+            if (o.last_position + 1 == pos && o.stream == rv.stream) {
+              o.last_version = rv.version;
+              o.last_position = pos;
+              o.events++;
+            }
+          }
+        }
+        ++done;
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+      }
+      mdb_cursor_close(c);
+      if (!inner.ok() && done == 0) return inner;
+      if (!inner.ok()) cut_reason = inner;  // index what decoded cleanly; it stops there
+      // 2. The touched streams in name order: read each stored record and
+      // write the updated one over it; a stream the index does not know yet
+      // is only noted here.
+      x.sorted.clear();
+      for (uint32_t i = 0; i < x.streams.size(); ++i)
+        x.sorted.push_back({x.streams[i].key.hi, x.streams[i].key.lo, i});
+      std::sort(x.sorted.begin(), x.sorted.end(), [&](const auto& a, const auto& b) {
+        if (a.hi != b.hi) return a.hi < b.hi;
+        if (a.lo != b.lo) return a.lo < b.lo;
+        return x.streams[a.index].name < x.streams[b.index].name;
+      });
+      MDB_cursor* sc;
+      RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, streams_db_, &sc), "cursor"));
+      auto update = [&](IndexScratch::Stream& st) {
+        StreamRecord& r = st.record;
+        if (st.events) {
+          r.head_version = st.last_version;
+          r.head_position = st.last_position;
+        }
+        if (st.set_deleted) r.deleted = true;
+        if (st.metadata) r.metadata = *st.metadata;
+      };
+      size_t fresh = 0;
+      for (const auto& k : x.sorted) {
+        IndexScratch::Stream& st = x.streams[k.index];
+        MDB_val sk = Val(st.name), sv;
+        int g = mdb_cursor_get(sc, &sk, &sv, MDB_SET_KEY);
+        if (g == MDB_NOTFOUND) {
+          st.stored = false;
+          st.record = StreamRecord{};
+          ++fresh;
+          if (st.events && st.first_version != 1 && st.first_event < cut) {
+            cut = st.first_event;
+            cut_reason = Status::Corruption(fmt::format("stream {} jumps from version 0 to {} at position {}",
+                                                        st.name, st.first_version, st.first_event));
+          }
+          continue;
+        }
+        if (g != 0) {
+          mdb_cursor_close(sc);
+          return index_env_->Check(g, "reading streams");
+        }
+        st.stored = true;
+        if (!StreamRecord::Decode(View(sv), &st.record)) {
+          if (st.first_touch < cut) {
+            cut = st.first_touch;
+            cut_reason = Status::Corruption(fmt::format("stream record of {} is damaged", st.name));
+          }
+          continue;
+        }
+        if (st.events && st.first_version != st.record.head_version + 1) {
+          if (st.first_event < cut) {
+            cut = st.first_event;
+            cut_reason = Status::Corruption(fmt::format("stream {} jumps from version {} to {} at position {}",
+                                                        st.name, st.record.head_version, st.first_version,
+                                                        st.first_event));
+          }
+          continue;
+        }
+        if (cut != UINT64_MAX) continue;  // the batch is redone shorter: write nothing more
+        update(st);
+        char b[StreamRecord::kBytes];
+        st.record.EncodeTo(b);
+        MDB_val vv = Val(b, sizeof b);
+        int prc = mdb_cursor_put(sc, &sk, &vv, MDB_CURRENT);
+        if (prc) {
+          mdb_cursor_close(sc);
+          return index_env_->Check(prc, "writing streams");
         }
       }
-      ++done;
-      rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
-    ltxn.Reset();
-    if (!inner.ok() && done == 0) return inner;
-    // Index what decoded cleanly; a damaged record stops the index there.
-    std::sort(keys.begin(), keys.end(), [](const IndexKey& a, const IndexKey& b) {
-      return a.number != b.number ? a.number < b.number : a.version < b.version;
-    });
-    // One cursor for the sorted puts: LMDB then searches only the current
-    // leaf page when the next key falls inside it, instead of descending
-    // from the root for every key (mdb_put opens a fresh cursor each time).
-    MDB_cursor* ic;
-    RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, stream_index_db_, &ic), "cursor"));
-    for (const auto& ik : keys) {
-      char kb[16], vb[8];
-      PutBigEndian64(kb, ik.number);
-      PutBigEndian64(kb + 8, ik.version);
-      PutBigEndian64(vb, ik.position);
-      MDB_val kk = Val(kb, 16), vv = Val(vb, 8);
-      int prc = mdb_cursor_put(ic, &kk, &vv, 0);
-      if (prc) {
-        mdb_cursor_close(ic);
-        return index_env_->Check(prc, "writing stream_index");
-      }
-    }
-    mdb_cursor_close(ic);
-    std::vector<std::pair<const std::string*, const StreamRecord*>> sorted;
-    sorted.reserve(touched.size());
-    for (auto& [n, r] : touched) sorted.emplace_back(&n, &r);
-    std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return *a.first < *b.first; });
-    MDB_cursor* sc;
-    RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, streams_db_, &sc), "cursor"));
-    for (auto [n, r] : sorted) {
-      std::string b = r->Encode();
-      MDB_val kk = Val(*n), vv = Val(b);
-      int prc = mdb_cursor_put(sc, &kk, &vv, 0);
-      if (prc) {
+      if (cut != UINT64_MAX) {
         mdb_cursor_close(sc);
-        return index_env_->Check(prc, "writing streams");
+        return cut_reason;  // rolls this attempt back; redone shorter below
       }
+      if (fresh) {
+        // Numbers in the order the log first named the new streams, then
+        // the records in name order.
+        std::vector<uint32_t>& news = x.cursor;  // borrowed until step 3
+        news.clear();
+        for (const auto& k : x.sorted)
+          if (!x.streams[k.index].stored) news.push_back(k.index);
+        std::vector<uint32_t> by_touch(news);
+        std::sort(by_touch.begin(), by_touch.end(),
+                  [&](uint32_t a, uint32_t b) { return x.streams[a].first_touch < x.streams[b].first_touch; });
+        for (uint32_t i : by_touch) x.streams[i].record.number = next_stream++;
+        for (uint32_t i : news) {
+          IndexScratch::Stream& st = x.streams[i];
+          update(st);
+          char b[StreamRecord::kBytes];
+          st.record.EncodeTo(b);
+          MDB_val sk = Val(st.name), vv = Val(b, sizeof b);
+          int prc = mdb_cursor_put(sc, &sk, &vv, 0);
+          if (prc) {
+            mdb_cursor_close(sc);
+            return index_env_->Check(prc, "writing streams");
+          }
+        }
+      }
+      mdb_cursor_close(sc);
+      // 3. stream_index: (number, version) -> position, in key order. A
+      // stream's events in the batch are its versions first..last in log
+      // order, so grouping positions by stream and ordering the streams by
+      // number gives the keys sorted.
+      x.sorted.clear();
+      for (uint32_t i = 0; i < x.streams.size(); ++i)
+        if (x.streams[i].events) x.sorted.push_back({x.streams[i].record.number, 0, i});
+      std::sort(x.sorted.begin(), x.sorted.end(), [](const auto& a, const auto& b) { return a.hi < b.hi; });
+      x.cursor.assign(x.streams.size(), 0);
+      uint32_t at = 0;
+      for (const auto& k : x.sorted) {
+        x.cursor[k.index] = at;
+        at += x.streams[k.index].events;
+      }
+      x.positions.resize(done);
+      for (uint64_t e = 0; e < done; ++e) x.positions[x.cursor[x.event_stream[e]]++] = from + e;
+      // One cursor for the sorted puts: LMDB then searches only the current
+      // leaf page when the next key falls inside it, instead of descending
+      // from the root for every key (mdb_put opens a fresh cursor each time).
+      MDB_cursor* ic;
+      RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, stream_index_db_, &ic), "cursor"));
+      at = 0;
+      for (const auto& k : x.sorted) {
+        const IndexScratch::Stream& st = x.streams[k.index];
+        char kb[16], vb[8];
+        PutBigEndian64(kb, st.record.number);
+        for (uint32_t j = 0; j < st.events; ++j) {
+          PutBigEndian64(kb + 8, st.first_version + j);
+          PutBigEndian64(vb, x.positions[at++]);
+          MDB_val kk = Val(kb, 16), vv = Val(vb, 8);
+          int prc = mdb_cursor_put(ic, &kk, &vv, 0);
+          if (prc) {
+            mdb_cursor_close(ic);
+            return index_env_->Check(prc, "writing stream_index");
+          }
+        }
+      }
+      mdb_cursor_close(ic);
+      // 4. commands: request id -> outcome, in key order through one cursor.
+      // A stored record is kept, extended when this batch continues it (a
+      // request split over two batches).
+      if (!x.requests.empty()) {
+        x.sorted.clear();
+        for (uint32_t i = 0; i < x.requests.size(); ++i)
+          x.sorted.push_back({x.requests[i].key.hi, x.requests[i].key.lo, i});
+        std::sort(x.sorted.begin(), x.sorted.end(), [&](const auto& a, const auto& b) {
+          if (a.hi != b.hi) return a.hi < b.hi;
+          if (a.lo != b.lo) return a.lo < b.lo;
+          return x.requests[a.index].id < x.requests[b.index].id;
+        });
+        MDB_cursor* rc2;
+        RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, commands_db_, &rc2), "cursor"));
+        RequestRecord r;
+        std::string b;
+        for (const auto& sk : x.sorted) {
+          const IndexScratch::Request& q = x.requests[sk.index];
+          r.hash = q.hash;
+          r.outcome.stream.assign(q.stream);
+          r.outcome.first_version = q.first_version;
+          r.outcome.last_version = q.last_version;
+          r.outcome.first_position = q.first_position;
+          r.outcome.last_position = q.last_position;
+          r.outcome.events = q.events;
+          r.EncodeTo(&b);
+          MDB_val kk = Val(q.id), vv = Val(b);
+          int prc = mdb_cursor_put(rc2, &kk, &vv, MDB_NOOVERWRITE);
+          if (prc == MDB_KEYEXIST) {
+            // vv is the stored record now.
+            RequestRecord stored;
+            if (RequestRecord::Decode(q.id, View(vv), &stored)) {
+              auto& o = stored.outcome;
+              if (o.last_position + 1 != q.first_position || o.stream != q.stream) continue;  // keep it as it is
+              o.last_version = q.last_version;
+              o.last_position = q.last_position;
+              o.events += q.events;
+              stored.EncodeTo(&b);
+            }
+            vv = Val(b);
+            prc = mdb_cursor_put(rc2, &kk, &vv, 0);
+          }
+          if (prc) {
+            mdb_cursor_close(rc2);
+            return index_env_->Check(prc, "writing commands");
+          }
+        }
+        mdb_cursor_close(rc2);
+      }
+      mark = from - 1 + done;
+      char mb[8], nb[8];
+      PutBigEndian64(mb, mark);
+      PutBigEndian64(nb, next_stream);
+      MDB_val mk = Val(kIndexedKey), mv = Val(mb, 8), nk = Val(kNextStreamKey), nv = Val(nb, 8);
+      RILL_RETURN_IF_ERROR(index_env_->Check(mdb_put(itxn, indexed_db_, &mk, &mv, 0), "writing indexed"));
+      RILL_RETURN_IF_ERROR(index_env_->Check(mdb_put(itxn, indexed_db_, &nk, &nv, 0), "writing next stream"));
+      return Status::OK();
+    });
+    if (cut != UINT64_MAX) {
+      // Redo the batch up to the first event the stored records rule out.
+      damaged = cut_reason;
+      uint64_t from = mark + 1;
+      if (cut <= from) return damaged;
+      max_events = std::min<uint64_t>(max_events, cut - from);
+      continue;
     }
-    mdb_cursor_close(sc);
-    for (auto& [id, r] : requests) {
-      std::string b = r.Encode();
-      MDB_val kk = Val(id), vv = Val(b);
-      RILL_RETURN_IF_ERROR(index_env_->Check(mdb_put(itxn, commands_db_, &kk, &vv, 0), "writing commands"));
-    }
-    index_streams_hint_.store(touched.size(), std::memory_order_relaxed);
-    mark = from - 1 + done;
-    char mb[8], nb[8];
-    PutBigEndian64(mb, mark);
-    PutBigEndian64(nb, next_stream);
-    MDB_val mk = Val(kIndexedKey), mv = Val(mb, 8), nk = Val(kNextStreamKey), nv = Val(nb, 8);
-    RILL_RETURN_IF_ERROR(index_env_->Check(mdb_put(itxn, indexed_db_, &mk, &mv, 0), "writing indexed"));
-    RILL_RETURN_IF_ERROR(index_env_->Check(mdb_put(itxn, indexed_db_, &nk, &nv, 0), "writing next stream"));
-    if (!inner.ok()) {
-      std::lock_guard lock(index_mu_);
-      index_error_ = inner;
-    }
-    return Status::OK();
-  });
-  if (!s.ok()) return s;
+    if (!s.ok()) return s;
+    if (!cut_reason.ok()) damaged = cut_reason;
+    break;
+  }
+  if (!damaged.ok()) {
+    std::lock_guard lock(index_mu_);
+    index_error_ = damaged;
+  }
   // Trim in slices so the writer's lookups never wait behind a long trim.
   for (bool more = true; more;) {
     std::lock_guard lock(tail_.mu);
@@ -200,13 +363,33 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
 }
 
 void StoreImpl::IndexerLoop() {
+  // A batch costs about the pages it touches, and a batch of many streams
+  // touches most of the index's pages however few events it holds: while
+  // appends keep coming, the indexer waits for a full batch (the writer asks)
+  // or kMaxLagTicks intervals, not for every interval. A store that went
+  // quiet is indexed at the next tick.
+  constexpr int kMaxLagTicks = 20;
+  uint64_t end_at_last_tick = 0;
+  int ticks = 0;
   for (;;) {
+    bool asked;
     {
       std::unique_lock lock(index_mu_);
-      index_cv_.wait_for(lock, options_.index_interval, [&] { return index_stop_ || index_wanted_; });
+      asked = index_cv_.wait_for(lock, options_.index_interval, [&] { return index_stop_ || index_wanted_; });
       if (index_stop_) return;
       index_wanted_ = false;
     }
+    if (!asked) {
+      uint64_t end;
+      {
+        std::lock_guard lock(tail_.mu);
+        end = tail_.known_end;
+      }
+      bool growing = end != end_at_last_tick;
+      end_at_last_tick = end;
+      if (growing && ++ticks < kMaxLagTicks) continue;
+    }
+    ticks = 0;
     for (;;) {
       auto n = IndexOnce(options_.index_batch_events);
       if (!n.ok()) {

@@ -132,6 +132,49 @@ BOOST_AUTO_TEST_CASE(idempotent_appends_across_restart) {
   BOOST_TEST(s->LastPosition() == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(request_split_over_two_index_batches_keeps_its_whole_outcome) {
+  // The indexer takes 3 events per batch: the 5-event request at positions
+  // 2..6 is indexed in two parts, and its record in `commands` must still say
+  // all 5 (then a retry after a restart, served from the index, gets them).
+  TempDir tmp;
+  StoreOptions o;
+  o.index_batch_events = 3;
+  AppendRequest req = MakeAppend("acc-1", "Deposited", R"({"amount":1})", ExpectedVersion::Any(), "cmd-split");
+  for (int i = 2; i <= 5; ++i) {
+    NewEvent e;
+    e.type = "Deposited";
+    e.data = R"({"amount":)" + std::to_string(i) + "}";
+    req.events.push_back(e);
+  }
+  {
+    auto s = OpenOrDie(tmp.sub("db"), o);
+    BOOST_REQUIRE(s->Append(MakeAppend("x-1", "E")).ok());
+    auto first = s->Append(req);
+    BOOST_REQUIRE(first.ok());
+    BOOST_TEST(first->first_position == 2u);
+    BOOST_TEST(first->last_position == 6u);
+    BOOST_REQUIRE(s->Append(MakeAppend("x-1", "E", "{}", ExpectedVersion::Any(), "cmd-after")).ok());
+    BOOST_REQUIRE(s->WaitIndexed(7).ok());
+  }
+  auto s = OpenOrDie(tmp.sub("db"), o);
+  auto look = s->LookupRequest("cmd-split");
+  BOOST_REQUIRE(look.ok());
+  BOOST_TEST(look->first_version == 1u);
+  BOOST_TEST(look->last_version == 5u);
+  BOOST_TEST(look->first_position == 2u);
+  BOOST_TEST(look->last_position == 6u);
+  BOOST_TEST(look->events == 5u);
+  auto again = s->Append(req);
+  BOOST_REQUIRE(again.ok());
+  BOOST_TEST(again->duplicate);
+  BOOST_TEST(again->last_position == 6u);
+  BOOST_TEST(again->events == 5u);
+  BOOST_TEST(s->LastPosition() == 7u);
+  auto after = s->LookupRequest("cmd-after");
+  BOOST_REQUIRE(after.ok());
+  BOOST_TEST(after->first_position == 7u);
+}
+
 BOOST_AUTO_TEST_CASE(gapless_under_eight_concurrent_appenders) {
   TempDir tmp;
   StoreOptions o;
