@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -206,7 +207,10 @@ Status StoreImpl::OpenIndex() {
 }
 
 void StoreImpl::Start() {
-  writer_thread_ = std::thread([this] { WriterLoop(); });
+  writer_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "rill-writer");  // for top -H, perf and the benches
+    WriterLoop();
+  });
   indexer_thread_ = std::thread([this] { IndexerLoop(); });
 }
 

@@ -5,6 +5,7 @@
 // each reads the high-water mark inside its own write transaction.
 // Also: Check(), which verifies the log and the index against each other.
 #include <fmt/format.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <cstring>
@@ -363,6 +364,7 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
 }
 
 void StoreImpl::IndexerLoop() {
+  pthread_setname_np(pthread_self(), "rill-indexer");  // for top -H, perf and the benches
   // A batch costs about the pages it touches, and a batch of many streams
   // touches most of the index's pages however few events it holds: while
   // appends keep coming, the indexer waits for a full batch (the writer asks)
