@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/thread_cpu.h"
 #include "store/event_store.h"
 
 using namespace rill;
@@ -82,6 +83,7 @@ int main(int argc, char** argv) {
     std::vector<Appender> state(n);
     struct rusage ru0;
     getrusage(RUSAGE_SELF, &ru0);
+    auto threads0 = bench::ThreadCpu();
     auto t0 = std::chrono::steady_clock::now();
     std::vector<std::thread> threads;
     for (int t = 0; t < n; ++t) {
@@ -133,6 +135,9 @@ int main(int argc, char** argv) {
                 n, events, secs, events / secs, (unsigned long)st.batches, double(st.batched_requests) / st.batches,
                 failed.load(), (user_us + sys_us) / events, user_us / events, sys_us / events,
                 double(usage.log_used_bytes) / events);
+    std::fflush(stdout);
+    // Appender threads have ended: their CPU is the rest of the total.
+    std::printf("  CPU by thread: %s\n", bench::ThreadCpuSummary(threads0, bench::ThreadCpu()).c_str());
     std::fflush(stdout);
     store.reset();
     std::filesystem::remove_all(dir);
