@@ -16,6 +16,19 @@
 
 namespace rill {
 
+// `sorted` = the entries' indexes in name order: by the 16-byte key held
+// beside each entry, then, for equal keys, by the whole name.
+template <class Entries, class NameOf>
+static void SortByName(const Entries& entries, NameOf name_of, std::vector<IndexScratch::SortKey>* sorted) {
+  sorted->clear();
+  for (uint32_t i = 0; i < entries.size(); ++i) sorted->push_back({entries[i].key.hi, entries[i].key.lo, i});
+  std::sort(sorted->begin(), sorted->end(), [&](const IndexScratch::SortKey& a, const IndexScratch::SortKey& b) {
+    if (a.hi != b.hi) return a.hi < b.hi;
+    if (a.lo != b.lo) return a.lo < b.lo;
+    return name_of(entries[a.index]) < name_of(entries[b.index]);
+  });
+}
+
 
 IndexScratch::NameKey IndexScratch::NameKey::Of(std::string_view name) {
   char b[16] = {};
@@ -146,14 +159,7 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       // 2. The touched streams in name order: read each stored record and
       // write the updated one over it; a stream the index does not know yet
       // is only noted here.
-      x.sorted.clear();
-      for (uint32_t i = 0; i < x.streams.size(); ++i)
-        x.sorted.push_back({x.streams[i].key.hi, x.streams[i].key.lo, i});
-      std::sort(x.sorted.begin(), x.sorted.end(), [&](const auto& a, const auto& b) {
-        if (a.hi != b.hi) return a.hi < b.hi;
-        if (a.lo != b.lo) return a.lo < b.lo;
-        return x.streams[a.index].name < x.streams[b.index].name;
-      });
+      SortByName(x.streams, [](const IndexScratch::Stream& st) -> const auto& { return st.name; }, &x.sorted);
       MDB_cursor* sc;
       RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, streams_db_, &sc), "cursor"));
       auto update = [&](IndexScratch::Stream& st) {
@@ -284,14 +290,7 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       // A stored record is kept, extended when this batch continues it (a
       // request split over two batches).
       if (!x.requests.empty()) {
-        x.sorted.clear();
-        for (uint32_t i = 0; i < x.requests.size(); ++i)
-          x.sorted.push_back({x.requests[i].key.hi, x.requests[i].key.lo, i});
-        std::sort(x.sorted.begin(), x.sorted.end(), [&](const auto& a, const auto& b) {
-          if (a.hi != b.hi) return a.hi < b.hi;
-          if (a.lo != b.lo) return a.lo < b.lo;
-          return x.requests[a.index].id < x.requests[b.index].id;
-        });
+        SortByName(x.requests, [](const IndexScratch::Request& q) -> const auto& { return q.id; }, &x.sorted);
         MDB_cursor* rc2;
         RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, commands_db_, &rc2), "cursor"));
         RequestRecord r;
