@@ -816,7 +816,10 @@ Status StoreImpl::Backup(const std::string& dest) {
   // open) but is never ahead of it.
   RILL_RETURN_IF_ERROR(index_env_->CopyCompact(dest + "/index"));
   RILL_RETURN_IF_ERROR(log_env_->CopyCompact(dest + "/log"));
-  for (const char* sub : {"projections", "migrations"}) {
+  // What the operator put beside the store goes along: registered
+  // projections, migrations and the config (rill.conf). Read models are
+  // derived: a restored store rebuilds them.
+  for (const char* sub : {"projections", "migrations", "rill.conf"}) {
     fs::path from = fs::path(dir_) / sub;
     if (fs::exists(from, ec)) {
       fs::copy(from, fs::path(dest) / sub, fs::copy_options::recursive, ec);

@@ -612,7 +612,19 @@ BOOST_AUTO_TEST_CASE(backup_is_a_consistent_store) {
   // The backup must start with writers running and something committed; on a
   // loaded machine 50 ms may not be enough for the first fsync.
   while (acked < 3) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Files kept beside the store travel with it.
+  {
+    std::ofstream(tmp.sub("db") + "/rill.conf") << "durability = async\n";
+    std::filesystem::create_directories(tmp.sub("db") + "/projections");
+    std::ofstream(tmp.sub("db") + "/projections/p.sql") << "-- rill projection: p\n";
+  }
   BOOST_REQUIRE(s->Backup(tmp.sub("copy")).ok());
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  BOOST_TEST(slurp(tmp.sub("copy") + "/rill.conf") == "durability = async\n");
+  BOOST_TEST(slurp(tmp.sub("copy") + "/projections/p.sql") == "-- rill projection: p\n");
   stop = true;
   writer.join();
   auto copy = OpenOrDie(tmp.sub("copy"));
