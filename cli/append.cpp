@@ -83,6 +83,8 @@ Result<AppendRequest> RequestFromLine(std::string_view line) {
   if (j.Has("id")) {
     auto i = j.String("id");
     if (!i.ok()) return i.status();
+    // Given, it must be a usable id: "" is not "no id".
+    RILL_RETURN_IF_ERROR(ValidateRequestId(*i, "id"));
     id = std::move(*i);
   }
   auto data = j.objects.find("data");
@@ -310,7 +312,8 @@ void SetupAppend(CLI::App& root, GlobalOptions& g) {
       cmd->add_option("--schema", a->schema, "Schema version of the event's data (>= 1)")->capture_default_str(),
       cmd->add_option("--id", a->id,
                       "Idempotency key: the same id again returns the first outcome and writes nothing "
-                      "(a UUID also becomes the event id)"),
+                      "(a UUID also becomes the event id)")
+          ->check(RequestIdCheck()),
   };
   CLI::Option* file = cmd->add_option("--file", a->file, "JSONL file of appends, one per line ('-' for stdin)");
   cmd->callback([a, &g, single, file] {

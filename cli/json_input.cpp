@@ -292,6 +292,15 @@ Status ValidateRequestId(std::string_view id, std::string_view what) {
   return Status::OK();
 }
 
+CLI::Validator RequestIdCheck() {
+  return CLI::Validator(
+      [](std::string& v) {
+        Status s = ValidateRequestId(v, "the id");
+        return s.ok() ? std::string() : s.message();
+      },
+      "", "RequestId");
+}
+
 int WorseExit(int a, int b) {
   auto rank = [](int code) {
     switch (code) {

@@ -4,6 +4,8 @@
 // import -> export is byte-equal and `show` prints what was appended.
 #pragma once
 
+#include <CLI/CLI.hpp>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -66,6 +68,9 @@ Result<ExpectedVersion> ParseExpected(std::string_view text, std::string_view wh
 // characters (they are LMDB keys in the commands index).
 inline constexpr size_t kMaxRequestIdBytes = 200;
 Status ValidateRequestId(std::string_view id, std::string_view what);
+// The same as a CLI11 check for an --id option: given, an id must be usable
+// ("--id ''" is an error, not "no id").
+CLI::Validator RequestIdCheck();
 
 // The exit code of a batch is the worst of its parts: interrupted > error >
 // usage > rejected > conflict > not found > ok.

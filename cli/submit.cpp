@@ -8,6 +8,7 @@
 #include <deque>
 
 #include "cli/cli.h"
+#include "cli/json_input.h"
 #include "core/process_manager.h"
 
 namespace rill::cli {
@@ -154,6 +155,8 @@ Status ParseLine(std::string_view text, Command* c) {
   RILL_RETURN_IF_ERROR(str("command", &c->type, true));
   RILL_RETURN_IF_ERROR(str("to", &c->stream, true));
   RILL_RETURN_IF_ERROR(str("id", &c->id, false));
+  if (auto it = d.FindMember("id"); it != d.MemberEnd() && !it->value.IsNull())
+    RILL_RETURN_IF_ERROR(ValidateRequestId(c->id, "\"id\""));  // given: "" is not "no id"
   for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) {
     std::string_view k(it->name.GetString(), it->name.GetStringLength());
     if (k != "command" && k != "to" && k != "data" && k != "id" && k != "expect")
@@ -292,7 +295,8 @@ void SetupSubmit(CLI::App& root, GlobalOptions& g) {
   cmd->add_option("fields", o->fields, "Data fields as key=value, typed by the command's declaration");
   cmd->add_option("--to", o->to, "Target stream, e.g. account-42");
   cmd->add_option("--data", o->data, "Command data as a JSON object (key=value arguments override its fields)");
-  cmd->add_option("--id", o->id, "Command id: the same id again returns the first outcome and runs nothing");
+  cmd->add_option("--id", o->id, "Command id: the same id again returns the first outcome and runs nothing")
+      ->check(RequestIdCheck());
   cmd->add_option("--expect", o->expect, "Expected stream version (N, no-stream or any)");
   cmd->add_option("--file", o->file, "JSONL file of commands ('-' for stdin): one result line per command, in order");
   cmd->add_flag("--no-wait", o->no_wait, "Do not wait for the process managers to handle what the commands caused");

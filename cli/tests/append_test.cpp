@@ -111,6 +111,14 @@ BOOST_AUTO_TEST_CASE(id_makes_an_append_idempotent) {
   RunResult dup = s.Run({"append", "order-2", "Placed", "--id", "retry-key-7"});
   BOOST_TEST(dup.exit_code == 0);
   BOOST_TEST(dup.out.find("duplicate") != std::string::npos, dup.out);
+
+  // An empty id is an error, not "no id": it would silently lose the
+  // idempotency the caller asked for.
+  Unchanged settled(s);
+  ExpectOneLineError(s.Run({"append", "order-2", "Placed", "--id", ""}), 2, {"--id", "must not be empty"}, "empty --id");
+  ExpectOneLineError(s.Run({"submit", "OpenAccount", "--to", "account-9", "owner=ann", "--id", ""}), 2,
+                     {"--id", "must not be empty"}, "empty submit --id");
+  settled.Check("empty ids");
 }
 
 BOOST_AUTO_TEST_CASE(bad_arguments_are_refused_with_one_line_and_nothing_written) {
