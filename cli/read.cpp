@@ -103,11 +103,16 @@ class EventPrinter {
     events_.back().meta = Abbreviate(e.meta, kDataChars);
     if (events_.size() >= kReadChunk) Flush();
   }
+  // The VERSION cell: "V", or "V.P" for part P (from 0) of an event an
+  // upcaster's split reads as several (the parts share the version).
+  static std::string VersionCell(const Event& e) {
+    return e.parts > 1 ? fmt::format("{}.{}", e.version, e.part) : std::to_string(e.version);
+  }
   // One unaligned line per event, for --follow where a table cannot wait.
   void PrintLine(const Event& e) {
     if (g_.json) return Add(e);
-    std::string line = fmt::format("{}  {}  {}  {}  {}  {}", e.position, DisplayTime(e.time_us), e.stream, e.version,
-                                   e.type, Abbreviate(e.data, kDataChars));
+    std::string line = fmt::format("{}  {}  {}  {}  {}  {}", e.position, DisplayTime(e.time_us), e.stream,
+                                   VersionCell(e), e.type, Abbreviate(e.data, kDataChars));
     if (e.meta != "{}") line += "  " + Abbreviate(e.meta, kDataChars);
     std::puts(line.c_str());
   }
@@ -120,10 +125,9 @@ class EventPrinter {
       for (const auto& e : events_) {
         std::vector<std::string> row;
         if (with_stream_)
-          row = {std::to_string(e.position), DisplayTime(e.time_us), e.stream, std::to_string(e.version), e.type,
-                 e.data};
+          row = {std::to_string(e.position), DisplayTime(e.time_us), e.stream, VersionCell(e), e.type, e.data};
         else
-          row = {std::to_string(e.version), std::to_string(e.position), DisplayTime(e.time_us), e.type, e.data};
+          row = {VersionCell(e), std::to_string(e.position), DisplayTime(e.time_us), e.type, e.data};
         if (table_has_meta_) row.push_back(e.meta == "{}" ? "" : e.meta);
         table_->Add(std::move(row));
       }

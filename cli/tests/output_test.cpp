@@ -8,6 +8,7 @@
 #include <boost/test/unit_test.hpp>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "cli/output.h"
 #include "cli/tests/harness.h"
@@ -213,6 +214,31 @@ BOOST_AUTO_TEST_CASE(stats_breaks_the_store_down_by_category_with_recent_activit
                            "inventory        1       1    4 B  2026-01-02T03:10:00.000000Z\n"
                            "sku              1       2  116 B  2026-01-02T03:08:00.000000Z\n") != std::string::npos,
              text.out);
+}
+
+// An event an upcaster splits on read: its parts share the version; the text
+// tables tell them apart as V.P, JSON by "part"/"parts".
+BOOST_AUTO_TEST_CASE(split_parts_show_as_version_dot_part) {
+  TestStore s;
+  std::filesystem::create_directories(s.db + "/migrations");
+  WriteFile(s.db + "/migrations/0001-split.json",
+            ReadFile(std::string(RILL_SOURCE_DIR) + "/testdata/upcast/split-merge/0001-deposited-with-fee-split.json"));
+  BOOST_REQUIRE(s.Run({"append", "account-1", "Opened", "--data", "{\"owner\":\"x\"}"}).exit_code == 0);
+  BOOST_REQUIRE(s.Run({"append", "account-1", "DepositedWithFee", "--data", "{\"amt\":10,\"fee\":1}"}).exit_code == 0);
+  for (const std::vector<std::string>& cmd : {std::vector<std::string>{"show", "account-1"},
+                                              std::vector<std::string>{"log"}}) {
+    RunResult r = s.Run(cmd);
+    BOOST_TEST_CONTEXT(cmd[0] << ":\n" << r.out) {
+      BOOST_REQUIRE(r.exit_code == 0);
+      auto lines = Lines(r.out);
+      BOOST_REQUIRE(lines.size() == 4u);  // header, v1, v2 part 0, v2 part 1
+      BOOST_TEST(lines[2].find(" 2.0 ") != std::string::npos);
+      BOOST_TEST(lines[2].find("Deposited") != std::string::npos);
+      BOOST_TEST(lines[3].find(" 2.1 ") != std::string::npos);
+      BOOST_TEST(lines[3].find("Withdrawn") != std::string::npos);
+      BOOST_TEST(lines[1].find(" 1 ") != std::string::npos);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
