@@ -191,8 +191,9 @@ int RunAdd(GlobalOptions& g, const std::string& file, bool replace) {
   if (!s.ok()) return Fail(g, s);
   bool replaced = false;
   if (const auto* e = reg.Find(name)) {
-    if (e->source == ProjectionRegistry::Source::kBuiltIn)
-      return Fail(g, Status::Conflict(fmt::format("{} is a built-in projection; choose another name", name)));
+    if (e->source != ProjectionRegistry::Source::kStore)
+      return Fail(g, Status::Conflict(fmt::format("{} is a {} projection; choose another name", name,
+                                                  SourceName(e->source))));
     if (!replace)
       return Fail(g, Status::Conflict(
                          fmt::format("projection {} is already registered ({}); use --replace to change it", name,

@@ -121,7 +121,14 @@ Status PluginSet::Load(const std::string& path, DomainRegistry* registry) {
 Status PluginSet::RegisterProjections(ProjectionRegistry* registry) const {
   for (const auto& p : plugins_) {
     if (p.entry->register_projections == nullptr) continue;
-    Status s = p.entry->register_projections(registry);
+    // Into a scratch registry first: whatever source the plugin claims, its
+    // projections are listed as the plugin's (with its path as the file).
+    ProjectionRegistry mine;
+    Status s = p.entry->register_projections(&mine);
+    for (const auto& e : mine.entries()) {
+      if (!s.ok()) break;
+      s = registry->Add(e.projection, ProjectionRegistry::Source::kPlugin, p.path);
+    }
     if (!s.ok()) return Status::InvalidArgument(fmt::format("plugin {}: projections: {}", p.path, s.message()));
   }
   return Status::OK();

@@ -72,7 +72,12 @@ std::shared_ptr<const Projection> MakeCppProjection(CppProjectionSpec spec) {
 }
 
 const char* SourceName(ProjectionRegistry::Source s) {
-  return s == ProjectionRegistry::Source::kBuiltIn ? "built-in" : "store";
+  switch (s) {
+    case ProjectionRegistry::Source::kBuiltIn: return "built-in";
+    case ProjectionRegistry::Source::kPlugin: return "plugin";
+    case ProjectionRegistry::Source::kStore: break;
+  }
+  return "store";
 }
 
 Status ProjectionRegistry::Add(std::shared_ptr<const Projection> projection, Source source, std::string file) {

@@ -118,10 +118,11 @@ struct CppProjectionSpec {
 std::shared_ptr<const Projection> MakeCppProjection(CppProjectionSpec spec);
 
 // The projections a process knows: built into the binary, or registered in
-// the store directory (<db>/projections/NAME.sql, by `rill project add`).
+// the store directory (<db>/projections/NAME.sql, by `rill project add`), or
+// from a plugin (--plugin FILE; `file` is the plugin's path).
 class ProjectionRegistry {
  public:
-  enum class Source { kBuiltIn, kStore };
+  enum class Source { kBuiltIn, kStore, kPlugin };
   struct Entry {
     std::shared_ptr<const Projection> projection;
     Source source;
