@@ -90,6 +90,13 @@ BOOST_AUTO_TEST_CASE(without_builtins_only_plugin_types_exist) {
   r = s.Run({"--no-builtin-domains", "--plugin", RILL_INVENTORY_PLUGIN, "--json", "project", "list"});
   BOOST_TEST(r.out.find("\"stock\"") != std::string::npos);
   BOOST_TEST(r.out.find("\"balances\"") == std::string::npos);
+  // Listed as the plugin's, not as built in; its name cannot be taken by add.
+  BOOST_TEST(r.out.find("\"source\":\"plugin\"") != std::string::npos, r.out);
+  BOOST_TEST(r.out.find("\"source\":\"built-in\"") == std::string::npos, r.out);
+  WriteFile(s.dir / "stock.sql", "-- rill projection: stock\n-- on Purchased\nSELECT 1;\n");
+  r = s.Run({"--no-builtin-domains", "--plugin", RILL_INVENTORY_PLUGIN, "project", "add", s.dir / "stock.sql"});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(r.err.find("stock is a plugin projection") != std::string::npos, r.err);
   // The same file twice is loaded once.
   r = s.Run(With(kBankOnly, {"--plugin", RILL_BANK_PLUGIN, "domains"}));
   BOOST_TEST(r.exit_code == 0, r.err);
