@@ -167,13 +167,7 @@ BOOST_AUTO_TEST_CASE(another_process_writing_the_stream_is_caught_and_retried) {
   MustExecute(*rt, Cmd("OpenAccount", "account-1", R"({"owner":"x"})"));
   MustExecute(*rt, Cmd("Deposit", "account-1", R"({"amount":10})"));
   // Behind the actor's back (as another process would).
-  AppendRequest raw;
-  raw.stream = "account-1";
-  NewEvent withdrawn;
-  withdrawn.type = "Withdrawn";
-  withdrawn.data = R"({"amount":10})";
-  raw.events.push_back(withdrawn);
-  BOOST_REQUIRE(store->Append(raw).ok());
+  BOOST_REQUIRE(store->Append(MakeAppend("account-1", "Withdrawn", R"({"amount":10})")).ok());
   // The actor still believes balance 10: its append conflicts, it reloads
   // (balance 0) and the retried command is rejected by the domain.
   auto r = rt->Execute(Cmd("Withdraw", "account-1", R"({"amount":5})"));
@@ -340,24 +334,13 @@ BOOST_AUTO_TEST_CASE(pipelined_command_after_a_conflict_is_not_committed) {
     std::lock_guard lk(mu);
     armed = true;
   }
-  AppendRequest unrelated;
-  unrelated.stream = "other-1";
-  NewEvent noted;
-  noted.type = "Noted";
-  unrelated.events.push_back(noted);
-  auto blocker = store->AppendAsync(unrelated);
+  auto blocker = store->AppendAsync(MakeAppend("other-1", "Noted"));
   {
     std::unique_lock lk(mu);
     cv.wait(lk, [&] { return held; });
   }
   // Another process writes the account first (queued ahead of the actor) ...
-  AppendRequest theirs;
-  theirs.stream = "account-1";
-  NewEvent deposited;
-  deposited.type = "Deposited";
-  deposited.data = R"({"amount":1})";
-  theirs.events.push_back(deposited);
-  auto their_append = store->AppendAsync(theirs);
+  auto their_append = store->AppendAsync(MakeAppend("account-1", "Deposited", R"({"amount":1})"));
   // ... while the actor pipelines two commands; the withdrawal is allowed
   // only because of the deposit before it. They expect versions 2 and 3.
   auto deposit = rt->Submit(Cmd("Deposit", "account-1", R"({"amount":100})"));

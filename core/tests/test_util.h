@@ -12,28 +12,13 @@
 #include "core/actor_runtime.h"
 #include "domains/domains.h"
 #include "store/event_store.h"
-
-namespace rill {
-inline std::ostream& operator<<(std::ostream& o, Code c) { return o << static_cast<int>(c); }
-}  // namespace rill
+#include "store/tests/test_util.h"
 
 namespace rill::coretest {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/rill-core-test-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+// The store tests' temp directory and one-event request builder serve here too.
+using testing::MakeAppend;
+using testing::TempDir;
 
 inline std::unique_ptr<EventStore> OpenStore(const std::string& dir, StoreOptions o = {}) {
   o.create_if_missing = true;

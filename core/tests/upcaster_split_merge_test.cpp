@@ -97,13 +97,7 @@ std::vector<std::string> ExpandStream(const Upcaster& u, const std::vector<Event
 void BuildStore(const std::string& db) {
   auto store = coretest::OpenStore(db);
   auto append = [&](const std::string& stream, const std::string& type, const std::string& data) {
-    AppendRequest r;
-    r.stream = stream;
-    NewEvent e;
-    e.type = type;
-    e.data = data;
-    r.events.push_back(e);
-    auto res = store->Append(std::move(r));
+    auto res = store->Append(coretest::MakeAppend(stream, type, data));
     BOOST_REQUIRE_MESSAGE(res.ok(), res.status().ToString());
   };
   append("account-1", "AccountOpened", R"({"owner":"Ann"})");

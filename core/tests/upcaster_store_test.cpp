@@ -32,21 +32,7 @@ extern char** environ;
 namespace rill {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/rill-upcast-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using coretest::TempDir;
 
 std::unique_ptr<EventStore> Open(const std::string& dir, StoreOptions o = {}) {
   o.create_if_missing = true;
@@ -255,13 +241,7 @@ BOOST_AUTO_TEST_CASE(code_upcasters_registered_by_a_domain_are_installed) {
   std::string db = tmp.sub("db");
   {
     auto store = Open(db);
-    AppendRequest r;
-    r.stream = "thing-1";
-    NewEvent e;
-    e.type = "UpcastTestOnly";
-    e.data = R"({"a":1})";
-    r.events.push_back(e);
-    BOOST_REQUIRE(store->Append(std::move(r)).ok());
+    BOOST_REQUIRE(store->Append(coretest::MakeAppend("thing-1", "UpcastTestOnly", R"({"a":1})")).ok());
   }
   StoreOptions o;
   BOOST_REQUIRE(InstallUpcasters(&o, db).ok());
