@@ -247,7 +247,8 @@ class ParsedJson {
 struct ParamValue {
   enum class Tag : uint8_t { kNull, kInt, kDouble, kArena, kField };
   Tag tag = Tag::kNull;
-  ParamKind field = ParamKind::kStream;  // kField: kStream/kStreamId/kCategory/kType/kData/kMeta
+  // kField: kData or kMeta, the event's whole text (the names go to the arena).
+  ParamKind field = ParamKind::kData;
   uint32_t size = 0;                     // kArena
   union {
     int64_t i;
@@ -477,10 +478,6 @@ class SqlHandler : public ProjectionHandler {
       case ParamValue::Tag::kArena: return st.BindText(index, std::string_view(arena.data() + v.offset, v.size), true);
       case ParamValue::Tag::kField:
         switch (v.field) {
-          case ParamKind::kStream: return st.BindText(index, e.stream, true);
-          case ParamKind::kStreamId: return st.BindText(index, StreamIdOf(e.stream), true);
-          case ParamKind::kCategory: return st.BindText(index, CategoryOf(e.stream), true);
-          case ParamKind::kType: return st.BindText(index, e.type, true);
           case ParamKind::kData: return st.BindText(index, e.data, true);
           case ParamKind::kMeta: return st.BindText(index, e.meta, true);
           default: break;
