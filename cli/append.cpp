@@ -26,13 +26,14 @@ const std::vector<std::string_view> kLineObjects = {"data", "meta"};
 
 // Everything the CLI checks before the store sees the request, so that bad
 // input gets one clear line and writes nothing. data and meta are compact
-// JSON object texts already (CompactJsonObject or ParseJsonLine).
+// JSON object texts already (CompactJsonObject or ParseJsonLine). `id` ("" for
+// none) was checked where it was read: --id by RequestIdCheck, a line's "id"
+// by RequestFromLine, each of which also refuses a given but empty id.
 Result<AppendRequest> BuildRequest(const std::string& stream, const std::string& type, std::string data,
                                    std::string meta, ExpectedVersion expected, uint32_t schema,
                                    const std::string& id) {
   RILL_RETURN_IF_ERROR(WithName(ValidateStreamName(stream), "stream", stream));
   RILL_RETURN_IF_ERROR(WithName(ValidateTypeName(type), "type", type));
-  if (!id.empty()) RILL_RETURN_IF_ERROR(ValidateRequestId(id, "id"));
   NewEvent e;
   e.type = type;
   e.schema = schema;
