@@ -16,6 +16,11 @@ void PutLE(std::string& s, T v) {
   s.append(b, sizeof v);
 }
 template <class T>
+void PutLE(char*& p, T v) {  // GetLE's mirror: writes and moves past
+  std::memcpy(p, &v, sizeof v);
+  p += sizeof v;
+}
+template <class T>
 T GetLE(const char*& p) {
   T v;
   std::memcpy(&v, p, sizeof v);
@@ -32,17 +37,13 @@ std::string StreamRecord::Encode() const {
 
 void StreamRecord::EncodeTo(char out[kBytes]) const {
   char* p = out;
-  auto put = [&p](auto v) {
-    std::memcpy(p, &v, sizeof v);
-    p += sizeof v;
-  };
-  put(number);
-  put(head_version);
-  put(head_position);
-  put(uint8_t{deleted ? uint8_t{1} : uint8_t{0}});
-  put(metadata.max_count);
-  put(metadata.max_age_us);
-  put(metadata.truncate_before);
+  PutLE(p, number);
+  PutLE(p, head_version);
+  PutLE(p, head_position);
+  PutLE<uint8_t>(p, deleted ? 1 : 0);
+  PutLE(p, metadata.max_count);
+  PutLE(p, metadata.max_age_us);
+  PutLE(p, metadata.truncate_before);
 }
 
 bool StreamRecord::Decode(std::string_view b, StreamRecord* r) {
