@@ -144,12 +144,25 @@ Status StoreImpl::OpenIndexEnv() {
   return index_env_->Write([&](MDB_txn* txn) -> Status {
     MDB_val k = Val(kMetaStoreId), v;
     int rc = mdb_get(txn, indexed_db_, &k, &v);
+    MDB_val fk = Val(kIndexFormatKey), fv;
     if (rc == MDB_NOTFOUND) {
-      MDB_val nv = Val(store_id_);
-      return index_env_->Check(mdb_put(txn, indexed_db_, &k, &nv, 0), "writing index owner");
+      MDB_val nv = Val(store_id_), nf = Val(kIndexFormat);
+      RILL_RETURN_IF_ERROR(index_env_->Check(mdb_put(txn, indexed_db_, &k, &nv, 0), "writing index owner"));
+      return index_env_->Check(mdb_put(txn, indexed_db_, &fk, &nf, 0), "writing index format");
     }
     if (rc) return index_env_->Check(rc, "reading index owner");
     if (View(v) != store_id_) return Status::Corruption("index belongs to another store");
+    // Format 1 (no mark) kept one position per stream_index key: runs of
+    // one, which format 2 reads as they are. Any other layout is rebuilt.
+    rc = mdb_get(txn, indexed_db_, &fk, &fv);
+    if (rc == MDB_NOTFOUND) {
+      MDB_val nf = Val(kIndexFormat);
+      return index_env_->Check(mdb_put(txn, indexed_db_, &fk, &nf, 0), "writing index format");
+    }
+    if (rc) return index_env_->Check(rc, "reading index format");
+    if (View(fv) != kIndexFormat)
+      return Status::Corruption(
+          fmt::format("index has format {}, this rill writes {}", std::string(View(fv)), kIndexFormat));
     return Status::OK();
   });
 }
@@ -478,8 +491,9 @@ Status StoreImpl::ReadStream(const std::string& stream, Direction dir, uint64_t 
   uint64_t first_tail_version = above.empty() ? UINT64_MAX : above.front().first;
 
   auto read_index = [&](uint64_t v_from, bool fwd, uint64_t v_limit) -> Status {
-    // Reads indexed versions of the stream; v_limit bounds them (exclusive for
-    // forward: stop before the tail's first version).
+    // Reads indexed versions of the stream from its stream_index runs;
+    // v_limit bounds them (exclusive for forward: stop before the tail's
+    // first version).
     if (number == 0) return Status::OK();
     MDB_cursor* c;
     RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(itxn.get(), stream_index_db_, &c), "cursor"));
@@ -487,27 +501,42 @@ Status StoreImpl::ReadStream(const std::string& stream, Direction dir, uint64_t 
     PutBigEndian64(key, number);
     PutBigEndian64(key + 8, v_from);
     MDB_val k = Val(key, 16), v;
-    int rc;
-    if (fwd) {
-      rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    } else {
-      rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-      if (rc == 0 && GetBigEndian64(k.mv_data) == number && GetBigEndian64(static_cast<char*>(k.mv_data) + 8) == v_from) {
-        // exact hit
+    auto ours = [&] { return k.mv_size == 16 && GetBigEndian64(k.mv_data) == number && v.mv_size >= 8; };
+    auto first_of = [&] { return GetBigEndian64(static_cast<char*>(k.mv_data) + 8); };
+    auto runs = [&] { return static_cast<uint64_t>(v.mv_size / 8); };
+    // The run holding v_from starts at it (the key SET_RANGE finds) or
+    // before it (the key before that).
+    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    uint64_t at = 0;  // index in the current run
+    if (!(rc == 0 && ours() && first_of() == v_from)) {
+      rc = rc == 0 ? mdb_cursor_get(c, &k, &v, MDB_PREV) : mdb_cursor_get(c, &k, &v, MDB_LAST);
+      bool before = rc == 0 && ours() && first_of() < v_from;
+      if (fwd && !(before && first_of() + runs() > v_from)) {
+        k = Val(key, 16);  // v_from is in no run: start at the next one
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+      } else if (before) {
+        at = std::min(v_from - first_of(), runs() - 1);
       } else {
-        rc = rc == 0 ? mdb_cursor_get(c, &k, &v, MDB_PREV) : mdb_cursor_get(c, &k, &v, MDB_LAST);
+        rc = MDB_NOTFOUND;  // backward, and no run starts at or before v_from
       }
     }
     Status s;
-    while (rc == 0 && produced < max_count) {
-      if (k.mv_size != 16 || GetBigEndian64(k.mv_data) != number) break;
-      uint64_t ver = GetBigEndian64(static_cast<char*>(k.mv_data) + 8);
-      if (fwd && ver >= v_limit) break;
-      uint64_t pos = GetBigEndian64(v.mv_data);
-      if (pos > indexed) break;
-      s = emit(ver, pos);
+    bool stop = false;
+    while (rc == 0 && !stop && produced < max_count && ours()) {
+      const char* p = static_cast<const char*>(v.mv_data);
+      uint64_t first = first_of(), n = runs();
+      for (uint64_t i = at; i < n && produced < max_count; fwd ? ++i : --i) {
+        uint64_t ver = first + i, pos = GetBigEndian64(p + 8 * i);
+        if ((fwd && ver >= v_limit) || pos > indexed) {
+          stop = true;
+          break;
+        }
+        s = emit(ver, pos);
+        if (!s.ok()) break;
+      }
       if (!s.ok()) break;
       rc = mdb_cursor_get(c, &k, &v, fwd ? MDB_NEXT : MDB_PREV);
+      at = fwd || rc != 0 || v.mv_size < 8 ? 0 : runs() - 1;
     }
     mdb_cursor_close(c);
     return s;

@@ -66,6 +66,57 @@ uint32_t IndexScratch::FindStream(std::string_view name, uint64_t position) {
   return i;
 }
 
+// Writes the batch's positions (x.positions, grouped by stream in x.sorted
+// order) into stream_index runs through `c` (errors through env->Check, so a
+// full map grows). A stream with indexed versions
+// has its last run found next to where its new run would go (SET_RANGE lands
+// on the following key, the run is just before it) and filled up first.
+static Status WriteIndexRuns(LmdbEnv* env, MDB_cursor* c, const IndexScratch& x) {
+  char kb[16], vb[kIndexRunEvents * 8];
+  uint32_t at = 0;
+  for (const auto& k : x.sorted) {
+    const IndexScratch::Stream& st = x.streams[k.index];
+    uint64_t version = st.first_version;
+    uint32_t left = st.events;
+    PutBigEndian64(kb, st.record.number);
+    if (version > 1) {
+      PutBigEndian64(kb + 8, version);
+      MDB_val kk = Val(kb, 16), vv;
+      int rc = mdb_cursor_get(c, &kk, &vv, MDB_SET_RANGE);
+      rc = rc == 0 ? mdb_cursor_get(c, &kk, &vv, MDB_PREV) : rc == MDB_NOTFOUND ? mdb_cursor_get(c, &kk, &vv, MDB_LAST) : rc;
+      if (rc != 0 && rc != MDB_NOTFOUND) return env->Check(rc, "reading stream_index");
+      uint32_t have = rc == 0 ? static_cast<uint32_t>(vv.mv_size / 8) : 0;
+      if (rc == 0 && kk.mv_size == 16 && GetBigEndian64(kk.mv_data) == st.record.number &&
+          GetBigEndian64(static_cast<const char*>(kk.mv_data) + 8) + have == version && have < kIndexRunEvents &&
+          vv.mv_size % 8 == 0) {
+        uint32_t take = std::min(left, kIndexRunEvents - have);
+        std::memcpy(vb, vv.mv_data, vv.mv_size);  // vv points into the page the put rewrites
+        for (uint32_t j = 0; j < take; ++j) PutBigEndian64(vb + (have + j) * 8, x.positions[at + j]);
+        char run_key[16];
+        std::memcpy(run_key, kk.mv_data, 16);
+        MDB_val rk = Val(run_key, 16), rv = Val(vb, (have + take) * 8);
+        rc = mdb_cursor_put(c, &rk, &rv, MDB_CURRENT);
+        if (rc) return env->Check(rc, "writing stream_index");
+        at += take;
+        left -= take;
+        version += take;
+      }
+    }
+    while (left > 0) {
+      uint32_t take = std::min(left, kIndexRunEvents);
+      PutBigEndian64(kb + 8, version);
+      for (uint32_t j = 0; j < take; ++j) PutBigEndian64(vb + j * 8, x.positions[at + j]);
+      MDB_val kk = Val(kb, 16), vv = Val(vb, take * 8);
+      int rc = mdb_cursor_put(c, &kk, &vv, 0);
+      if (rc) return env->Check(rc, "writing stream_index");
+      at += take;
+      left -= take;
+      version += take;
+    }
+  }
+  return Status::OK();
+}
+
 // One batch, in three steps that each touch a stream once: scan the log and
 // group its events by stream (no index lookups); walk the touched streams in
 // name order with one cursor on `streams`, which reads each record and writes
@@ -248,10 +299,11 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
         }
       }
       mdb_cursor_close(sc);
-      // 3. stream_index: (number, version) -> position, in key order. A
-      // stream's events in the batch are its versions first..last in log
-      // order, so grouping positions by stream and ordering the streams by
-      // number gives the keys sorted.
+      // 3. stream_index: each stream's positions, in key order. A stream's
+      // events in the batch are its versions first..last in log order, so
+      // grouping positions by stream and ordering the streams by number gives
+      // the keys sorted. They extend the stream's last run while it has room
+      // (kIndexRunEvents), then start new runs.
       x.sorted.clear();
       for (uint32_t i = 0; i < x.streams.size(); ++i)
         if (x.streams[i].events) x.sorted.push_back({x.streams[i].record.number, 0, i});
@@ -264,28 +316,14 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       }
       x.positions.resize(done);
       for (uint64_t e = 0; e < done; ++e) x.positions[x.cursor[x.event_stream[e]]++] = from + e;
-      // One cursor for the sorted puts: LMDB then searches only the current
+      // One cursor for the sorted writes: LMDB then searches only the current
       // leaf page when the next key falls inside it, instead of descending
       // from the root for every key (mdb_put opens a fresh cursor each time).
       MDB_cursor* ic;
       RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, stream_index_db_, &ic), "cursor"));
-      at = 0;
-      for (const auto& k : x.sorted) {
-        const IndexScratch::Stream& st = x.streams[k.index];
-        char kb[16], vb[8];
-        PutBigEndian64(kb, st.record.number);
-        for (uint32_t j = 0; j < st.events; ++j) {
-          PutBigEndian64(kb + 8, st.first_version + j);
-          PutBigEndian64(vb, x.positions[at++]);
-          MDB_val kk = Val(kb, 16), vv = Val(vb, 8);
-          int prc = mdb_cursor_put(ic, &kk, &vv, 0);
-          if (prc) {
-            mdb_cursor_close(ic);
-            return index_env_->Check(prc, "writing stream_index");
-          }
-        }
-      }
+      Status written = WriteIndexRuns(index_env_.get(), ic, x);
       mdb_cursor_close(ic);
+      RILL_RETURN_IF_ERROR(written);
       // 4. commands: request id -> outcome, in key order through one cursor.
       // A stored record is kept, extended when this batch continues it (a
       // request split over two batches).
@@ -504,23 +542,27 @@ Status StoreImpl::Check(CheckReport* report, bool repair, const std::function<vo
       index_problems.push_back(fmt::format("index: knows {} of the log's {} streams", seen, heads.size()));
     uint64_t entries = 0;
     RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn.get(), stream_index_db_, &c), "cursor"));
+    uint64_t run_end_number = 0, run_end_version = 0;  // where the previous run ended
     for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-      ++entries;
-      if (k.mv_size != 16 || v.mv_size != 8) {
+      if (k.mv_size != 16 || v.mv_size == 0 || v.mv_size % 8 != 0 || v.mv_size > kIndexRunEvents * 8) {
         index_problems.push_back("index: malformed stream_index entry");
         continue;
       }
-      uint64_t num = GetBigEndian64(k.mv_data), ver = GetBigEndian64(static_cast<char*>(k.mv_data) + 8);
-      uint64_t pos = GetBigEndian64(v.mv_data);
-      if (pos > last) {
-        --entries;
-        continue;
-      }
+      uint64_t num = GetBigEndian64(k.mv_data), first = GetBigEndian64(static_cast<char*>(k.mv_data) + 8);
+      if (num == run_end_number && first < run_end_version && index_problems.size() < kMaxProblems)
+        index_problems.push_back(fmt::format("index: runs of stream #{} overlap at version {}", num, first));
+      run_end_number = num;
+      run_end_version = first + v.mv_size / 8;
       auto n = names.find(num);
-      if (n == names.end() || pos == 0 || pos > last ||
-          fingerprint[pos] != Fnv1a64(std::to_string(ver), Fnv1a64(n->second))) {
-        if (index_problems.size() < kMaxProblems)
-          index_problems.push_back(fmt::format("index: entry (stream #{}, version {}) -> position {} disagrees with the log", num, ver, pos));
+      for (size_t i = 0; i < v.mv_size / 8; ++i) {
+        uint64_t ver = first + i, pos = GetBigEndian64(static_cast<char*>(v.mv_data) + 8 * i);
+        if (pos > last) continue;  // indexed after the log snapshot was taken
+        ++entries;
+        if (n == names.end() || pos == 0 || fingerprint[pos] != Fnv1a64(std::to_string(ver), Fnv1a64(n->second))) {
+          if (index_problems.size() < kMaxProblems)
+            index_problems.push_back(
+                fmt::format("index: entry (stream #{}, version {}) -> position {} disagrees with the log", num, ver, pos));
+        }
       }
     }
     mdb_cursor_close(c);

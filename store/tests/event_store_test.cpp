@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "store/tests/test_util.h"
 
@@ -28,6 +29,75 @@ void ExpectGapless(const std::vector<Event>& all) {
   for (size_t i = 0; i < all.size(); ++i) {
     BOOST_REQUIRE_EQUAL(all[i].position, i + 1);
     BOOST_REQUIRE_EQUAL(all[i].version, ++versions[all[i].stream]);
+  }
+}
+
+// Raw access to a closed store's index/ environment, as a format-1 rill or
+// a damaged file would leave it.
+struct RawIndex {
+  MDB_env* env = nullptr;
+  MDB_txn* txn = nullptr;
+  explicit RawIndex(const std::string& dir, bool write) {
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+    BOOST_REQUIRE(mdb_env_open(env, (dir + "/index").c_str(), 0, 0644) == 0);
+    BOOST_REQUIRE(mdb_txn_begin(env, nullptr, write ? 0 : MDB_RDONLY, &txn) == 0);
+  }
+  MDB_dbi Db(const char* name) {
+    MDB_dbi dbi;
+    BOOST_REQUIRE(mdb_dbi_open(txn, name, 0, &dbi) == 0);
+    return dbi;
+  }
+  // stream_index as (stream number, first version, positions) runs.
+  std::vector<std::tuple<uint64_t, uint64_t, std::vector<uint64_t>>> Runs() {
+    std::vector<std::tuple<uint64_t, uint64_t, std::vector<uint64_t>>> out;
+    MDB_cursor* c;
+    mdb_cursor_open(txn, Db("stream_index"), &c);
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+      auto be = [](const void* p) {
+        uint64_t x = 0;
+        for (int i = 0; i < 8; ++i) x = x << 8 | static_cast<const unsigned char*>(p)[i];
+        return x;
+      };
+      std::vector<uint64_t> pos;
+      for (size_t i = 0; i < v.mv_size / 8; ++i) pos.push_back(be(static_cast<char*>(v.mv_data) + 8 * i));
+      out.emplace_back(be(k.mv_data), be(static_cast<char*>(k.mv_data) + 8), pos);
+    }
+    mdb_cursor_close(c);
+    return out;
+  }
+  ~RawIndex() {
+    if (txn) mdb_txn_commit(txn);
+    mdb_env_close(env);
+  }
+};
+
+// Every way to read each stream gives exactly the versions the log holds.
+void ExpectReadsMatchLog(EventStore& s) {
+  std::map<std::string, std::vector<uint64_t>> positions;  // stream -> position of version i+1
+  for (const Event& e : ReadAllEvents(s, true)) positions[e.stream].push_back(e.position);
+  for (const auto& [stream, pos] : positions) {
+    if (stream.rfind("$$", 0) == 0) continue;
+    const uint64_t n = pos.size();
+    for (uint64_t v = 1; v <= n + 1; ++v) {
+      for (size_t count : {size_t{1}, size_t{3}, size_t{70}}) {
+        std::vector<Event> fwd, back;
+        BOOST_REQUIRE(s.ReadStream(stream, Direction::kForward, v, count, &fwd).ok());
+        BOOST_REQUIRE_EQUAL(fwd.size(), std::min<uint64_t>(count, v <= n ? n - v + 1 : 0));
+        for (size_t i = 0; i < fwd.size(); ++i) {
+          BOOST_REQUIRE_EQUAL(fwd[i].version, v + i);
+          BOOST_REQUIRE_EQUAL(fwd[i].position, pos[v + i - 1]);
+        }
+        BOOST_REQUIRE(s.ReadStream(stream, Direction::kBackward, v, count, &back).ok());
+        uint64_t top = std::min(v, n);
+        BOOST_REQUIRE_EQUAL(back.size(), std::min<uint64_t>(count, top));
+        for (size_t i = 0; i < back.size(); ++i) {
+          BOOST_REQUIRE_EQUAL(back[i].version, top - i);
+          BOOST_REQUIRE_EQUAL(back[i].position, pos[top - i - 1]);
+        }
+      }
+    }
   }
 }
 }  // namespace
@@ -173,6 +243,134 @@ BOOST_AUTO_TEST_CASE(request_split_over_two_index_batches_keeps_its_whole_outcom
   auto after = s->LookupRequest("cmd-after");
   BOOST_REQUIRE(after.ok());
   BOOST_TEST(after->first_position == 7u);
+}
+
+BOOST_AUTO_TEST_CASE(stream_index_runs_are_extended_split_and_read_every_way) {
+  // Batches of 50 events: "hot" fills runs across batches and, with a
+  // 150-event request, past kIndexRunEvents (64) inside one batch; "cold-*"
+  // get a version now and then, so their runs grow one batch at a time.
+  TempDir tmp;
+  StoreOptions o;
+  o.index_batch_events = 50;
+  {
+    auto s = OpenOrDie(tmp.sub("db"), o);
+    for (int i = 0; i < 400; ++i) {
+      AppendRequest r = MakeAppend(i % 5 ? "hot" : "cold-" + std::to_string(i % 3), "E");
+      for (int extra = 0; extra < i % 4; ++extra) r.events.push_back(r.events[0]);
+      if (i == 200)
+        for (int extra = 0; extra < 150; ++extra) r.events.push_back(r.events[0]);
+      BOOST_REQUIRE(s->Append(r).ok());
+      if (i % 37 == 0) BOOST_REQUIRE(s->WaitIndexed(s->LastPosition()).ok());
+    }
+    BOOST_REQUIRE(s->WaitIndexed(s->LastPosition()).ok());
+    ExpectReadsMatchLog(*s);
+    CheckReport rep;
+    BOOST_REQUIRE(s->Check(&rep).ok());
+    BOOST_TEST(rep.problems.empty());
+  }
+  uint64_t events = 0;
+  size_t longest = 0;
+  std::map<uint64_t, uint64_t> next_version;
+  {
+    RawIndex raw(tmp.sub("db"), false);
+    auto runs = raw.Runs();
+    for (const auto& [number, first, pos] : runs) {
+      auto& expect = next_version[number];
+      BOOST_REQUIRE_EQUAL(first, expect + 1);  // no gap, no overlap
+      expect = first + pos.size() - 1;
+      events += pos.size();
+      longest = std::max(longest, pos.size());
+    }
+    BOOST_TEST(runs.size() < events / 8);  // runs, not one key per event
+  }
+  BOOST_TEST(longest == 64u);
+  auto s = OpenOrDie(tmp.sub("db"), o);
+  BOOST_TEST(events == s->LastPosition());
+  ExpectReadsMatchLog(*s);  // and after a restart
+}
+
+BOOST_AUTO_TEST_CASE(format_one_index_is_kept_and_extended) {
+  // A format-1 index (one position per key, no format mark) is read as
+  // runs of one and extended in place: no rebuild, no wrong read.
+  TempDir tmp;
+  StoreOptions o;
+  o.index_batch_events = 10;
+  {
+    auto s = OpenOrDie(tmp.sub("db"), o);
+    for (int i = 0; i < 90; ++i) BOOST_REQUIRE(s->Append(MakeAppend("f-" + std::to_string(i % 2), "E")).ok());
+    BOOST_REQUIRE(s->WaitIndexed(90).ok());
+  }
+  {
+    RawIndex raw(tmp.sub("db"), true);
+    auto runs = raw.Runs();
+    MDB_dbi si = raw.Db("stream_index"), ix = raw.Db("indexed");
+    BOOST_REQUIRE(mdb_drop(raw.txn, si, 0) == 0);
+    for (const auto& [number, first, pos] : runs)
+      for (size_t i = 0; i < pos.size(); ++i) {
+        char kb[16], vb[8];
+        for (int b = 0; b < 8; ++b) {
+          kb[b] = static_cast<char>(number >> (56 - 8 * b));
+          kb[8 + b] = static_cast<char>((first + i) >> (56 - 8 * b));
+          vb[b] = static_cast<char>(pos[i] >> (56 - 8 * b));
+        }
+        MDB_val k{16, kb}, v{8, vb};
+        BOOST_REQUIRE(mdb_put(raw.txn, si, &k, &v, 0) == 0);
+      }
+    MDB_val fk{6, const_cast<char*>("format")};
+    BOOST_REQUIRE(mdb_del(raw.txn, ix, &fk, nullptr) == 0);
+  }
+  {
+    auto s = OpenOrDie(tmp.sub("db"), o);
+    ExpectReadsMatchLog(*s);
+    for (int i = 0; i < 30; ++i) BOOST_REQUIRE(s->Append(MakeAppend("f-" + std::to_string(i % 2), "E")).ok());
+    BOOST_REQUIRE(s->WaitIndexed(120).ok());
+    ExpectReadsMatchLog(*s);
+    CheckReport rep;
+    BOOST_REQUIRE(s->Check(&rep).ok());
+    BOOST_TEST(rep.problems.empty());
+    BOOST_TEST(!rep.index_rebuilt);
+  }
+  RawIndex raw(tmp.sub("db"), false);
+  MDB_dbi ix = raw.Db("indexed");
+  MDB_val fk{6, const_cast<char*>("format")}, fv;
+  BOOST_REQUIRE(mdb_get(raw.txn, ix, &fk, &fv) == 0);
+  BOOST_TEST(std::string(static_cast<char*>(fv.mv_data), fv.mv_size) == "2");
+  // The last format-1 key of each stream was extended: 45 + 15 versions
+  // each, in 45 keys of one then runs filled from the 45th on.
+  auto runs = raw.Runs();
+  BOOST_TEST(runs.size() < 2u * 45u + 2u);
+  BOOST_TEST(std::get<2>(runs.back()).size() > 1u);
+}
+
+BOOST_AUTO_TEST_CASE(damaged_stream_index_run_is_found_by_check) {
+  TempDir tmp;
+  {
+    auto s = OpenOrDie(tmp.sub("db"));
+    for (int i = 0; i < 20; ++i) BOOST_REQUIRE(s->Append(MakeAppend("d-1", "E")).ok());
+    BOOST_REQUIRE(s->WaitIndexed(20).ok());
+  }
+  {
+    RawIndex raw(tmp.sub("db"), true);
+    auto runs = raw.Runs();
+    BOOST_REQUIRE_EQUAL(runs.size(), 1u);
+    MDB_dbi si = raw.Db("stream_index");
+    MDB_cursor* c;
+    mdb_cursor_open(raw.txn, si, &c);
+    MDB_val k, v;
+    BOOST_REQUIRE(mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0);
+    std::string value(static_cast<char*>(v.mv_data), v.mv_size);
+    std::swap(value[8 * 3 + 7], value[8 * 4 + 7]);  // versions 4 and 5 swap positions
+    MDB_val nv{value.size(), value.data()};
+    BOOST_REQUIRE(mdb_cursor_put(c, &k, &nv, MDB_CURRENT) == 0);
+    mdb_cursor_close(c);
+  }
+  auto s = OpenOrDie(tmp.sub("db"));
+  CheckReport rep;
+  BOOST_REQUIRE(s->Check(&rep).ok());
+  BOOST_REQUIRE_EQUAL(rep.problems.size(), 2u);
+  BOOST_TEST(rep.problems[0] == "index: entry (stream #1, version 4) -> position 5 disagrees with the log");
+  std::vector<Event> ev;
+  BOOST_TEST(s->ReadStream("d-1", Direction::kForward, 1, 10, &ev).code() == Code::kCorruption);
 }
 
 BOOST_AUTO_TEST_CASE(gapless_under_eight_concurrent_appenders) {
