@@ -104,7 +104,7 @@ struct IndexScratch {
 
   // One stream the batch touches (its events, or a $$ event aimed at it).
   struct Stream {
-    std::string_view name;  // points into the log read transaction's pages
+    std::string_view name;  // into the log read transaction's pages, or the tail's stream map
     NameKey key;
     uint64_t first_touch = 0;  // position of the batch event that first named it
     uint64_t first_event = 0;  // position of its first event in the batch (0: none)
@@ -120,7 +120,7 @@ struct IndexScratch {
   // One request id in the batch: the outcome of its first run of consecutive
   // events here (its record in `commands`, unless one is stored already).
   struct Request {
-    std::string_view id, stream;  // into the log read transaction's pages
+    std::string_view id, stream;  // into the log read transaction's pages, the tail, or tail_ids
     NameKey key;
     uint64_t hash, first_version, last_version, first_position, last_position, events;
   };
@@ -134,6 +134,18 @@ struct IndexScratch {
   };
   std::vector<SortKey> sorted;
   std::vector<uint32_t> event_stream;  // per batch event: its index in streams
+  // A batch taken from the in-memory tail (see StoreImpl::ScanTail): per
+  // event, how many of its stream's batch events come before it (its
+  // version is known once the stream's stored head is read), and the events
+  // that carry a request id, with the ids copied out of the tail.
+  std::vector<uint32_t> event_rank;
+  struct TailRequestEvent {
+    uint64_t position, hash;
+    std::string_view id;  // into tail_ids
+  };
+  std::vector<TailRequestEvent> tail_requests;
+  std::deque<std::string> tail_ids;  // a deque: adding never moves the strings
+  std::vector<UnindexedTail::Ref> refs;
   std::vector<uint32_t> cursor;        // per stream: next slot in `positions`
   std::vector<uint64_t> positions;     // the batch's positions grouped by stream
 
@@ -143,9 +155,18 @@ struct IndexScratch {
     requests.clear();
     request_table.Clear();
     event_stream.clear();
+    event_rank.clear();
+    tail_requests.clear();
+    tail_ids.clear();
+    refs.clear();
   }
   // The index of `name` in streams, added (first touched at `position`) if new.
   uint32_t FindStream(std::string_view name, uint64_t position);
+  // Folds one event that carries a request id into `requests`. A request's
+  // events are consecutive: its first run in the batch is its outcome
+  // (merged with a stored one when written).
+  void AddRequestEvent(std::string_view id, std::string_view stream, uint64_t hash, uint64_t version,
+                       uint64_t position);
 };
 
 class StoreImpl final : public EventStore {
@@ -221,6 +242,10 @@ class StoreImpl final : public EventStore {
   // Indexes up to max_events log entries after the index's mark; returns how
   // many it indexed. Trims the tail.
   Result<uint64_t> IndexOnce(uint64_t max_events);
+  // Step 1 of IndexOnce from the in-memory tail instead of the log, when the
+  // tail holds position `from`: up to max_events events grouped by stream in
+  // index_scratch_, *done set. False (nothing done) when it does not.
+  Result<bool> ScanTail(uint64_t from, uint64_t max_events, MDB_txn* log_txn, uint64_t* done);
 
   std::string dir_;
   StoreOptions options_;

@@ -162,6 +162,7 @@ struct UnindexedTail {
     bool empty() const { return count_ == 0; }
     size_t size() const { return count_; }
     Ref& front() { return buf_[head_]; }
+    const Ref& at(size_t i) const { return buf_[(head_ + i) & (capacity_ - 1)]; }  // i < size()
     void push_back(Ref r) {
       if (count_ == capacity_) Grow();
       buf_[(head_ + count_) & (capacity_ - 1)] = r;

@@ -66,6 +66,23 @@ uint32_t IndexScratch::FindStream(std::string_view name, uint64_t position) {
   return i;
 }
 
+void IndexScratch::AddRequestEvent(std::string_view id, std::string_view stream, uint64_t hash, uint64_t version,
+                                   uint64_t position) {
+  NameKey key = NameKey::Of(id);
+  auto next = static_cast<uint32_t>(requests.size());
+  uint32_t ri = request_table.Find(id, key, next, [this](uint32_t j) { return requests[j].id; });
+  if (ri == next) {
+    requests.push_back({id, stream, key, hash, version, version, position, position, 1});
+    return;
+  }
+  Request& o = requests[ri];
+  if (o.last_position + 1 == position && o.stream == stream) {
+    o.last_version = version;
+    o.last_position = position;
+    o.events++;
+  }
+}
+
 // Writes the batch's positions (x.positions, grouped by stream in x.sorted
 // order) into stream_index runs through `c` (errors through env->Check, so a
 // full map grows). A stream with indexed versions
@@ -117,6 +134,64 @@ static Status WriteIndexRuns(LmdbEnv* env, MDB_cursor* c, const IndexScratch& x)
   return Status::OK();
 }
 
+// The tail holds every event after the index's mark that this process has
+// seen, in log order. Copying its refs (two words each) and request ids
+// under the lock keeps the writer waiting for microseconds, not for the
+// batch; the names stay valid without the lock, because only this thread
+// erases tail streams (TrimLocked, after the batch commits).
+Result<bool> StoreImpl::ScanTail(uint64_t from, uint64_t max_events, MDB_txn* log_txn, uint64_t* done) {
+  IndexScratch& x = index_scratch_;
+  {
+    std::lock_guard lock(tail_.mu);
+    const auto& order = tail_.order;
+    if (order.empty() || order.at(0).position > from || order.at(order.size() - 1).position < from) return false;
+    size_t skip = from - order.at(0).position;
+    size_t n = std::min<size_t>(max_events, order.size() - skip);
+    x.refs.resize(n);
+    for (size_t i = 0; i < n; ++i) x.refs[i] = order.at(skip + i);
+    uint64_t end = from + n;
+    for (const auto& [position, id] : tail_.request_order) {
+      if (position < from) continue;
+      if (position >= end) break;
+      auto r = tail_.requests.find(id);
+      if (r == tail_.requests.end()) return false;  // cannot happen; the log knows
+      x.tail_requests.push_back({position, r->second.hash, x.tail_ids.emplace_back(id)});
+    }
+  }
+  // The ring holds consecutive positions; if it ever did not, index from the
+  // log rather than guess.
+  for (size_t i = 0; i < x.refs.size(); ++i)
+    if (x.refs[i].position != from + i) return false;
+  x.event_rank.reserve(x.refs.size());
+  for (const UnindexedTail::Ref& ref : x.refs) {
+    std::string_view name = ref.stream->first;
+    uint64_t pos = ref.position;
+    uint32_t si = x.FindStream(name, pos);
+    IndexScratch::Stream& st = x.streams[si];
+    if (st.events == 0) st.first_event = pos;
+    x.event_rank.push_back(st.events++);
+    st.last_position = pos;
+    x.event_stream.push_back(si);
+    if (IsMetaStream(name)) {
+      // Rare: read the record itself for its type and data.
+      char key[8];
+      PutBigEndian64(key, pos);
+      MDB_val k = Val(key, 8), v;
+      RILL_RETURN_IF_ERROR(LmdbStatus(mdb_get(log_txn, log_db_, &k, &v), "reading the log"));
+      RecordView rv;
+      RILL_RETURN_IF_ERROR(DecodeRecord(View(v), &rv));
+      IndexScratch::Stream& t = x.streams[x.FindStream(MetaTarget(name), pos)];
+      if (rv.type == kDeleteType) t.set_deleted = true;
+      if (rv.type == kMetadataType) {
+        StreamMetadata m;
+        if (MetadataFromJson(rv.data, &m)) t.metadata = m;
+      }
+    }
+  }
+  *done = x.refs.size();
+  return true;
+}
+
 // One batch, in three steps that each touch a stream once: scan the log and
 // group its events by stream (no index lookups); walk the touched streams in
 // name order with one cursor on `streams`, which reads each record and writes
@@ -141,70 +216,63 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
         MDB_val k = Val(kNextStreamKey), v;
         if (mdb_get(itxn, indexed_db_, &k, &v) == 0 && v.mv_size == 8) next_stream = GetBigEndian64(v.mv_data);
       }
-      // Open until the batch is written: the names in x point into its pages.
+      // Open until the batch is written: names the log scan puts in x point
+      // into its pages.
       LmdbEnv::ReadTxn ltxn;
       RILL_RETURN_IF_ERROR(log_env_->BeginRead(&ltxn));
-      MDB_cursor* c;
-      RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(ltxn.get(), log_db_, &c), "cursor"));
-      char key[8];
-      PutBigEndian64(key, from);
-      MDB_val k = Val(key, 8), v;
-      int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-      // 1. Scan: group the events by stream and check each stream's versions
-      // follow one another inside the batch.
+      // 1. Scan: group the events by stream. Events still in the in-memory
+      // tail come from there (the writer has checked their versions); the
+      // log is read only for what the tail does not hold: a store catching
+      // up at open, or another process's appends. It checks that each
+      // stream's versions follow one another inside the batch.
+      auto tail_scan = ScanTail(from, max_events, ltxn.get(), &done);
+      if (!tail_scan.ok()) return tail_scan.status();
+      const bool from_tail = *tail_scan;
       Status inner;
-      while (rc == 0 && done < max_events) {
-        uint64_t pos = GetBigEndian64(k.mv_data);
-        RecordView rv;
-        inner = DecodeRecord(View(v), &rv);
-        if (!inner.ok()) break;
-        if (pos != from + done || rv.position != pos) {
-          inner = Status::Corruption(fmt::format("log has a gap or misplaced record at position {}", from + done));
-          break;
-        }
-        uint32_t si = x.FindStream(rv.stream, pos);
-        IndexScratch::Stream* st = &x.streams[si];
-        if (st->events == 0) {
-          st->first_event = pos;
-          st->first_version = rv.version;
-        } else if (rv.version != st->last_version + 1) {
-          inner = Status::Corruption(fmt::format("stream {} jumps from version {} to {} at position {}", rv.stream,
-                                                 st->last_version, rv.version, pos));
-          break;
-        }
-        st->events++;
-        st->last_version = rv.version;
-        st->last_position = pos;
-        x.event_stream.push_back(si);
-        if (IsMetaStream(rv.stream)) {
-          IndexScratch::Stream& t = x.streams[x.FindStream(MetaTarget(rv.stream), pos)];
-          if (rv.type == kDeleteType) t.set_deleted = true;
-          if (rv.type == kMetadataType) {
-            StreamMetadata m;
-            if (MetadataFromJson(rv.data, &m)) t.metadata = m;
+      if (!from_tail) {
+        MDB_cursor* c;
+        RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(ltxn.get(), log_db_, &c), "cursor"));
+        char key[8];
+        PutBigEndian64(key, from);
+        MDB_val k = Val(key, 8), v;
+        int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        while (rc == 0 && done < max_events) {
+          uint64_t pos = GetBigEndian64(k.mv_data);
+          RecordView rv;
+          inner = DecodeRecord(View(v), &rv);
+          if (!inner.ok()) break;
+          if (pos != from + done || rv.position != pos) {
+            inner = Status::Corruption(fmt::format("log has a gap or misplaced record at position {}", from + done));
+            break;
           }
-        }
-        if (!rv.request_id.empty()) {
-          // A request's events are consecutive: its first run here is its
-          // outcome (merged with a stored one in step 4).
-          IndexScratch::NameKey key = IndexScratch::NameKey::Of(rv.request_id);
-          auto next = static_cast<uint32_t>(x.requests.size());
-          uint32_t ri = x.request_table.Find(rv.request_id, key, next, [&x](uint32_t j) { return x.requests[j].id; });
-          if (ri == next) {
-            x.requests.push_back({rv.request_id, rv.stream, key, rv.request_hash, rv.version, rv.version, pos, pos, 1});
-          } else {
-            IndexScratch::Request& o = x.requests[ri];
-            if (o.last_position + 1 == pos && o.stream == rv.stream) {
-              o.last_version = rv.version;
-              o.last_position = pos;
-              o.events++;
+          uint32_t si = x.FindStream(rv.stream, pos);
+          IndexScratch::Stream* st = &x.streams[si];
+          if (st->events == 0) {
+            st->first_event = pos;
+            st->first_version = rv.version;
+          } else if (rv.version != st->last_version + 1) {
+            inner = Status::Corruption(fmt::format("stream {} jumps from version {} to {} at position {}", rv.stream,
+                                                   st->last_version, rv.version, pos));
+            break;
+          }
+          st->events++;
+          st->last_version = rv.version;
+          st->last_position = pos;
+          x.event_stream.push_back(si);
+          if (IsMetaStream(rv.stream)) {
+            IndexScratch::Stream& t = x.streams[x.FindStream(MetaTarget(rv.stream), pos)];
+            if (rv.type == kDeleteType) t.set_deleted = true;
+            if (rv.type == kMetadataType) {
+              StreamMetadata m;
+              if (MetadataFromJson(rv.data, &m)) t.metadata = m;
             }
           }
+          if (!rv.request_id.empty()) x.AddRequestEvent(rv.request_id, rv.stream, rv.request_hash, rv.version, pos);
+          ++done;
+          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
         }
-        ++done;
-        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+        mdb_cursor_close(c);
       }
-      mdb_cursor_close(c);
       if (!inner.ok() && done == 0) return inner;
       if (!inner.ok()) cut_reason = inner;  // index what decoded cleanly; it stops there
       // 2. The touched streams in name order: read each stored record and
@@ -227,10 +295,20 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
         IndexScratch::Stream& st = x.streams[k.index];
         MDB_val sk = Val(st.name), sv;
         int g = mdb_cursor_get(sc, &sk, &sv, MDB_SET_KEY);
+        // A batch from the tail knows each stream's versions only from here:
+        // they follow the stored head, as they did when the writer checked
+        // them against this same head.
+        auto derive_versions = [&](uint64_t head) {
+          if (from_tail && st.events) {
+            st.first_version = head + 1;
+            st.last_version = head + st.events;
+          }
+        };
         if (g == MDB_NOTFOUND) {
           st.stored = false;
           st.record = StreamRecord{};
           ++fresh;
+          derive_versions(0);
           if (st.events && st.first_version != 1 && st.first_event < cut) {
             cut = st.first_event;
             cut_reason = Status::Corruption(fmt::format("stream {} jumps from version 0 to {} at position {}",
@@ -250,6 +328,7 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
           }
           continue;
         }
+        derive_versions(st.record.head_version);
         if (st.events && st.first_version != st.record.head_version + 1) {
           if (st.first_event < cut) {
             cut = st.first_event;
@@ -299,6 +378,12 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
         }
       }
       mdb_cursor_close(sc);
+      // The tail's request events, now that their versions are known.
+      for (const auto& q : x.tail_requests) {
+        uint64_t e = q.position - from;
+        const IndexScratch::Stream& st = x.streams[x.event_stream[e]];
+        x.AddRequestEvent(q.id, st.name, q.hash, st.first_version + x.event_rank[e], q.position);
+      }
       // 3. stream_index: each stream's positions, in key order. A stream's
       // events in the batch are its versions first..last in log order, so
       // grouping positions by stream and ordering the streams by number gives
