@@ -4,6 +4,7 @@
 //   bench_flash_sale [--small] [--scenario uniform|hot|single|all]
 //                    [--purchases N] [--skus N] [--stock N] [--single N]
 //                    [--producers N] [--shards N] [--ids] [--dir DIR] [--async]
+//                    [--index-batch N]  (StoreOptions::index_batch_events)
 //
 // uniform: N purchases over S SKUs, each SKU equally likely.
 // hot:     the same, but 100 SKUs take half of the traffic.
@@ -81,6 +82,7 @@ struct Config {
   size_t shards = 0;
   bool ids = false;
   bool async = false;
+  size_t index_batch = 0;  // 0: the store's default
   std::string dir;
 };
 
@@ -163,6 +165,7 @@ int RunSkus(const Config& cfg, bool hot) {
   StoreOptions so;
   so.create_if_missing = true;
   so.durability = cfg.async ? Durability::kAsync : Durability::kSync;
+  if (cfg.index_batch) so.index_batch_events = cfg.index_batch;
   auto store = EventStore::Open(dir, so);
   if (!store.ok()) {
     fmt::print(stderr, "open: {}\n", store.status().ToString());
@@ -226,6 +229,7 @@ int RunSingle(const Config& cfg) {
   StoreOptions so;
   so.create_if_missing = true;
   so.durability = cfg.async ? Durability::kAsync : Durability::kSync;
+  if (cfg.index_batch) so.index_batch_events = cfg.index_batch;
   auto store = EventStore::Open(dir, so);
   if (!store.ok()) return 1;
   DomainRegistry registry;
@@ -278,10 +282,12 @@ int main(int argc, char** argv) {
     else if (a == "--shards") cfg.shards = std::stoull(next());
     else if (a == "--ids") cfg.ids = true;
     else if (a == "--async") cfg.async = true;
+    else if (a == "--index-batch") cfg.index_batch = std::stoull(next());
     else if (a == "--dir") cfg.dir = next();
     else {
       fmt::print(stderr, "usage: bench_flash_sale [--small] [--scenario uniform|hot|single|all] [--purchases N] "
-                         "[--skus N] [--stock N] [--single N] [--producers N] [--shards N] [--ids] [--async] [--dir DIR]\n");
+                         "[--skus N] [--stock N] [--single N] [--producers N] [--shards N] [--ids] [--async] [--index-batch N] "
+                         "[--dir DIR]\n");
       return 2;
     }
   }

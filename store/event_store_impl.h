@@ -110,6 +110,7 @@ struct IndexScratch {
     uint64_t first_event = 0;  // position of its first event in the batch (0: none)
     uint64_t first_version = 0, last_version = 0, last_position = 0;
     uint32_t events = 0;
+    bool meta = false;  // a $$ stream
     bool set_deleted = false;
     std::optional<StreamMetadata> metadata;  // the batch's last valid $metadata
     bool stored = false;  // found in `streams`; record holds it (then updated)
@@ -146,6 +147,7 @@ struct IndexScratch {
   std::vector<TailRequestEvent> tail_requests;
   std::deque<std::string> tail_ids;  // a deque: adding never moves the strings
   std::vector<UnindexedTail::Ref> refs;
+  uint64_t batch_number = 0;  // counts ScanTail calls; see UnindexedTailStream::index_batch
   std::vector<uint32_t> cursor;        // per stream: next slot in `positions`
   std::vector<uint64_t> positions;     // the batch's positions grouped by stream
 

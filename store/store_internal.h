@@ -104,6 +104,12 @@ struct UnindexedTailStream {
     std::optional<bool> deleted;
     std::optional<StreamMetadata> metadata;
     WriterHead* writer = nullptr;  // the writer's cache entry pointing here
+    // The indexer's own: this stream's place in the batch it is building
+    // (valid while index_batch is that batch's number), so grouping a batch
+    // from the tail hashes each stream's name once, not each event's. Only
+    // the indexer thread reads or writes these, without the lock.
+    uint64_t index_batch = 0;
+    uint32_t index_slot = 0;
 };
 
 // The writer's own knowledge of a stream head, kept across batches so the hot

@@ -62,6 +62,7 @@ uint32_t IndexScratch::FindStream(std::string_view name, uint64_t position) {
     st.name = name;
     st.key = key;
     st.first_touch = position;
+    st.meta = IsMetaStream(name);
   }
   return i;
 }
@@ -163,16 +164,21 @@ Result<bool> StoreImpl::ScanTail(uint64_t from, uint64_t max_events, MDB_txn* lo
   for (size_t i = 0; i < x.refs.size(); ++i)
     if (x.refs[i].position != from + i) return false;
   x.event_rank.reserve(x.refs.size());
+  const uint64_t batch = ++x.batch_number;
   for (const UnindexedTail::Ref& ref : x.refs) {
-    std::string_view name = ref.stream->first;
     uint64_t pos = ref.position;
-    uint32_t si = x.FindStream(name, pos);
+    UnindexedTailStream& node = ref.stream->second;
+    if (node.index_batch != batch) {
+      node.index_batch = batch;
+      node.index_slot = x.FindStream(ref.stream->first, pos);  // by name: a $$ event may have added it as a target
+    }
+    uint32_t si = node.index_slot;
     IndexScratch::Stream& st = x.streams[si];
     if (st.events == 0) st.first_event = pos;
     x.event_rank.push_back(st.events++);
     st.last_position = pos;
     x.event_stream.push_back(si);
-    if (IsMetaStream(name)) {
+    if (st.meta) {
       // Rare: read the record itself for its type and data.
       char key[8];
       PutBigEndian64(key, pos);
@@ -180,7 +186,7 @@ Result<bool> StoreImpl::ScanTail(uint64_t from, uint64_t max_events, MDB_txn* lo
       RILL_RETURN_IF_ERROR(LmdbStatus(mdb_get(log_txn, log_db_, &k, &v), "reading the log"));
       RecordView rv;
       RILL_RETURN_IF_ERROR(DecodeRecord(View(v), &rv));
-      IndexScratch::Stream& t = x.streams[x.FindStream(MetaTarget(name), pos)];
+      IndexScratch::Stream& t = x.streams[x.FindStream(MetaTarget(st.name), pos)];
       if (rv.type == kDeleteType) t.set_deleted = true;
       if (rv.type == kMetadataType) {
         StreamMetadata m;
