@@ -47,80 +47,181 @@ Status StoreImpl::Validate(const AppendRequest& r, bool system, size_t* bytes) c
 void StoreImpl::AppendAsync(AppendRequest request, std::function<void(Result<AppendResult>)> done) {
   size_t bytes = 0;
   Status v = Validate(request, false, &bytes);
+  if (v.ok()) v = Reserve(/*flush_marker=*/false);
   if (!v.ok()) {
     if (request.pipeline_failed) request.pipeline_failed->store(true);
     done(v);
     return;
   }
-  PendingAppend p;
-  p.request = std::move(request);
-  p.done = std::move(done);
-  p.bytes = bytes;
-  Enqueue(std::move(p));
+  auto* node = new QueuedAppend;
+  node->p.request = std::move(request);
+  node->p.done = std::move(done);
+  node->p.bytes = bytes;
+  Push(node);
 }
 
 void StoreImpl::Enqueue(PendingAppend p) {
-  Status refused;
-  {
-    std::unique_lock lock(queue_mu_);
-    // Back-pressure: a producer faster than the disk waits here.
-    queue_space_cv_.wait(lock, [&] { return stopping_ || queue_.size() < options_.max_queued_requests; });
-    if (stopping_) refused = Status::IOError("store is closing");
-    else if (!writer_fatal_.ok()) refused = writer_fatal_;
-    else {
-      p.enqueued = std::chrono::steady_clock::now();
-      queued_bytes_ += p.bytes;
-      queue_.push_back(std::move(p));
-      // Wake the writer only when it has something new to decide on.
-      if (queue_.size() == 1 || queue_.size() >= options_.max_batch_requests) queue_cv_.notify_one();
-      return;
-    }
+  Status refused = Reserve(/*flush_marker=*/false);
+  if (refused.ok()) {
+    Push(new QueuedAppend{std::move(p)});
+    return;
   }
   if (p.request.pipeline_failed) p.request.pipeline_failed->store(true);
   p.done(refused);
+}
+
+Status StoreImpl::Reserve(bool flush_marker) {
+  if (!flush_marker && writer_failed_.load()) {
+    std::lock_guard lock(queue_mu_);
+    return writer_fatal_;
+  }
+  uint64_t r = queue_.reserved.load();
+  for (;;) {
+    if (r & kQueueClosed) return Status::IOError("store is closing");
+    if (!flush_marker && r >= options_.max_queued_requests) {
+      // Back-pressure: a producer faster than the disk waits here. The
+      // writer notifies after taking requests when space_waiters_ says
+      // someone waits (seq_cst on both sides: it sees us, or we see room).
+      space_waiters_.fetch_add(1);
+      {
+        std::unique_lock lock(queue_mu_);
+        queue_space_cv_.wait(lock, [&] {
+          r = queue_.reserved.load();
+          return (r & kQueueClosed) || r < options_.max_queued_requests;
+        });
+      }
+      space_waiters_.fetch_sub(1);
+      continue;
+    }
+    if (queue_.reserved.compare_exchange_weak(r, r + 1)) return Status::OK();
+  }
+}
+
+void StoreImpl::Push(QueuedAppend* node) {
+  // The batch deadline runs from the oldest request: only a push onto an
+  // empty stack reads the clock (the writer dates the rest of the stack by
+  // it, which is never later than they came).
+  QueuedAppend* head = queue_.head.load(std::memory_order_relaxed);
+  bool dated = false;
+  do {
+    if (!head && !dated) {
+      node->p.enqueued = std::chrono::steady_clock::now();
+      dated = true;
+    }
+    node->next = head;
+  } while (!queue_.head.compare_exchange_weak(head, node));
+  // Wake the writer only when it sleeps waiting for what is now queued.
+  // (Reading the count after the push: a later reservation may make it
+  // exceed what was pushed; the writer then sleeps again.)
+  if ((queue_.reserved.load() & ~kQueueClosed) >= queue_.writer_wake_at.load()) {
+    {
+      std::lock_guard lock(queue_mu_);
+      writer_wake_ = true;
+    }
+    queue_cv_.notify_one();
+  }
+}
+
+bool StoreImpl::CloseQueue() {
+  if (queue_.reserved.fetch_or(kQueueClosed) & kQueueClosed) return false;
+  { std::lock_guard lock(queue_mu_); }  // a sleeper has checked or is waiting
+  queue_cv_.notify_all();
+  queue_space_cv_.notify_all();
+  return true;
+}
+
+void StoreImpl::TakeQueued() {
+  if (!queue_.head.load()) return;  // seq_cst: see WaitForQueued
+  QueuedAppend* stack = queue_.head.exchange(nullptr);
+  // Reverse it (oldest first); its oldest, pushed onto an empty stack, holds
+  // the time every one of them counts its batch delay from.
+  QueuedAppend* first = nullptr;
+  size_t count = 0, bytes = 0;
+  while (stack) {
+    QueuedAppend* next = stack->next;
+    stack->next = first;
+    first = stack;
+    stack = next;
+    ++count;
+    bytes += first->p.bytes;
+  }
+  const auto since = first->p.enqueued;
+  for (QueuedAppend* n = first; n; n = n->next) {
+    // A flush marker, undated, is due at once (as it always was).
+    n->p.enqueued = n->p.flush_marker ? std::chrono::steady_clock::time_point{} : since;
+    if (!n->next) {
+      *pending_end_ = first;
+      pending_end_ = &n->next;
+    }
+  }
+  pending_count_ += count;
+  pending_bytes_ += bytes;
+}
+
+void StoreImpl::WaitForQueued(uint64_t reserved, std::optional<std::chrono::steady_clock::time_point> deadline) {
+  // seq_cst: an appender that pushes after this store sees it and wakes us;
+  // one that pushed before it is seen by TakeQueued below.
+  queue_.writer_wake_at.store(reserved);
+  TakeQueued();
+  if (pending_count_ >= reserved || (queue_.reserved.load() & kQueueClosed)) {
+    queue_.writer_wake_at.store(UINT64_MAX);
+    return;
+  }
+  std::unique_lock lock(queue_mu_);
+  auto woken = [&] { return writer_wake_ || (queue_.reserved.load() & kQueueClosed); };
+  if (deadline) queue_cv_.wait_until(lock, *deadline, woken);
+  else queue_cv_.wait(lock, woken);
+  writer_wake_ = false;
+  queue_.writer_wake_at.store(UINT64_MAX);
 }
 
 void StoreImpl::WriterLoop() {
   last_sync_ = std::chrono::steady_clock::now();
   const bool async = options_.durability == Durability::kAsync;
   std::vector<PendingAppend> batch;
+  auto closing = [&] { return (queue_.reserved.load() & kQueueClosed) != 0; };
   for (;;) {
     batch.clear();
-    {
-      std::unique_lock lock(queue_mu_);
-      if (async)
-        queue_cv_.wait_for(lock, options_.async_flush_interval, [&] { return stopping_ || !queue_.empty(); });
-      else
-        queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) {
-        if (stopping_) break;
-      } else {
-        auto deadline = queue_.front().enqueued + options_.max_batch_delay;
-        auto full = [&] {
-          return queue_.size() >= options_.max_batch_requests || queued_bytes_ >= options_.max_batch_bytes;
-        };
-        while (!stopping_ && !full() && std::chrono::steady_clock::now() < deadline)
-          queue_cv_.wait_until(lock, deadline);
-        if (queue_.size() <= options_.max_batch_requests && queued_bytes_ <= options_.max_batch_bytes) {
-          // The usual case: everything queued fits one batch. Swapping hands
-          // the queue over without moving requests and gives the appenders
-          // back the last batch's (cleared) buffer.
-          batch.swap(queue_);
-          queued_bytes_ = 0;
-        } else {
-          size_t bytes = 0, n = 0;
-          while (n < queue_.size() && n < options_.max_batch_requests &&
-                 (n == 0 || bytes + queue_[n].bytes <= options_.max_batch_bytes)) {
-            bytes += queue_[n].bytes;
-            batch.push_back(std::move(queue_[n]));
-            ++n;
-          }
-          queued_bytes_ -= bytes;
-          queue_.erase(queue_.begin(), queue_.begin() + n);
-        }
+    TakeQueued();
+    if (pending_count_ == 0) {
+      // Closed and every reserved request written: done. (A reservation
+      // not pushed yet is on its way.)
+      if (closing()) {
+        if ((queue_.reserved.load() & ~kQueueClosed) == 0) break;
+        std::this_thread::yield();
+        continue;
+      }
+      WaitForQueued(1, async ? std::optional(std::chrono::steady_clock::now() + options_.async_flush_interval)
+                             : std::nullopt);
+      TakeQueued();
+    }
+    if (pending_count_ > 0) {
+      auto deadline = pending_->p.enqueued + options_.max_batch_delay;
+      auto full = [&] {
+        return pending_count_ >= options_.max_batch_requests || pending_bytes_ >= options_.max_batch_bytes;
+      };
+      while (!closing() && !full() && std::chrono::steady_clock::now() < deadline)
+        WaitForQueued(options_.max_batch_requests, deadline);
+      // Up to max_batch_requests and max_batch_bytes (at least one request).
+      size_t bytes = 0, n = 0;
+      while (pending_ && n < options_.max_batch_requests &&
+             (n == 0 || bytes + pending_->p.bytes <= options_.max_batch_bytes)) {
+        QueuedAppend* node = pending_;
+        pending_ = node->next;
+        bytes += node->p.bytes;
+        batch.push_back(std::move(node->p));
+        delete node;
+        ++n;
+      }
+      if (!pending_) pending_end_ = &pending_;
+      pending_count_ -= n;
+      pending_bytes_ -= bytes;
+      queue_.reserved.fetch_sub(n);
+      if (space_waiters_.load() > 0) {
+        { std::lock_guard lock(queue_mu_); }  // each waiter has checked or is waiting
+        queue_space_cv_.notify_all();
       }
     }
-    queue_space_cv_.notify_all();
     if (!batch.empty()) {
       // The indexer must keep up, or the in-memory tail would grow unbounded.
       {
@@ -138,6 +239,8 @@ void StoreImpl::WriterLoop() {
         }
       }
       WriteBatch(batch);
+      // WriteBatch sets writer_fatal_ on this thread: appenders read the flag.
+      if (!writer_failed_.load() && !writer_fatal_.ok()) writer_failed_.store(true);
     }
     if (async && std::chrono::steady_clock::now() - last_sync_ >= options_.async_flush_interval) {
       (void)log_env_->Sync(true);
