@@ -845,10 +845,10 @@ Status StoreImpl::Flush() {
   std::promise<void> done;
   auto f = done.get_future();
   RILL_RETURN_IF_ERROR(Reserve(/*flush_marker=*/true));
-  auto* marker = new QueuedAppend;
-  marker->p.flush_marker = true;
-  marker->p.done = [&done](Result<AppendResult>) { done.set_value(); };
-  Push(marker);
+  PendingAppend marker;
+  marker.flush_marker = true;
+  marker.done = [&done](Result<AppendResult>) { done.set_value(); };
+  Push(std::move(marker));
   f.wait();
   return log_env_->Sync(true);
 }

@@ -222,13 +222,14 @@ class StoreImpl final : public EventStore {
   // (waiting for room unless `flush_marker`) or says why not (closing, or the
   // writer stopped); Push then hands the request over and must follow.
   Status Reserve(bool flush_marker);
-  void Push(QueuedAppend* node);
+  void Push(PendingAppend&& p);
   bool CloseQueue();  // false if it was closed already
-  // Writer side: moves what appenders pushed onto pending_, oldest first.
-  void TakeQueued();
-  // Sleeps until `reserved` requests are queued (counting those in pending_),
-  // the deadline passes, or the store closes.
-  void WaitForQueued(uint64_t reserved, std::optional<std::chrono::steady_clock::time_point> deadline);
+  // Moves the requests pushed onto the overflow stack to queue_ (under queue_mu_).
+  void DrainOverflowLocked();
+  // Writer: sleeps (under queue_mu_) until `reserved` requests are queued,
+  // the deadline passes or the store closes.
+  void WaitForQueuedLocked(std::unique_lock<std::mutex>& lock, uint64_t reserved,
+                           std::optional<std::chrono::steady_clock::time_point> deadline);
 
   // Writer
   void WriterLoop();
@@ -250,30 +251,30 @@ class StoreImpl final : public EventStore {
   std::condition_variable commit_cv_;   // with tail_.mu: the log grew
   std::condition_variable indexed_cv_;  // with tail_.mu: the index advanced
 
-  // The append queue. Appenders push onto a lock-free stack (one CAS: 64
-  // appenders on 2 cores convoyed on a mutex, at a futex call per collision);
-  // the writer takes the stack whole and reverses it, so requests of one
-  // thread stay in the order it sent them. No lock or notify on the append
-  // path unless the writer sleeps waiting for them or the queue is full.
+  // The append queue: queue_, which the writer takes whole (swap). An
+  // appender only try_locks queue_mu_: if another holds it, it pushes its
+  // request onto a lock-free overflow stack instead (one CAS), which the next
+  // holder drains first, so requests of one thread stay in the order it sent
+  // them. (A blocking mutex shared by 64 appenders on 2 cores convoyed, at a
+  // futex call per collision.) No notify unless the writer sleeps waiting
+  // for what was pushed, or someone waits for room.
   static constexpr uint64_t kQueueClosed = uint64_t{1} << 63;
   struct alignas(64) {
-    std::atomic<QueuedAppend*> head{nullptr};  // newest first
+    std::atomic<QueuedAppend*> overflow{nullptr};  // newest first
     // kQueueClosed | requests reserved and not yet taken into a batch: the
     // back-pressure count (at most max_queued_requests).
     std::atomic<uint64_t> reserved{0};
     // The writer sleeps until `reserved` reaches this (UINT64_MAX: awake).
     std::atomic<uint64_t> writer_wake_at{UINT64_MAX};
-  } queue_;
-  std::atomic<int> space_waiters_{0};     // appenders waiting for room
+  } queue_state_;
+  std::atomic<int> space_waiters_{0};       // appenders waiting for room
   std::atomic<bool> writer_failed_{false};  // writer_fatal_ is set
-  std::mutex queue_mu_;  // for the sleepers below, and writer_fatal_
+  std::mutex queue_mu_;
   std::condition_variable queue_cv_, queue_space_cv_;
+  std::vector<PendingAppend> queue_;  // a vector: the writer usually takes it whole (swap)
+  size_t queued_bytes_ = 0;  // sum of queue_[i].bytes
   bool writer_wake_ = false;  // an appender woke the writer (queue_cv_)
   Status writer_fatal_;  // set once by a hard commit failure
-  // Writer thread only: requests taken from the stack, oldest first.
-  QueuedAppend* pending_ = nullptr;
-  QueuedAppend** pending_end_ = &pending_;
-  size_t pending_count_ = 0, pending_bytes_ = 0;
   std::thread writer_thread_;
   std::atomic<uint64_t> batches_{0}, batched_requests_{0};
   std::chrono::steady_clock::time_point last_sync_;

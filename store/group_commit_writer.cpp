@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 #include <unordered_map>
 
 #include "store/event_store_impl.h"
@@ -53,17 +54,17 @@ void StoreImpl::AppendAsync(AppendRequest request, std::function<void(Result<App
     done(v);
     return;
   }
-  auto* node = new QueuedAppend;
-  node->p.request = std::move(request);
-  node->p.done = std::move(done);
-  node->p.bytes = bytes;
-  Push(node);
+  PendingAppend p;
+  p.request = std::move(request);
+  p.done = std::move(done);
+  p.bytes = bytes;
+  Push(std::move(p));
 }
 
 void StoreImpl::Enqueue(PendingAppend p) {
   Status refused = Reserve(/*flush_marker=*/false);
   if (refused.ok()) {
-    Push(new QueuedAppend{std::move(p)});
+    Push(std::move(p));
     return;
   }
   if (p.request.pipeline_failed) p.request.pipeline_failed->store(true);
@@ -75,7 +76,7 @@ Status StoreImpl::Reserve(bool flush_marker) {
     std::lock_guard lock(queue_mu_);
     return writer_fatal_;
   }
-  uint64_t r = queue_.reserved.load();
+  uint64_t r = queue_state_.reserved.load();
   for (;;) {
     if (r & kQueueClosed) return Status::IOError("store is closing");
     if (!flush_marker && r >= options_.max_queued_requests) {
@@ -86,143 +87,171 @@ Status StoreImpl::Reserve(bool flush_marker) {
       {
         std::unique_lock lock(queue_mu_);
         queue_space_cv_.wait(lock, [&] {
-          r = queue_.reserved.load();
+          r = queue_state_.reserved.load();
           return (r & kQueueClosed) || r < options_.max_queued_requests;
         });
       }
       space_waiters_.fetch_sub(1);
       continue;
     }
-    if (queue_.reserved.compare_exchange_weak(r, r + 1)) return Status::OK();
+    if (queue_state_.reserved.compare_exchange_weak(r, r + 1)) return Status::OK();
   }
 }
 
-void StoreImpl::Push(QueuedAppend* node) {
-  // The batch deadline runs from the oldest request: only a push onto an
-  // empty stack reads the clock (the writer dates the rest of the stack by
-  // it, which is never later than they came).
-  QueuedAppend* head = queue_.head.load(std::memory_order_relaxed);
-  bool dated = false;
-  do {
-    if (!head && !dated) {
-      node->p.enqueued = std::chrono::steady_clock::now();
-      dated = true;
+// The batch deadline runs from the oldest queued request, and a request's
+// `enqueued` only needs to be no later than when it came: a request queued
+// behind another takes that one's time (no clock read), and a flush marker,
+// undated, is due at once (as it always was).
+static std::chrono::steady_clock::time_point QueuedSince(const std::vector<PendingAppend>& queue) {
+  return queue.empty() || queue.back().flush_marker ? std::chrono::steady_clock::now() : queue.back().enqueued;
+}
+
+void StoreImpl::Push(PendingAppend&& p) {
+  bool wake = false;
+  if (queue_mu_.try_lock()) {
+    std::lock_guard lock(queue_mu_, std::adopt_lock);
+    DrainOverflowLocked();  // what this thread pushed there earlier goes first
+    p.enqueued = p.flush_marker ? std::chrono::steady_clock::time_point{} : QueuedSince(queue_);
+    queued_bytes_ += p.bytes;
+    queue_.push_back(std::move(p));
+    // Wake the writer only when it sleeps waiting for what is now queued.
+    if ((queue_state_.reserved.load() & ~kQueueClosed) >= queue_state_.writer_wake_at.load()) {
+      writer_wake_ = true;
+      wake = true;
     }
-    node->next = head;
-  } while (!queue_.head.compare_exchange_weak(head, node));
-  // Wake the writer only when it sleeps waiting for what is now queued.
-  // (Reading the count after the push: a later reservation may make it
-  // exceed what was pushed; the writer then sleeps again.)
-  if ((queue_.reserved.load() & ~kQueueClosed) >= queue_.writer_wake_at.load()) {
-    {
+  } else {
+    auto* node = new QueuedAppend{std::move(p)};
+    // Dated only when pushed onto an empty stack (its oldest): the rest of
+    // the stack counts from that time.
+    QueuedAppend* head = queue_state_.overflow.load(std::memory_order_relaxed);
+    bool dated = false;
+    do {
+      if (!head && !dated) {
+        node->p.enqueued = std::chrono::steady_clock::now();
+        dated = true;
+      }
+      node->next = head;
+    } while (!queue_state_.overflow.compare_exchange_weak(head, node));
+    // seq_cst with the writer's store of writer_wake_at and its drain: it
+    // sees this node, or this sees that it sleeps.
+    if ((queue_state_.reserved.load() & ~kQueueClosed) >= queue_state_.writer_wake_at.load()) {
       std::lock_guard lock(queue_mu_);
       writer_wake_ = true;
+      wake = true;
     }
-    queue_cv_.notify_one();
   }
+  if (wake) queue_cv_.notify_one();
 }
 
-bool StoreImpl::CloseQueue() {
-  if (queue_.reserved.fetch_or(kQueueClosed) & kQueueClosed) return false;
-  { std::lock_guard lock(queue_mu_); }  // a sleeper has checked or is waiting
-  queue_cv_.notify_all();
-  queue_space_cv_.notify_all();
-  return true;
-}
-
-void StoreImpl::TakeQueued() {
-  if (!queue_.head.load()) return;  // seq_cst: see WaitForQueued
-  QueuedAppend* stack = queue_.head.exchange(nullptr);
-  // Reverse it (oldest first); its oldest, pushed onto an empty stack, holds
-  // the time every one of them counts its batch delay from.
+void StoreImpl::DrainOverflowLocked() {
+  if (!queue_state_.overflow.load()) return;  // seq_cst: see Push
+  QueuedAppend* stack = queue_state_.overflow.exchange(nullptr);
+  // Reverse it: oldest first.
   QueuedAppend* first = nullptr;
-  size_t count = 0, bytes = 0;
   while (stack) {
     QueuedAppend* next = stack->next;
     stack->next = first;
     first = stack;
     stack = next;
-    ++count;
-    bytes += first->p.bytes;
   }
-  const auto since = first->p.enqueued;
-  for (QueuedAppend* n = first; n; n = n->next) {
-    // A flush marker, undated, is due at once (as it always was).
-    n->p.enqueued = n->p.flush_marker ? std::chrono::steady_clock::time_point{} : since;
-    if (!n->next) {
-      *pending_end_ = first;
-      pending_end_ = &n->next;
-    }
+  const auto since = first->p.enqueued;  // pushed onto the empty stack: dated
+  while (first) {
+    QueuedAppend* node = first;
+    first = node->next;
+    PendingAppend& p = node->p;
+    p.enqueued = p.flush_marker                                  ? std::chrono::steady_clock::time_point{}
+                 : queue_.empty() || queue_.back().flush_marker ? since
+                                                                : queue_.back().enqueued;
+    queued_bytes_ += p.bytes;
+    queue_.push_back(std::move(p));
+    delete node;
   }
-  pending_count_ += count;
-  pending_bytes_ += bytes;
 }
 
-void StoreImpl::WaitForQueued(uint64_t reserved, std::optional<std::chrono::steady_clock::time_point> deadline) {
+bool StoreImpl::CloseQueue() {
+  if (queue_state_.reserved.fetch_or(kQueueClosed) & kQueueClosed) return false;
+  { std::lock_guard lock(queue_mu_); }  // each sleeper has checked or is waiting
+  queue_cv_.notify_all();
+  queue_space_cv_.notify_all();
+  return true;
+}
+
+void StoreImpl::WaitForQueuedLocked(std::unique_lock<std::mutex>& lock, uint64_t reserved,
+                                    std::optional<std::chrono::steady_clock::time_point> deadline) {
   // seq_cst: an appender that pushes after this store sees it and wakes us;
-  // one that pushed before it is seen by TakeQueued below.
-  queue_.writer_wake_at.store(reserved);
-  TakeQueued();
-  if (pending_count_ >= reserved || (queue_.reserved.load() & kQueueClosed)) {
-    queue_.writer_wake_at.store(UINT64_MAX);
-    return;
+  // one that pushed onto the overflow stack before it is drained below.
+  queue_state_.writer_wake_at.store(reserved);
+  DrainOverflowLocked();
+  auto woken = [&] { return writer_wake_ || (queue_state_.reserved.load() & kQueueClosed); };
+  if (queue_.size() < reserved && !woken()) {
+    if (deadline) queue_cv_.wait_until(lock, *deadline, woken);
+    else queue_cv_.wait(lock, woken);
   }
-  std::unique_lock lock(queue_mu_);
-  auto woken = [&] { return writer_wake_ || (queue_.reserved.load() & kQueueClosed); };
-  if (deadline) queue_cv_.wait_until(lock, *deadline, woken);
-  else queue_cv_.wait(lock, woken);
   writer_wake_ = false;
-  queue_.writer_wake_at.store(UINT64_MAX);
+  queue_state_.writer_wake_at.store(UINT64_MAX);
+  DrainOverflowLocked();
 }
 
 void StoreImpl::WriterLoop() {
   last_sync_ = std::chrono::steady_clock::now();
   const bool async = options_.durability == Durability::kAsync;
   std::vector<PendingAppend> batch;
-  auto closing = [&] { return (queue_.reserved.load() & kQueueClosed) != 0; };
+  auto closing = [&] { return (queue_state_.reserved.load() & kQueueClosed) != 0; };
   for (;;) {
     batch.clear();
-    TakeQueued();
-    if (pending_count_ == 0) {
-      // Closed and every reserved request written: done. (A reservation
-      // not pushed yet is on its way.)
-      if (closing()) {
-        if ((queue_.reserved.load() & ~kQueueClosed) == 0) break;
-        std::this_thread::yield();
-        continue;
+    {
+      std::unique_lock lock(queue_mu_);
+      DrainOverflowLocked();
+      if (queue_.empty()) {
+        if (closing()) {
+          // Done once every reserved request is written; one reserved but
+          // not pushed yet is on its way.
+          if ((queue_state_.reserved.load() & ~kQueueClosed) == 0) break;
+          lock.unlock();
+          std::this_thread::yield();
+          continue;
+        }
+        WaitForQueuedLocked(
+            lock, 1,
+            async ? std::optional(std::chrono::steady_clock::now() + options_.async_flush_interval) : std::nullopt);
       }
-      WaitForQueued(1, async ? std::optional(std::chrono::steady_clock::now() + options_.async_flush_interval)
-                             : std::nullopt);
-      TakeQueued();
+      if (!queue_.empty()) {
+        auto deadline = queue_.front().enqueued + options_.max_batch_delay;
+        auto full = [&] {
+          return queue_.size() >= options_.max_batch_requests || queued_bytes_ >= options_.max_batch_bytes;
+        };
+        while (!closing() && !full() && std::chrono::steady_clock::now() < deadline)
+          WaitForQueuedLocked(lock, options_.max_batch_requests, deadline);
+        if (queue_.size() <= options_.max_batch_requests && queued_bytes_ <= options_.max_batch_bytes) {
+          // The usual case: everything queued fits one batch. Swapping hands
+          // the queue over without moving requests and gives the appenders
+          // back the last batch's (cleared) buffer.
+          batch.swap(queue_);
+          queued_bytes_ = 0;
+        } else {
+          size_t bytes = 0, n = 0;
+          while (n < queue_.size() && n < options_.max_batch_requests &&
+                 (n == 0 || bytes + queue_[n].bytes <= options_.max_batch_bytes)) {
+            bytes += queue_[n].bytes;
+            ++n;
+          }
+          // Take it whole and give back what does not fit, which then comes
+          // first in the queue (one move per left-over request, none for the
+          // batch, instead of one per batch request and one per left-over).
+          batch.swap(queue_);
+          queue_.insert(queue_.end(), std::make_move_iterator(batch.begin() + n),
+                        std::make_move_iterator(batch.end()));
+          batch.erase(batch.begin() + n, batch.end());
+          queued_bytes_ -= bytes;
+        }
+      }
     }
-    if (pending_count_ > 0) {
-      auto deadline = pending_->p.enqueued + options_.max_batch_delay;
-      auto full = [&] {
-        return pending_count_ >= options_.max_batch_requests || pending_bytes_ >= options_.max_batch_bytes;
-      };
-      while (!closing() && !full() && std::chrono::steady_clock::now() < deadline)
-        WaitForQueued(options_.max_batch_requests, deadline);
-      // Up to max_batch_requests and max_batch_bytes (at least one request).
-      size_t bytes = 0, n = 0;
-      while (pending_ && n < options_.max_batch_requests &&
-             (n == 0 || bytes + pending_->p.bytes <= options_.max_batch_bytes)) {
-        QueuedAppend* node = pending_;
-        pending_ = node->next;
-        bytes += node->p.bytes;
-        batch.push_back(std::move(node->p));
-        delete node;
-        ++n;
-      }
-      if (!pending_) pending_end_ = &pending_;
-      pending_count_ -= n;
-      pending_bytes_ -= bytes;
-      queue_.reserved.fetch_sub(n);
+    if (!batch.empty()) {
+      queue_state_.reserved.fetch_sub(batch.size());
       if (space_waiters_.load() > 0) {
         { std::lock_guard lock(queue_mu_); }  // each waiter has checked or is waiting
         queue_space_cv_.notify_all();
       }
-    }
-    if (!batch.empty()) {
       // The indexer must keep up, or the in-memory tail would grow unbounded.
       {
         std::unique_lock lock(tail_.mu);
@@ -238,9 +267,19 @@ void StoreImpl::WriterLoop() {
           indexed_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return tail_.size() <= limit; });
         }
       }
-      WriteBatch(batch);
-      // WriteBatch sets writer_fatal_ on this thread: appenders read the flag.
-      if (!writer_failed_.load() && !writer_fatal_.ok()) writer_failed_.store(true);
+      if (!writer_failed_.load()) {
+        WriteBatch(batch);
+        // WriteBatch sets writer_fatal_ (on this thread) before it completes
+        // the batch; appenders read writer_failed_ instead of taking a lock.
+        if (!writer_fatal_.ok()) writer_failed_.store(true);
+      } else {
+        // After a hard commit failure nothing more is written: requests
+        // that were queued before Reserve saw the flag fail as later ones do.
+        for (auto& p : batch)
+          if (p.request.pipeline_failed && !p.flush_marker) p.request.pipeline_failed->store(true);
+        for (auto& p : batch)
+          if (p.done) p.done(p.flush_marker ? Status::OK() : writer_fatal_);
+      }
     }
     if (async && std::chrono::steady_clock::now() - last_sync_ >= options_.async_flush_interval) {
       (void)log_env_->Sync(true);
