@@ -258,23 +258,23 @@ class StoreImpl final : public EventStore {
   // them. (A blocking mutex shared by 64 appenders on 2 cores convoyed, at a
   // futex call per collision.) No notify unless the writer sleeps waiting
   // for what was pushed, or someone waits for room.
+  // Laid out for the append path: one cache line of atomics, one of the
+  // mutex and the vector it guards.
   static constexpr uint64_t kQueueClosed = uint64_t{1} << 63;
-  struct alignas(64) {
-    std::atomic<QueuedAppend*> overflow{nullptr};  // newest first
-    // kQueueClosed | requests reserved and not yet taken into a batch: the
-    // back-pressure count (at most max_queued_requests).
-    std::atomic<uint64_t> reserved{0};
-    // The writer sleeps until `reserved` reaches this (UINT64_MAX: awake).
-    std::atomic<uint64_t> writer_wake_at{UINT64_MAX};
-  } queue_state_;
+  // kQueueClosed | requests reserved and not yet taken into a batch: the
+  // back-pressure count (at most max_queued_requests).
+  alignas(64) std::atomic<uint64_t> queue_reserved_{0};
+  std::atomic<QueuedAppend*> queue_overflow_{nullptr};  // newest first
+  // The writer sleeps until queue_reserved_ reaches this (UINT64_MAX: awake).
+  std::atomic<uint64_t> writer_wake_at_{UINT64_MAX};
+  size_t queued_bytes_ = 0;  // sum of queue_[i].bytes (under queue_mu_)
   std::atomic<int> space_waiters_{0};       // appenders waiting for room
   std::atomic<bool> writer_failed_{false};  // writer_fatal_ is set
-  std::mutex queue_mu_;
-  std::condition_variable queue_cv_, queue_space_cv_;
+  bool writer_wake_ = false;  // an appender woke the writer (queue_cv_, under queue_mu_)
+  alignas(64) std::mutex queue_mu_;
   std::vector<PendingAppend> queue_;  // a vector: the writer usually takes it whole (swap)
-  size_t queued_bytes_ = 0;  // sum of queue_[i].bytes
-  bool writer_wake_ = false;  // an appender woke the writer (queue_cv_)
-  Status writer_fatal_;  // set once by a hard commit failure
+  std::condition_variable queue_cv_, queue_space_cv_;
+  Status writer_fatal_;  // set once by a hard commit failure (under queue_mu_)
   std::thread writer_thread_;
   std::atomic<uint64_t> batches_{0}, batched_requests_{0};
   std::chrono::steady_clock::time_point last_sync_;

@@ -76,7 +76,7 @@ Status StoreImpl::Reserve(bool flush_marker) {
     std::lock_guard lock(queue_mu_);
     return writer_fatal_;
   }
-  uint64_t r = queue_state_.reserved.load();
+  uint64_t r = queue_reserved_.load();
   for (;;) {
     if (r & kQueueClosed) return Status::IOError("store is closing");
     if (!flush_marker && r >= options_.max_queued_requests) {
@@ -87,14 +87,14 @@ Status StoreImpl::Reserve(bool flush_marker) {
       {
         std::unique_lock lock(queue_mu_);
         queue_space_cv_.wait(lock, [&] {
-          r = queue_state_.reserved.load();
+          r = queue_reserved_.load();
           return (r & kQueueClosed) || r < options_.max_queued_requests;
         });
       }
       space_waiters_.fetch_sub(1);
       continue;
     }
-    if (queue_state_.reserved.compare_exchange_weak(r, r + 1)) return Status::OK();
+    if (queue_reserved_.compare_exchange_weak(r, r + 1)) return Status::OK();
   }
 }
 
@@ -115,7 +115,7 @@ void StoreImpl::Push(PendingAppend&& p) {
     queued_bytes_ += p.bytes;
     queue_.push_back(std::move(p));
     // Wake the writer only when it sleeps waiting for what is now queued.
-    if ((queue_state_.reserved.load() & ~kQueueClosed) >= queue_state_.writer_wake_at.load()) {
+    if ((queue_reserved_.load() & ~kQueueClosed) >= writer_wake_at_.load()) {
       writer_wake_ = true;
       wake = true;
     }
@@ -123,7 +123,7 @@ void StoreImpl::Push(PendingAppend&& p) {
     auto* node = new QueuedAppend{std::move(p)};
     // Dated only when pushed onto an empty stack (its oldest): the rest of
     // the stack counts from that time.
-    QueuedAppend* head = queue_state_.overflow.load(std::memory_order_relaxed);
+    QueuedAppend* head = queue_overflow_.load(std::memory_order_relaxed);
     bool dated = false;
     do {
       if (!head && !dated) {
@@ -131,10 +131,10 @@ void StoreImpl::Push(PendingAppend&& p) {
         dated = true;
       }
       node->next = head;
-    } while (!queue_state_.overflow.compare_exchange_weak(head, node));
+    } while (!queue_overflow_.compare_exchange_weak(head, node));
     // seq_cst with the writer's store of writer_wake_at and its drain: it
     // sees this node, or this sees that it sleeps.
-    if ((queue_state_.reserved.load() & ~kQueueClosed) >= queue_state_.writer_wake_at.load()) {
+    if ((queue_reserved_.load() & ~kQueueClosed) >= writer_wake_at_.load()) {
       std::lock_guard lock(queue_mu_);
       writer_wake_ = true;
       wake = true;
@@ -144,8 +144,8 @@ void StoreImpl::Push(PendingAppend&& p) {
 }
 
 void StoreImpl::DrainOverflowLocked() {
-  if (!queue_state_.overflow.load()) return;  // seq_cst: see Push
-  QueuedAppend* stack = queue_state_.overflow.exchange(nullptr);
+  if (!queue_overflow_.load()) return;  // seq_cst: see Push
+  QueuedAppend* stack = queue_overflow_.exchange(nullptr);
   // Reverse it: oldest first.
   QueuedAppend* first = nullptr;
   while (stack) {
@@ -169,7 +169,7 @@ void StoreImpl::DrainOverflowLocked() {
 }
 
 bool StoreImpl::CloseQueue() {
-  if (queue_state_.reserved.fetch_or(kQueueClosed) & kQueueClosed) return false;
+  if (queue_reserved_.fetch_or(kQueueClosed) & kQueueClosed) return false;
   { std::lock_guard lock(queue_mu_); }  // each sleeper has checked or is waiting
   queue_cv_.notify_all();
   queue_space_cv_.notify_all();
@@ -180,15 +180,15 @@ void StoreImpl::WaitForQueuedLocked(std::unique_lock<std::mutex>& lock, uint64_t
                                     std::optional<std::chrono::steady_clock::time_point> deadline) {
   // seq_cst: an appender that pushes after this store sees it and wakes us;
   // one that pushed onto the overflow stack before it is drained below.
-  queue_state_.writer_wake_at.store(reserved);
+  writer_wake_at_.store(reserved);
   DrainOverflowLocked();
-  auto woken = [&] { return writer_wake_ || (queue_state_.reserved.load() & kQueueClosed); };
+  auto woken = [&] { return writer_wake_ || (queue_reserved_.load() & kQueueClosed); };
   if (queue_.size() < reserved && !woken()) {
     if (deadline) queue_cv_.wait_until(lock, *deadline, woken);
     else queue_cv_.wait(lock, woken);
   }
   writer_wake_ = false;
-  queue_state_.writer_wake_at.store(UINT64_MAX);
+  writer_wake_at_.store(UINT64_MAX);
   DrainOverflowLocked();
 }
 
@@ -196,7 +196,7 @@ void StoreImpl::WriterLoop() {
   last_sync_ = std::chrono::steady_clock::now();
   const bool async = options_.durability == Durability::kAsync;
   std::vector<PendingAppend> batch;
-  auto closing = [&] { return (queue_state_.reserved.load() & kQueueClosed) != 0; };
+  auto closing = [&] { return (queue_reserved_.load() & kQueueClosed) != 0; };
   for (;;) {
     batch.clear();
     {
@@ -206,7 +206,7 @@ void StoreImpl::WriterLoop() {
         if (closing()) {
           // Done once every reserved request is written; one reserved but
           // not pushed yet is on its way.
-          if ((queue_state_.reserved.load() & ~kQueueClosed) == 0) break;
+          if ((queue_reserved_.load() & ~kQueueClosed) == 0) break;
           lock.unlock();
           std::this_thread::yield();
           continue;
@@ -247,7 +247,7 @@ void StoreImpl::WriterLoop() {
       }
     }
     if (!batch.empty()) {
-      queue_state_.reserved.fetch_sub(batch.size());
+      queue_reserved_.fetch_sub(batch.size());
       if (space_waiters_.load() > 0) {
         { std::lock_guard lock(queue_mu_); }  // each waiter has checked or is waiting
         queue_space_cv_.notify_all();
