@@ -166,6 +166,11 @@ static Status ValidateName(std::string_view name, size_t max, const char* what) 
   if (name.empty()) return Status::InvalidArgument(fmt::format("{} name is empty", what));
   if (name.size() > max)
     return Status::InvalidArgument(fmt::format("{} name is {} bytes; the limit is {}", what, name.size(), max));
+  // Names are nearly always printable ASCII: one pass settles those (every
+  // append checks its stream and event types, on the appender's thread).
+  bool printable_ascii = true;
+  for (unsigned char c : name) printable_ascii &= c >= 0x20 && c < 0x7F;
+  if (printable_ascii) return Status::OK();
   if (!IsValidUtf8(name)) return Status::InvalidArgument(fmt::format("{} name is not valid UTF-8", what));
   for (unsigned char c : name)
     if (c < 0x20 || c == 0x7F)

@@ -228,13 +228,7 @@ void StoreImpl::Start() {
 }
 
 void StoreImpl::Stop() {
-  {
-    std::lock_guard lock(queue_mu_);
-    if (stopping_) return;
-    stopping_ = true;
-  }
-  queue_cv_.notify_all();
-  queue_space_cv_.notify_all();
+  if (!CloseQueue()) return;
   if (writer_thread_.joinable()) writer_thread_.join();
   {
     std::lock_guard lock(index_mu_);
@@ -879,15 +873,11 @@ Status StoreImpl::Flush() {
   // An empty marker request drains the queue behind everything before it.
   std::promise<void> done;
   auto f = done.get_future();
-  {
-    std::unique_lock lock(queue_mu_);
-    if (stopping_) return Status::IOError("store is closing");
-    PendingAppend p;
-    p.flush_marker = true;
-    p.done = [&done](Result<AppendResult>) { done.set_value(); };
-    queue_.push_back(std::move(p));
-  }
-  queue_cv_.notify_one();
+  RILL_RETURN_IF_ERROR(Reserve(/*flush_marker=*/true));
+  PendingAppend marker;
+  marker.flush_marker = true;
+  marker.done = [&done](Result<AppendResult>) { done.set_value(); };
+  Push(std::move(marker));
   f.wait();
   return log_env_->Sync(true);
 }

@@ -31,6 +31,12 @@ struct PendingAppend {
   std::chrono::steady_clock::time_point enqueued;
 };
 
+// One queued request: a node of the append queue's lock-free stack.
+struct QueuedAppend {
+  PendingAppend p;
+  QueuedAppend* next = nullptr;
+};
+
 // Hashes std::string and std::string_view alike, so maps keyed by std::string
 // can be probed with a view without building a string.
 struct StringViewHash {
@@ -235,6 +241,18 @@ class StoreImpl final : public EventStore {
   Status Deliver(Event&& e, bool forward, std::vector<Event>* out, size_t* added);
   Status Validate(const AppendRequest& r, bool system, size_t* bytes) const;
   void Enqueue(PendingAppend p);
+  // The append queue (group_commit_writer.cpp). Reserve takes a place in it
+  // (waiting for room unless `flush_marker`) or says why not (closing, or the
+  // writer stopped); Push then hands the request over and must follow.
+  Status Reserve(bool flush_marker);
+  void Push(PendingAppend&& p);
+  bool CloseQueue();  // false if it was closed already
+  // Moves the requests pushed onto the overflow stack to queue_ (under queue_mu_).
+  void DrainOverflowLocked();
+  // Writer: sleeps (under queue_mu_) until `reserved` requests are queued,
+  // the deadline passes or the store closes.
+  void WaitForQueuedLocked(std::unique_lock<std::mutex>& lock, uint64_t reserved,
+                           std::optional<std::chrono::steady_clock::time_point> deadline);
 
   // Writer
   void WriterLoop();
@@ -260,12 +278,30 @@ class StoreImpl final : public EventStore {
   std::condition_variable commit_cv_;   // with tail_.mu: the log grew
   std::condition_variable indexed_cv_;  // with tail_.mu: the index advanced
 
-  std::mutex queue_mu_;
-  std::condition_variable queue_cv_, queue_space_cv_;
+  // The append queue: queue_, which the writer takes whole (swap). An
+  // appender only try_locks queue_mu_: if another holds it, it pushes its
+  // request onto a lock-free overflow stack instead (one CAS), which the next
+  // holder drains first, so requests of one thread stay in the order it sent
+  // them. (A blocking mutex shared by 64 appenders on 2 cores convoyed, at a
+  // futex call per collision.) No notify unless the writer sleeps waiting
+  // for what was pushed, or someone waits for room.
+  // Laid out for the append path: one cache line of atomics, one of the
+  // mutex and the vector it guards.
+  static constexpr uint64_t kQueueClosed = uint64_t{1} << 63;
+  // kQueueClosed | requests reserved and not yet taken into a batch: the
+  // back-pressure count (at most max_queued_requests).
+  alignas(64) std::atomic<uint64_t> queue_reserved_{0};
+  std::atomic<QueuedAppend*> queue_overflow_{nullptr};  // newest first
+  // The writer sleeps until queue_reserved_ reaches this (UINT64_MAX: awake).
+  std::atomic<uint64_t> writer_wake_at_{UINT64_MAX};
+  size_t queued_bytes_ = 0;  // sum of queue_[i].bytes (under queue_mu_)
+  std::atomic<int> space_waiters_{0};       // appenders waiting for room
+  std::atomic<bool> writer_failed_{false};  // writer_fatal_ is set
+  bool writer_wake_ = false;  // an appender woke the writer (queue_cv_, under queue_mu_)
+  alignas(64) std::mutex queue_mu_;
   std::vector<PendingAppend> queue_;  // a vector: the writer usually takes it whole (swap)
-  size_t queued_bytes_ = 0;  // sum of queue_[i].bytes
-  bool stopping_ = false;
-  Status writer_fatal_;  // set once by a hard commit failure
+  std::condition_variable queue_cv_, queue_space_cv_;
+  Status writer_fatal_;  // set once by a hard commit failure (under queue_mu_)
   std::thread writer_thread_;
   std::atomic<uint64_t> batches_{0}, batched_requests_{0};
   std::chrono::steady_clock::time_point last_sync_;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 #include <unordered_map>
 
 #include "store/event_store_impl.h"
@@ -47,6 +48,7 @@ Status StoreImpl::Validate(const AppendRequest& r, bool system, size_t* bytes) c
 void StoreImpl::AppendAsync(AppendRequest request, std::function<void(Result<AppendResult>)> done) {
   size_t bytes = 0;
   Status v = Validate(request, false, &bytes);
+  if (v.ok()) v = Reserve(/*flush_marker=*/false);
   if (!v.ok()) {
     if (request.pipeline_failed) request.pipeline_failed->store(true);
     done(v);
@@ -56,51 +58,170 @@ void StoreImpl::AppendAsync(AppendRequest request, std::function<void(Result<App
   p.request = std::move(request);
   p.done = std::move(done);
   p.bytes = bytes;
-  Enqueue(std::move(p));
+  Push(std::move(p));
 }
 
 void StoreImpl::Enqueue(PendingAppend p) {
-  Status refused;
-  {
-    std::unique_lock lock(queue_mu_);
-    // Back-pressure: a producer faster than the disk waits here.
-    queue_space_cv_.wait(lock, [&] { return stopping_ || queue_.size() < options_.max_queued_requests; });
-    if (stopping_) refused = Status::IOError("store is closing");
-    else if (!writer_fatal_.ok()) refused = writer_fatal_;
-    else {
-      p.enqueued = std::chrono::steady_clock::now();
-      queued_bytes_ += p.bytes;
-      queue_.push_back(std::move(p));
-      // Wake the writer only when it has something new to decide on.
-      if (queue_.size() == 1 || queue_.size() >= options_.max_batch_requests) queue_cv_.notify_one();
-      return;
-    }
+  Status refused = Reserve(/*flush_marker=*/false);
+  if (refused.ok()) {
+    Push(std::move(p));
+    return;
   }
   if (p.request.pipeline_failed) p.request.pipeline_failed->store(true);
   p.done(refused);
+}
+
+Status StoreImpl::Reserve(bool flush_marker) {
+  if (!flush_marker && writer_failed_.load()) {
+    std::lock_guard lock(queue_mu_);
+    return writer_fatal_;
+  }
+  uint64_t r = queue_reserved_.load();
+  for (;;) {
+    if (r & kQueueClosed) return Status::IOError("store is closing");
+    if (!flush_marker && r >= options_.max_queued_requests) {
+      // Back-pressure: a producer faster than the disk waits here. The
+      // writer notifies after taking requests when space_waiters_ says
+      // someone waits (seq_cst on both sides: it sees us, or we see room).
+      space_waiters_.fetch_add(1);
+      {
+        std::unique_lock lock(queue_mu_);
+        queue_space_cv_.wait(lock, [&] {
+          r = queue_reserved_.load();
+          return (r & kQueueClosed) || r < options_.max_queued_requests;
+        });
+      }
+      space_waiters_.fetch_sub(1);
+      continue;
+    }
+    if (queue_reserved_.compare_exchange_weak(r, r + 1)) return Status::OK();
+  }
+}
+
+// The batch deadline runs from the oldest queued request, and a request's
+// `enqueued` only needs to be no later than when it came: a request queued
+// behind another takes that one's time (no clock read), and a flush marker,
+// undated, is due at once (as it always was).
+static std::chrono::steady_clock::time_point QueuedSince(const std::vector<PendingAppend>& queue) {
+  return queue.empty() || queue.back().flush_marker ? std::chrono::steady_clock::now() : queue.back().enqueued;
+}
+
+void StoreImpl::Push(PendingAppend&& p) {
+  bool wake = false;
+  if (queue_mu_.try_lock()) {
+    std::lock_guard lock(queue_mu_, std::adopt_lock);
+    DrainOverflowLocked();  // what this thread pushed there earlier goes first
+    p.enqueued = p.flush_marker ? std::chrono::steady_clock::time_point{} : QueuedSince(queue_);
+    queued_bytes_ += p.bytes;
+    queue_.push_back(std::move(p));
+    // Wake the writer only when it sleeps waiting for what is now queued.
+    if ((queue_reserved_.load() & ~kQueueClosed) >= writer_wake_at_.load()) {
+      writer_wake_ = true;
+      wake = true;
+    }
+  } else {
+    auto* node = new QueuedAppend{std::move(p)};
+    // Dated only when pushed onto an empty stack (its oldest): the rest of
+    // the stack counts from that time.
+    QueuedAppend* head = queue_overflow_.load(std::memory_order_relaxed);
+    bool dated = false;
+    do {
+      if (!head && !dated) {
+        node->p.enqueued = std::chrono::steady_clock::now();
+        dated = true;
+      }
+      node->next = head;
+    } while (!queue_overflow_.compare_exchange_weak(head, node));
+    // seq_cst with the writer's store of writer_wake_at and its drain: it
+    // sees this node, or this sees that it sleeps.
+    if ((queue_reserved_.load() & ~kQueueClosed) >= writer_wake_at_.load()) {
+      std::lock_guard lock(queue_mu_);
+      writer_wake_ = true;
+      wake = true;
+    }
+  }
+  if (wake) queue_cv_.notify_one();
+}
+
+void StoreImpl::DrainOverflowLocked() {
+  if (!queue_overflow_.load()) return;  // seq_cst: see Push
+  QueuedAppend* stack = queue_overflow_.exchange(nullptr);
+  // Reverse it: oldest first.
+  QueuedAppend* first = nullptr;
+  while (stack) {
+    QueuedAppend* next = stack->next;
+    stack->next = first;
+    first = stack;
+    stack = next;
+  }
+  const auto since = first->p.enqueued;  // pushed onto the empty stack: dated
+  while (first) {
+    QueuedAppend* node = first;
+    first = node->next;
+    PendingAppend& p = node->p;
+    p.enqueued = p.flush_marker                                  ? std::chrono::steady_clock::time_point{}
+                 : queue_.empty() || queue_.back().flush_marker ? since
+                                                                : queue_.back().enqueued;
+    queued_bytes_ += p.bytes;
+    queue_.push_back(std::move(p));
+    delete node;
+  }
+}
+
+bool StoreImpl::CloseQueue() {
+  if (queue_reserved_.fetch_or(kQueueClosed) & kQueueClosed) return false;
+  { std::lock_guard lock(queue_mu_); }  // each sleeper has checked or is waiting
+  queue_cv_.notify_all();
+  queue_space_cv_.notify_all();
+  return true;
+}
+
+void StoreImpl::WaitForQueuedLocked(std::unique_lock<std::mutex>& lock, uint64_t reserved,
+                                    std::optional<std::chrono::steady_clock::time_point> deadline) {
+  // seq_cst: an appender that pushes after this store sees it and wakes us;
+  // one that pushed onto the overflow stack before it is drained below.
+  writer_wake_at_.store(reserved);
+  DrainOverflowLocked();
+  auto woken = [&] { return writer_wake_ || (queue_reserved_.load() & kQueueClosed); };
+  if (queue_.size() < reserved && !woken()) {
+    if (deadline) queue_cv_.wait_until(lock, *deadline, woken);
+    else queue_cv_.wait(lock, woken);
+  }
+  writer_wake_ = false;
+  writer_wake_at_.store(UINT64_MAX);
+  DrainOverflowLocked();
 }
 
 void StoreImpl::WriterLoop() {
   last_sync_ = std::chrono::steady_clock::now();
   const bool async = options_.durability == Durability::kAsync;
   std::vector<PendingAppend> batch;
+  auto closing = [&] { return (queue_reserved_.load() & kQueueClosed) != 0; };
   for (;;) {
     batch.clear();
     {
       std::unique_lock lock(queue_mu_);
-      if (async)
-        queue_cv_.wait_for(lock, options_.async_flush_interval, [&] { return stopping_ || !queue_.empty(); });
-      else
-        queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      DrainOverflowLocked();
       if (queue_.empty()) {
-        if (stopping_) break;
-      } else {
+        if (closing()) {
+          // Done once every reserved request is written; one reserved but
+          // not pushed yet is on its way.
+          if ((queue_reserved_.load() & ~kQueueClosed) == 0) break;
+          lock.unlock();
+          std::this_thread::yield();
+          continue;
+        }
+        WaitForQueuedLocked(
+            lock, 1,
+            async ? std::optional(std::chrono::steady_clock::now() + options_.async_flush_interval) : std::nullopt);
+      }
+      if (!queue_.empty()) {
         auto deadline = queue_.front().enqueued + options_.max_batch_delay;
         auto full = [&] {
           return queue_.size() >= options_.max_batch_requests || queued_bytes_ >= options_.max_batch_bytes;
         };
-        while (!stopping_ && !full() && std::chrono::steady_clock::now() < deadline)
-          queue_cv_.wait_until(lock, deadline);
+        while (!closing() && !full() && std::chrono::steady_clock::now() < deadline)
+          WaitForQueuedLocked(lock, options_.max_batch_requests, deadline);
         if (queue_.size() <= options_.max_batch_requests && queued_bytes_ <= options_.max_batch_bytes) {
           // The usual case: everything queued fits one batch. Swapping hands
           // the queue over without moving requests and gives the appenders
@@ -112,16 +233,25 @@ void StoreImpl::WriterLoop() {
           while (n < queue_.size() && n < options_.max_batch_requests &&
                  (n == 0 || bytes + queue_[n].bytes <= options_.max_batch_bytes)) {
             bytes += queue_[n].bytes;
-            batch.push_back(std::move(queue_[n]));
             ++n;
           }
+          // Take it whole and give back what does not fit, which then comes
+          // first in the queue (one move per left-over request, none for the
+          // batch, instead of one per batch request and one per left-over).
+          batch.swap(queue_);
+          queue_.insert(queue_.end(), std::make_move_iterator(batch.begin() + n),
+                        std::make_move_iterator(batch.end()));
+          batch.erase(batch.begin() + n, batch.end());
           queued_bytes_ -= bytes;
-          queue_.erase(queue_.begin(), queue_.begin() + n);
         }
       }
     }
-    queue_space_cv_.notify_all();
     if (!batch.empty()) {
+      queue_reserved_.fetch_sub(batch.size());
+      if (space_waiters_.load() > 0) {
+        { std::lock_guard lock(queue_mu_); }  // each waiter has checked or is waiting
+        queue_space_cv_.notify_all();
+      }
       // The indexer must keep up, or the in-memory tail would grow unbounded.
       {
         std::unique_lock lock(tail_.mu);
@@ -137,7 +267,19 @@ void StoreImpl::WriterLoop() {
           indexed_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return tail_.size() <= limit; });
         }
       }
-      WriteBatch(batch);
+      if (!writer_failed_.load()) {
+        WriteBatch(batch);
+        // WriteBatch sets writer_fatal_ (on this thread) before it completes
+        // the batch; appenders read writer_failed_ instead of taking a lock.
+        if (!writer_fatal_.ok()) writer_failed_.store(true);
+      } else {
+        // After a hard commit failure nothing more is written: requests
+        // that were queued before Reserve saw the flag fail as later ones do.
+        for (auto& p : batch)
+          if (p.request.pipeline_failed && !p.flush_marker) p.request.pipeline_failed->store(true);
+        for (auto& p : batch)
+          if (p.done) p.done(p.flush_marker ? Status::OK() : writer_fatal_);
+      }
     }
     if (async && std::chrono::steady_clock::now() - last_sync_ >= options_.async_flush_interval) {
       (void)log_env_->Sync(true);
