@@ -224,6 +224,19 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
   // checked against (differs for system appends to "$$stream").
   std::vector<std::pair<WriterHead*, WriterHead*>> heads(batch.size());
   std::vector<WriterHead*> touched;  // heads this attempt changed
+  // Each request's stream name hashed once (and, for system appends, the
+  // checked stream's), starting to load its head table slot meanwhile.
+  std::vector<std::pair<uint64_t, uint64_t>> name_hashes(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& p = batch[i];
+    if (p.flush_marker) continue;
+    name_hashes[i].first = WriterHeadTable::Hash(p.request.stream);
+    writer_heads_.PrefetchSlot(name_hashes[i].first);
+    if (p.system) {
+      name_hashes[i].second = WriterHeadTable::Hash(p.check_stream);
+      writer_heads_.PrefetchSlot(name_hashes[i].second);
+    }
+  }
 
   Status s = log_env_->Write([&](MDB_txn* txn) -> Status {
     for (auto& o : outcomes) o.reset();
@@ -241,7 +254,7 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
       std::lock_guard lock(tail_.mu);
       if (tail_.foreign_events != writer_heads_foreign_ || writer_heads_.size() > kMaxWriterHeads) {
         tail_.UnlinkWriterLocked();
-        writer_heads_.clear();
+        writer_heads_.Clear();
         writer_heads_foreign_ = tail_.foreign_events;
       }
     }
@@ -250,21 +263,28 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     {
       std::vector<std::pair<const std::string*, WriterHead*>> load;
       std::vector<const std::string*> reqs;
-      auto find = [&](const std::string& name) {
-        auto it = writer_heads_.find(std::string_view(name));
-        if (it == writer_heads_.end()) it = writer_heads_.emplace(name, WriterHead{}).first;
-        WriterHead* h = &it->second;
+      auto find = [&](const std::string& name, uint64_t hash) {
+        auto [key, h] = writer_heads_.Find(name, hash);
         if (!h->loaded && h->load_attempt != attempt) {
           h->load_attempt = attempt;  // listed once
-          load.emplace_back(&it->first, h);
+          load.emplace_back(key, h);
         }
         return h;
       };
-      for (size_t i = 0; i < batch.size(); ++i) {
-        auto& p = batch[i];
+      // Looks up request i while the entries of the requests kAhead further
+      // on are on their way into the cache.
+      constexpr size_t kAhead = 32;
+      for (size_t i = 0; i < batch.size() + kAhead; ++i) {
+        if (i < batch.size() && !batch[i].flush_marker) {
+          writer_heads_.PrefetchEntry(name_hashes[i].first);
+          if (batch[i].system) writer_heads_.PrefetchEntry(name_hashes[i].second);
+        }
+        if (i < kAhead) continue;
+        size_t j = i - kAhead;
+        auto& p = batch[j];
         if (p.flush_marker) continue;
-        heads[i].first = find(p.request.stream);
-        heads[i].second = p.system ? find(p.check_stream) : heads[i].first;
+        heads[j].first = find(p.request.stream, name_hashes[j].first);
+        heads[j].second = p.system ? find(p.check_stream, name_hashes[j].second) : heads[j].first;
         if (!p.request.request_id.empty()) reqs.push_back(&p.request.request_id);
       }
       if (!load.empty() || !reqs.empty()) RILL_RETURN_IF_ERROR(LookupForWrite(load, reqs, &stored_ids));
@@ -392,7 +412,17 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     {
       std::lock_guard lock(tail_.mu);
       // What the tail needs of each event, from the requests themselves.
+      // Each request's tail entry is fetched ahead of use, in two steps (its
+      // head's link, then the entry and the end of its list): at 64k streams
+      // each is a cache miss, and one after another they were most of the
+      // writer's time here.
+      auto tail_of = [&](size_t i) { return writes[i] ? heads[i].first->tail : nullptr; };
       for (size_t i = 0; i < batch.size(); ++i) {
+        if (i + 16 < batch.size() && writes[i + 16]) __builtin_prefetch(&heads[i + 16].first->tail);
+        if (i + 8 < batch.size())
+          if (auto* node = tail_of(i + 8)) __builtin_prefetch(&node->second.entries);
+        if (i + 4 < batch.size())
+          if (auto* node = tail_of(i + 4)) __builtin_prefetch(node->second.entries.v.data() + node->second.entries.v.size());
         if (!writes[i]) continue;
         const auto& r = batch[i].request;
         const AppendResult& res = outcomes[i]->value();
