@@ -238,13 +238,23 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     }
   }
 
+  uint64_t txn_id = 0, txn_end = 0;  // this transaction's number and last position
   Status s = log_env_->Write([&](MDB_txn* txn) -> Status {
     for (auto& o : outcomes) o.reset();
     std::fill(writes.begin(), writes.end(), 0);
     // Another process may have appended since we last looked; we hold the
-    // write lock, so this view is final for the transaction.
-    RILL_RETURN_IF_ERROR(CatchUpTailIn(txn));
-    uint64_t next = LastLogPositionIn(txn) + 1;
+    // write lock, so this view is final for the transaction. LMDB numbers
+    // write transactions consecutively: when the last one was this writer's
+    // own, nothing can have changed and the log ends where it left it (the
+    // probe read pages the last commit wrote, page faults in the map).
+    txn_id = mdb_txn_id(txn);
+    uint64_t next;
+    if (writer_txn_ != 0 && txn_id == writer_txn_ + 1) {
+      next = writer_txn_end_ + 1;
+    } else {
+      RILL_RETURN_IF_ERROR(CatchUpTailIn(txn));
+      next = LastLogPositionIn(txn) + 1;
+    }
     // Stream heads come from the writer's cache; the streams it has not seen
     // (or forgot) and every request id are looked up at once: one tail lock,
     // one index read transaction.
@@ -391,16 +401,19 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
       if (p.system) {
         if (r.events[0].type == kDeleteType) check_head->work_deleted = true;
       }
-      outcomes[i] = res;
       writes[i] = 1;
       hashes[i] = hash;
       if (!r.request_id.empty()) ids[r.request_id] = RequestRecord{hash, res};
+      outcomes[i] = std::move(res);
     }
     mdb_cursor_close(cur);
+    txn_end = next - 1;
     return inner;
   });
 
   if (s.ok()) {
+    writer_txn_ = txn_id;
+    writer_txn_end_ = txn_end;
     for (WriterHead* h : touched) {
       h->version = h->work_version;
       h->position = h->work_position;
