@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <bit>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <random>
 
@@ -45,14 +47,20 @@ class IdGenerator {
 Uuid Uuid::Generate() {
   // One generator per thread: no lock on the append path.
   thread_local IdGenerator rng;
-  Uuid u;
+  // Bytes 0-7 are a's, least significant first, 8-15 b's. The version and
+  // variant bits are set in the words and each word is stored whole: bytes
+  // stored one by one and read back as a word stalled the caller (failed
+  // store-to-load forwarding, most of this function's time).
   uint64_t a = rng.Next(), b = rng.Next();
-  for (int i = 0; i < 8; ++i) {
-    u.bytes[i] = static_cast<uint8_t>(a >> (i * 8));
-    u.bytes[8 + i] = static_cast<uint8_t>(b >> (i * 8));
+  a = (a & ~(uint64_t{0xF0} << 48)) | (uint64_t{0x40} << 48);  // byte 6: version 4
+  b = (b & ~uint64_t{0xC0}) | uint64_t{0x80};                  // byte 8: RFC 4122 variant
+  if constexpr (std::endian::native == std::endian::big) {
+    a = __builtin_bswap64(a);
+    b = __builtin_bswap64(b);
   }
-  u.bytes[6] = (u.bytes[6] & 0x0F) | 0x40;  // version 4
-  u.bytes[8] = (u.bytes[8] & 0x3F) | 0x80;  // RFC 4122 variant
+  Uuid u;
+  std::memcpy(u.bytes.data(), &a, 8);
+  std::memcpy(u.bytes.data() + 8, &b, 8);
   return u;
 }
 

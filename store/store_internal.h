@@ -179,6 +179,15 @@ struct UnindexedTail {
   // Records one committed event (caller holds mu). Consecutive events with
   // one request id extend that request's outcome.
   void AddLocked(const RecordView& v, bool own_writer = false, WriterHead* head = nullptr);
+  // AddLocked(v, true, head) for an event of this process's writer whose
+  // stream is linked to its head (head->tail == stream), is no "$$" stream and
+  // carries no request id: all it needs is the positions.
+  void AddLinkedLocked(StreamMap::value_type* stream, uint64_t version, uint64_t position) {
+    if (position <= known_end) return;  // already seen (catch-up races)
+    known_end = position;
+    stream->second.entries.emplace_back(version, position);
+    order.push_back(Ref{position, stream});
+  }
   // Forgets every WriterHead <-> entry link (caller holds mu).
   void UnlinkWriterLocked();
   // Drops at most max_events entries at or below `position` (caller holds
