@@ -229,9 +229,11 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
   // Each request's stream name hashed once (and, for system appends, the
   // checked stream's), starting to load its head table slot meanwhile.
   std::vector<std::pair<uint64_t, uint64_t>> name_hashes(batch.size());
+  bool any_pipelined = false;
   for (size_t i = 0; i < batch.size(); ++i) {
     const auto& p = batch[i];
     if (p.flush_marker) continue;
+    if (p.request.pipeline_failed) any_pipelined = true;
     name_hashes[i].first = WriterHeadTable::Hash(p.request.stream);
     writer_heads_.PrefetchSlot(name_hashes[i].first);
     if (p.system) {
@@ -483,7 +485,9 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     for (size_t i = 0; i < batch.size(); ++i)
       if (!outcomes[i] || writes[i]) outcomes[i] = failed;
   }
-  for (size_t i = 0; i < batch.size(); ++i) {
+  // (A pass of its own only when the batch has pipelined requests: at 8,000
+  // requests a pass over the batch is a few cache misses each.)
+  for (size_t i = 0; any_pipelined && i < batch.size(); ++i) {
     auto& p = batch[i];
     if (p.request.pipeline_failed && !p.flush_marker && (!s.ok() || !writes[i]))
       p.request.pipeline_failed->store(true);  // before any done: later requests see it
