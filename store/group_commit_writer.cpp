@@ -249,11 +249,17 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     // Another process may have appended since we last looked; we hold the
     // write lock, so this view is final for the transaction. LMDB numbers
     // write transactions consecutively: when the last one was this writer's
-    // own, nothing can have changed and the log ends where it left it (the
-    // probe read pages the last commit wrote, page faults in the map).
+    // own, nothing can have changed and the log ends where it left it, so
+    // unless the tail was reset since (it has not seen that end) the probe
+    // is skipped (it read pages the last commit wrote, page faults in the map).
     txn_id = mdb_txn_id(txn);
-    uint64_t next;
+    bool unchanged = false;
     if (writer_txn_ != 0 && txn_id == writer_txn_ + 1) {
+      std::lock_guard lock(tail_.mu);
+      unchanged = tail_.known_end == writer_txn_end_;
+    }
+    uint64_t next;
+    if (unchanged) {
       next = writer_txn_end_ + 1;
     } else {
       RILL_RETURN_IF_ERROR(CatchUpTailIn(txn));
