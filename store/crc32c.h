@@ -7,4 +7,7 @@
 
 namespace rill {
 uint32_t Crc32c(const void* data, size_t n, uint32_t crc = 0);
+// The same function by table lookups only, whatever the CPU: what the tests
+// hold the fast path to.
+uint32_t Crc32cPortable(const void* data, size_t n, uint32_t crc = 0);
 }

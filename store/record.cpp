@@ -61,10 +61,6 @@ void EncodeRecordTo(char* dst, uint64_t position, uint64_t version, const std::s
   EncodeTo(dst, position, version, stream, e.type, e.schema, id, time_us, request_id, request_hash, e.meta, e.data);
 }
 
-size_t EncodedRecordSize(const std::string& stream, const NewEvent& e, const std::string& request_id) {
-  return kRecordHeaderBytes + stream.size() + e.type.size() + request_id.size() + e.meta.size() + e.data.size();
-}
-
 void EncodeRecord(uint64_t position, uint64_t version, const std::string& stream, const NewEvent& e,
                   const Uuid& id, int64_t time_us, const std::string& request_id, uint64_t request_hash,
                   std::string* out) {

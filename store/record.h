@@ -31,7 +31,9 @@ struct RecordView {
   std::string_view stream, type, request_id, meta, data;
 };
 
-size_t EncodedRecordSize(const std::string& stream, const NewEvent& e, const std::string& request_id);
+inline size_t EncodedRecordSize(const std::string& stream, const NewEvent& e, const std::string& request_id) {
+  return kRecordHeaderBytes + stream.size() + e.type.size() + request_id.size() + e.meta.size() + e.data.size();
+}
 // Appends the record to *out.
 void EncodeRecord(uint64_t position, uint64_t version, const std::string& stream, const NewEvent& e,
                   const Uuid& id, int64_t time_us, const std::string& request_id, uint64_t request_hash,

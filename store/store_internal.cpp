@@ -5,7 +5,10 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <sys/mman.h>
+
 #include <cstring>
+#include <new>
 
 namespace rill {
 namespace {
@@ -147,6 +150,22 @@ uint64_t HashRequest(const AppendRequest& r) {
     h = Fnv1a64(e.meta, Fnv1a64("\x1f", h));
   }
   return h == 0 ? 1 : h;
+}
+
+void* AllocateLargeBuffer(size_t bytes) {
+  constexpr size_t kHugePage = size_t{2} << 20;
+  void* p = nullptr;
+  if (bytes >= kHugePage) {
+    bytes = (bytes + kHugePage - 1) & ~(kHugePage - 1);
+    p = std::aligned_alloc(kHugePage, bytes);
+#ifdef MADV_HUGEPAGE
+    if (p) (void)madvise(p, bytes, MADV_HUGEPAGE);  // advice only: 4 KB pages still work
+#endif
+  } else {
+    p = std::malloc(bytes);
+  }
+  if (!p) throw std::bad_alloc();
+  return p;
 }
 
 void UnindexedTail::AddLocked(const RecordView& v, bool own_writer, WriterHead* head) {

@@ -8,6 +8,7 @@
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -927,6 +928,39 @@ BOOST_AUTO_TEST_CASE(writer_head_cache_sees_other_process_appends) {
   auto r = s->Append(fresh);
   BOOST_REQUIRE(r.ok());
   BOOST_TEST(r->first_version == 3u);
+}
+
+// The writer's head table grows (from 512 streams up) and keeps every head
+// right: thousands of streams appended in big batches, each round expecting
+// the exact version the last left, one stale expectation failing alone.
+BOOST_AUTO_TEST_CASE(writer_heads_stay_exact_across_many_streams) {
+  TempDir tmp;
+  auto s = OpenOrDie(tmp.sub("db"));
+  constexpr int kStreams = 5000, kRounds = 3;
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<std::future<Result<AppendResult>>> results;
+    for (int i = 0; i < kStreams; ++i) {
+      auto promise = std::make_shared<std::promise<Result<AppendResult>>>();
+      results.push_back(promise->get_future());
+      auto expected = round == 0 ? ExpectedVersion::NoStream() : ExpectedVersion::Exact(round);
+      if (round == 2 && i == 1234) expected = ExpectedVersion::Exact(0);  // stale
+      s->AppendAsync(MakeAppend("many-" + std::to_string(i), "E", "{}", expected),
+                     [promise](Result<AppendResult> r) { promise->set_value(std::move(r)); });
+    }
+    for (int i = 0; i < kStreams; ++i) {
+      auto r = results[i].get();
+      if (round == 2 && i == 1234) {
+        BOOST_TEST(r.status().code() == Code::kConflict);
+        continue;
+      }
+      BOOST_REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+      BOOST_TEST(r->first_version == uint64_t(round + 1));
+    }
+  }
+  auto head = s->GetStream("many-1234");
+  BOOST_REQUIRE(head.ok());
+  BOOST_TEST(head->head_version == 2u);
+  BOOST_TEST(s->GetStream("many-4999")->head_version == 3u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
