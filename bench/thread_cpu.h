@@ -64,7 +64,7 @@ inline std::string ThreadCpuSummary(const std::map<std::string, double>& before,
   std::string out;
   for (const auto& [s, n] : sorted) {
     char b[96];
-    std::snprintf(b, sizeof b, "%s%s %.2f s", out.empty() ? "" : ", ", n.c_str(), s);
+    std::snprintf(b, sizeof b, "%s%s %.1f s", out.empty() ? "" : ", ", n.c_str(), s);
     out += b;
   }
   return out.empty() ? "-" : out;

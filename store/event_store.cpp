@@ -224,22 +224,12 @@ void StoreImpl::Start() {
     pthread_setname_np(pthread_self(), "rill-writer");  // for top -H, perf and the benches
     WriterLoop();
   });
-  completer_thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "rill-completer");
-    CompleterLoop();
-  });
   indexer_thread_ = std::thread([this] { IndexerLoop(); });
 }
 
 void StoreImpl::Stop() {
   if (!CloseQueue()) return;
   if (writer_thread_.joinable()) writer_thread_.join();
-  {
-    std::lock_guard lock(completer_mu_);
-    completer_stop_ = true;  // after the writer: it completes what is handed off, then ends
-  }
-  completer_cv_.notify_all();
-  if (completer_thread_.joinable()) completer_thread_.join();
   {
     std::lock_guard lock(index_mu_);
     index_stop_ = true;

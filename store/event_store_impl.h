@@ -345,12 +345,6 @@ class StoreImpl final : public EventStore {
   // Writer
   void WriterLoop();
   void WriteBatch(std::vector<PendingAppend>& batch);
-  // Hands a written (or refused) batch and its outcomes to the completer
-  // thread, which runs the callbacks and frees the requests in batch order;
-  // leaves `batch` empty with a recycled buffer. Waits while
-  // kMaxCompletingBatches are still being completed.
-  void HandOff(std::vector<PendingAppend>& batch, std::vector<std::optional<Result<AppendResult>>> outcomes);
-  void CompleterLoop();
   // Indexer
   void IndexerLoop();
   // Indexes up to max_events log entries after the index's mark; returns how
@@ -397,21 +391,6 @@ class StoreImpl final : public EventStore {
   std::condition_variable queue_cv_, queue_space_cv_;
   Status writer_fatal_;  // set once by a hard commit failure (under queue_mu_)
   std::thread writer_thread_;
-  // The completer: callbacks and request destruction off the writer's
-  // serial path (measured: ~0.13 us/event of the writer's ~0.6 at 64
-  // appenders), so the writer starts the next batch while the last one's
-  // callers are told. One thread keeps every caller's completions in order.
-  struct CompletingBatch {
-    std::vector<PendingAppend> batch;
-    std::vector<std::optional<Result<AppendResult>>> outcomes;
-  };
-  static constexpr size_t kMaxCompletingBatches = 2;
-  std::mutex completer_mu_;
-  std::condition_variable completer_cv_, completer_space_cv_;
-  std::deque<CompletingBatch> completing_;
-  std::vector<std::vector<PendingAppend>> spare_batches_;  // cleared buffers back to the writer
-  bool completer_stop_ = false;
-  std::thread completer_thread_;
   std::atomic<uint64_t> batches_{0}, batched_requests_{0};
   std::chrono::steady_clock::time_point last_sync_;
   // Writer thread only: stream heads it knows (see WriterHead). Dropped when

@@ -277,8 +277,8 @@ void StoreImpl::WriterLoop() {
         // that were queued before Reserve saw the flag fail as later ones do.
         for (auto& p : batch)
           if (p.request.pipeline_failed && !p.flush_marker) p.request.pipeline_failed->store(true);
-        std::vector<std::optional<Result<AppendResult>>> outcomes(batch.size(), Result<AppendResult>(writer_fatal_));
-        HandOff(batch, std::move(outcomes));  // in order with the batches before
+        for (auto& p : batch)
+          if (p.done) p.done(p.flush_marker ? Status::OK() : writer_fatal_);
       }
     }
     if (async && std::chrono::steady_clock::now() - last_sync_ >= options_.async_flush_interval) {
@@ -640,40 +640,11 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     if (p.request.pipeline_failed && !p.flush_marker && (!s.ok() || !writes[i]))
       p.request.pipeline_failed->store(true);  // before any done: later requests see it
   }
-  HandOff(batch, std::move(outcomes));
-}
-
-void StoreImpl::HandOff(std::vector<PendingAppend>& batch, std::vector<std::optional<Result<AppendResult>>> outcomes) {
-  std::unique_lock lock(completer_mu_);
-  completer_space_cv_.wait(lock, [&] { return completing_.size() < kMaxCompletingBatches; });
-  completing_.push_back({std::move(batch), std::move(outcomes)});
-  batch.clear();
-  if (!spare_batches_.empty()) {
-    batch.swap(spare_batches_.back());
-    spare_batches_.pop_back();
-  }
-  lock.unlock();
-  completer_cv_.notify_one();
-}
-
-void StoreImpl::CompleterLoop() {
-  std::unique_lock lock(completer_mu_);
-  for (;;) {
-    completer_cv_.wait(lock, [&] { return completer_stop_ || !completing_.empty(); });
-    if (completing_.empty()) return;  // stopping, and all told
-    CompletingBatch c = std::move(completing_.front());
-    lock.unlock();
-    for (size_t i = 0; i < c.batch.size(); ++i) {
-      auto& p = c.batch[i];
-      if (!p.done) continue;
-      if (p.flush_marker) p.done(Status::OK());
-      else p.done(std::move(*c.outcomes[i]));
-    }
-    c.batch.clear();  // frees the requests here, not on the writer
-    lock.lock();
-    completing_.pop_front();  // only now: the writer's bound counts batches not yet told
-    if (spare_batches_.size() < kMaxCompletingBatches) spare_batches_.push_back(std::move(c.batch));
-    completer_space_cv_.notify_all();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto& p = batch[i];
+    if (!p.done) continue;
+    if (p.flush_marker) p.done(Status::OK());
+    else p.done(std::move(*outcomes[i]));
   }
 }
 
