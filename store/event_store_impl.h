@@ -399,9 +399,6 @@ class StoreImpl final : public EventStore {
   static constexpr size_t kMaxWriterHeads = size_t{1} << 19;
   WriterHeadTable writer_heads_;
   uint64_t writer_heads_foreign_ = 0;
-  // The writer's last committed log transaction (LMDB's number, 0: none yet)
-  // and the log's last position after it.
-  uint64_t writer_txn_ = 0, writer_txn_end_ = 0;
   uint64_t write_attempts_ = 0;
 
   std::mutex index_mu_;

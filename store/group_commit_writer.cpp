@@ -384,29 +384,17 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     }
   }
 
-  uint64_t txn_id = 0, txn_end = 0;  // this transaction's number and last position
   Status s = log_env_->Write([&](MDB_txn* txn) -> Status {
     for (auto& o : outcomes) o.reset();
     std::fill(writes.begin(), writes.end(), 0);
     // Another process may have appended since we last looked; we hold the
-    // write lock, so this view is final for the transaction. LMDB numbers
-    // write transactions consecutively: when the last one was this writer's
-    // own, nothing can have changed and the log ends where it left it, so
-    // unless the tail was reset since (it has not seen that end) the probe
-    // is skipped (it read pages the last commit wrote, page faults in the map).
-    txn_id = mdb_txn_id(txn);
-    bool unchanged = false;
-    if (writer_txn_ != 0 && txn_id == writer_txn_ + 1) {
-      std::lock_guard lock(tail_.mu);
-      unchanged = tail_.known_end == writer_txn_end_;
-    }
-    uint64_t next;
-    if (unchanged) {
-      next = writer_txn_end_ + 1;
-    } else {
-      RILL_RETURN_IF_ERROR(CatchUpTailIn(txn));
-      next = LastLogPositionIn(txn) + 1;
-    }
+    // write lock, so this view is final for the transaction. (Skipping this
+    // probe when the last write transaction was our own, by mdb_txn_id, cost
+    // kill_append appends that failed with MDB_KEYEXIST after other writers
+    // were killed: LMDB's transaction numbers are not a safe proof that the
+    // log is unchanged.)
+    RILL_RETURN_IF_ERROR(CatchUpTailIn(txn));
+    uint64_t next = LastLogPositionIn(txn) + 1;
     // Stream heads come from the writer's cache; the streams it has not seen
     // (or forgot) and every request id are looked up at once: one tail lock,
     // one index read transaction.
@@ -559,13 +547,10 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
       outcomes[i] = std::move(res);
     }
     mdb_cursor_close(cur);
-    txn_end = next - 1;
     return inner;
   });
 
   if (s.ok()) {
-    writer_txn_ = txn_id;
-    writer_txn_end_ = txn_end;
     for (WriterHead* h : touched) {
       h->version = h->work_version;
       h->position = h->work_position;
