@@ -41,13 +41,6 @@ struct QueuedAppend {
   QueuedAppend* next = nullptr;
 };
 
-// Hashes std::string and std::string_view alike, so maps keyed by std::string
-// can be probed with a view without building a string.
-struct StringViewHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
 // The writer's stream heads by name (see WriterHead). Open addressing over
 // 8-byte slots (a 32-bit tag of the name's hash and the entry's number) into
 // entries kept in fixed chunks, so a WriterHead never moves: the tail and the
