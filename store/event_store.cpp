@@ -144,16 +144,18 @@ Status StoreImpl::OpenIndexEnv() {
   return index_env_->Write([&](MDB_txn* txn) -> Status {
     MDB_val k = Val(kMetaStoreId), v;
     int rc = mdb_get(txn, indexed_db_, &k, &v);
-    MDB_val fk = Val(kIndexFormatKey), fv;
     if (rc == MDB_NOTFOUND) {
-      MDB_val nv = Val(store_id_), nf = Val(kIndexFormat);
+      MDB_val nv = Val(store_id_);
       RILL_RETURN_IF_ERROR(index_env_->Check(mdb_put(txn, indexed_db_, &k, &nv, 0), "writing index owner"));
-      return index_env_->Check(mdb_put(txn, indexed_db_, &fk, &nf, 0), "writing index format");
+    } else if (rc) {
+      return index_env_->Check(rc, "reading index owner");
+    } else if (View(v) != store_id_) {
+      return Status::Corruption("index belongs to another store");
     }
-    if (rc) return index_env_->Check(rc, "reading index owner");
-    if (View(v) != store_id_) return Status::Corruption("index belongs to another store");
-    // Format 1 (no mark) kept one position per stream_index key: runs of
-    // one, which format 2 reads as they are. Any other layout is rebuilt.
+    // A new index gets the mark here. Format 1 (no mark) kept one position
+    // per stream_index key: runs of one, which format 2 reads as they are.
+    // Any other layout is rebuilt.
+    MDB_val fk = Val(kIndexFormatKey), fv;
     rc = mdb_get(txn, indexed_db_, &fk, &fv);
     if (rc == MDB_NOTFOUND) {
       MDB_val nf = Val(kIndexFormat);

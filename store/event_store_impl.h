@@ -251,6 +251,8 @@ struct IndexScratch {
   }
   // The index of `name` in streams, added (first touched at `position`) if new.
   uint32_t FindStream(std::string_view name, uint64_t position);
+  // Applies a "$$<stream>" event ($delete, $metadata) to its target stream.
+  void AddSystemEvent(const RecordView& rv);
   // Folds one event that carries a request id into `requests`. A request's
   // events are consecutive: its first run in the batch is its outcome
   // (merged with a stored one when written).

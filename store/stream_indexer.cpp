@@ -67,6 +67,15 @@ uint32_t IndexScratch::FindStream(std::string_view name, uint64_t position) {
   return i;
 }
 
+void IndexScratch::AddSystemEvent(const RecordView& rv) {
+  Stream& target = streams[FindStream(MetaTarget(rv.stream), rv.position)];
+  if (rv.type == kDeleteType) target.set_deleted = true;
+  if (rv.type == kMetadataType) {
+    StreamMetadata m;
+    if (MetadataFromJson(rv.data, &m)) target.metadata = m;
+  }
+}
+
 void IndexScratch::AddRequestEvent(std::string_view id, std::string_view stream, uint64_t hash, uint64_t version,
                                    uint64_t position) {
   NameKey key = NameKey::Of(id);
@@ -186,12 +195,7 @@ Result<bool> StoreImpl::ScanTail(uint64_t from, uint64_t max_events, MDB_txn* lo
       RILL_RETURN_IF_ERROR(LmdbStatus(mdb_get(log_txn, log_db_, &k, &v), "reading the log"));
       RecordView rv;
       RILL_RETURN_IF_ERROR(DecodeRecord(View(v), &rv));
-      IndexScratch::Stream& t = x.streams[x.FindStream(MetaTarget(st.name), pos)];
-      if (rv.type == kDeleteType) t.set_deleted = true;
-      if (rv.type == kMetadataType) {
-        StreamMetadata m;
-        if (MetadataFromJson(rv.data, &m)) t.metadata = m;
-      }
+      x.AddSystemEvent(rv);
     }
   }
   *done = x.refs.size();
@@ -265,14 +269,7 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
           st->last_version = rv.version;
           st->last_position = pos;
           x.event_stream.push_back(si);
-          if (IsMetaStream(rv.stream)) {
-            IndexScratch::Stream& t = x.streams[x.FindStream(MetaTarget(rv.stream), pos)];
-            if (rv.type == kDeleteType) t.set_deleted = true;
-            if (rv.type == kMetadataType) {
-              StreamMetadata m;
-              if (MetadataFromJson(rv.data, &m)) t.metadata = m;
-            }
-          }
+          if (IsMetaStream(rv.stream)) x.AddSystemEvent(rv);
           if (!rv.request_id.empty()) x.AddRequestEvent(rv.request_id, rv.stream, rv.request_hash, rv.version, pos);
           ++done;
           rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
