@@ -219,8 +219,9 @@ int RunSkus(const Config& cfg, bool hot) {
   fmt::print("{:<28} activations {} passivations {} snapshots {} live actors {}\n", "runtime", stats.activations,
              stats.passivations, stats.snapshots, stats.live_actors);
   auto ss = (*store)->Stats();
-  fmt::print("{:<28} batches {} requests/batch {:.0f} events {} indexed {}\n", "store", ss.batches,
-             ss.batches ? double(ss.batched_requests) / ss.batches : 0.0, ss.events, ss.indexed_position);
+  fmt::print("{:<28} batches {} requests/batch {:.0f} events {} indexed {} foreign {}\n", "store", ss.batches,
+             ss.batches ? double(ss.batched_requests) / ss.batches : 0.0, ss.events, ss.indexed_position,
+             ss.foreign_events);
   return oversold == 0 && o.failed == 0 ? 0 : 1;
 }
 

@@ -287,10 +287,25 @@ Status StoreImpl::CatchUpTail() {
 Status StoreImpl::CatchUpTailIn(MDB_txn* txn) {
   uint64_t last = LastLogPositionIn(txn);
   uint64_t from;
+  OwnCommit own;
   {
     std::lock_guard lock(tail_.mu);
     if (last <= tail_.known_end) return Status::OK();
     from = tail_.known_end + 1;
+    own = own_commit_;
+  }
+  if (own.last == last && own.first >= from) {
+    // Our writer's batch, committed and about to enter the tail (see
+    // own_commit_) if the record at its end is the one it wrote.
+    char key[8];
+    PutBigEndian64(key, own.last);
+    MDB_val k = Val(key, 8), v;
+    RecordView rv;
+    if (mdb_get(txn, log_db_, &k, &v) == 0 && DecodeRecord(View(v), &rv, /*verify_crc=*/false).ok() &&
+        rv.id == own.last_id) {
+      last = own.first - 1;
+      if (last < from) return Status::OK();
+    }
   }
   MDB_cursor* c;
   RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn, log_db_, &c), "cursor"));
@@ -299,7 +314,7 @@ Status StoreImpl::CatchUpTailIn(MDB_txn* txn) {
   MDB_val k = Val(key, 8), v;
   std::vector<std::string> records;
   int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-  while (rc == 0) {
+  while (rc == 0 && k.mv_size == 8 && GetBigEndian64(k.mv_data) <= last) {
     records.emplace_back(View(v));
     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
   }
@@ -596,7 +611,8 @@ Status StoreImpl::ListStreams(const std::string& category, std::vector<StreamInf
   LmdbEnv::ReadTxn txn;
   {
     std::lock_guard lock(tail_.mu);
-    for (auto& [name, _] : tail_.streams) tail_names.push_back(name);
+    for (auto& [name, st] : tail_.streams)  // empty ones are kept only for the writer (TrimLocked)
+      if (!st.entries.empty() || st.deleted || st.metadata) tail_names.push_back(name);
     RILL_RETURN_IF_ERROR(index_env_->BeginRead(&txn));
   }
   auto wanted = [&](std::string_view name) {
@@ -821,6 +837,10 @@ StoreStats StoreImpl::Stats() {
   s.batches = batches_.load();
   s.batched_requests = batched_requests_.load();
   s.map_growths = log_env_->map_growths() + index_env_->map_growths();
+  {
+    std::lock_guard lock(tail_.mu);
+    s.foreign_events = tail_.foreign_events;
+  }
   // Streams the index knows (system $$ streams included); cheap, unlike a
   // listing.
   LmdbEnv::ReadTxn txn;

@@ -58,6 +58,8 @@ struct StoreOptions {
   // Test hook: called with "commit" before each log commit. A non-OK status
   // makes that batch fail (its callers get the status) as if the write had
   // failed; the writer stays usable. Real fsync errors are fatal instead.
+  // Also called (status ignored) with "committed" on the writer thread after
+  // a batch's commit and before this process's reads see it in the tail.
   std::function<Status(const char* point)> fault_hook;
   // Applied to every event handed out by ReadStream, ReadAll and
   // subscriptions unless the read is raw: the upcaster engine (core/) installs
@@ -100,6 +102,10 @@ struct StoreStats {
   uint64_t batches = 0;        // write transactions committed by this process
   uint64_t batched_requests = 0;
   uint64_t map_growths = 0;
+  // Log entries this process learned of other than from its own writer:
+  // other processes' appends (each such entry makes the writer re-read the
+  // heads it caches). 0 while this process is the only writer.
+  uint64_t foreign_events = 0;
   std::string store_id;
   uint32_t format_version = 0;
 };

@@ -358,6 +358,20 @@ class StoreImpl final : public EventStore {
   MDB_dbi streams_db_ = 0, stream_index_db_ = 0, commands_db_ = 0, snapshots_db_ = 0, indexed_db_ = 0;
 
   UnindexedTail tail_;
+  // The batch this process's writer has written and is committing, under
+  // tail_.mu: positions [first, last] and the event id at `last` (0: none).
+  // The writer adds it to the tail itself, as its own, right after the
+  // commit; a reader's CatchUpTailIn that finds exactly it at the log's end
+  // in the meantime leaves it alone. Counting it foreign instead made the
+  // writer drop its whole head cache whenever an actor's activation read
+  // raced a commit (at 1M streams, every such race cost ~1M head reloads).
+  // The id check makes it exact: after a failed commit another process's
+  // records at those positions carry other ids.
+  struct OwnCommit {
+    uint64_t first = 0, last = 0;
+    Uuid last_id;
+  };
+  OwnCommit own_commit_;
   std::condition_variable commit_cv_;   // with tail_.mu: the log grew
   std::condition_variable indexed_cv_;  // with tail_.mu: the index advanced
 
@@ -390,8 +404,11 @@ class StoreImpl final : public EventStore {
   std::chrono::steady_clock::time_point last_sync_;
   // Writer thread only: stream heads it knows (see WriterHead). Dropped when
   // tail_.foreign_events says another writer touched the log, and when it
-  // grows past kMaxWriterHeads.
-  static constexpr size_t kMaxWriterHeads = size_t{1} << 19;
+  // grows past kMaxWriterHeads. Each head costs ~100 bytes, plus its tail
+  // entry kept while linked (~200): 4M streams stay cached in ~1.2 GB. The
+  // flash sale's 2M SKUs must fit: past the cap every batch re-read most
+  // heads from `streams` (B-tree searches were a third of the writer).
+  static constexpr size_t kMaxWriterHeads = size_t{1} << 22;
   WriterHeadTable writer_heads_;
   uint64_t writer_heads_foreign_ = 0;
   uint64_t write_attempts_ = 0;

@@ -461,6 +461,8 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
       return f && (f->load() || std::find(broken.begin(), broken.end(), f) != broken.end());
     };
     const int64_t now = NowMicros();  // one time for the batch: it commits as one
+    const uint64_t batch_first = next;
+    Uuid last_id;
     for (size_t i = 0; i < batch.size() && inner.ok(); ++i) {
       auto& p = batch[i];
       if (p.flush_marker) continue;
@@ -531,8 +533,9 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
         MDB_val k = Val(key, 8), v{EncodedRecordSize(r.stream, e, r.request_id), nullptr};
         inner = log_env_->Check(mdb_cursor_put(cur, &k, &v, MDB_APPEND | MDB_RESERVE), "appending to the log");
         if (!inner.ok()) break;
-        EncodeRecordTo(static_cast<char*>(v.mv_data), position, version, r.stream, e,
-                       e.id ? *e.id : Uuid::Generate(), e.time_us ? *e.time_us : now, r.request_id, hash);
+        last_id = e.id ? *e.id : Uuid::Generate();
+        EncodeRecordTo(static_cast<char*>(v.mv_data), position, version, r.stream, e, last_id,
+                       e.time_us ? *e.time_us : now, r.request_id, hash);
         head->work_position = position;
       }
       res.last_version = head->work_version;
@@ -547,10 +550,15 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
       outcomes[i] = std::move(res);
     }
     mdb_cursor_close(cur);
+    if (inner.ok() && next > batch_first) {
+      std::lock_guard lock(tail_.mu);
+      own_commit_ = OwnCommit{batch_first, next - 1, last_id};
+    }
     return inner;
   });
 
   if (s.ok()) {
+    if (options_.fault_hook) (void)options_.fault_hook("committed");
     for (WriterHead* h : touched) {
       h->version = h->work_version;
       h->position = h->work_position;
@@ -598,6 +606,7 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
         }
       }
       want_index = tail_.size() >= options_.index_batch_events;
+      own_commit_ = OwnCommit{};
     }
     commit_cv_.notify_all();
     if (want_index) {
@@ -608,6 +617,10 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
       index_cv_.notify_all();
     }
   } else {
+    {
+      std::lock_guard lock(tail_.mu);
+      own_commit_ = OwnCommit{};
+    }
     Status failed = s.WithContext("the batch was not written");
     if (log_env_->last_commit_failed_hard()) {
       // Retrying an fsync can report success over lost pages: stop writing.
