@@ -52,8 +52,13 @@ struct StoreOptions {
   size_t initial_map_bytes = 256u << 20;
   std::chrono::milliseconds async_flush_interval{200};
   // The indexer runs when this many events are unindexed, or every interval
-  // once appends pause (while they keep coming, every 20 intervals at most).
-  size_t index_batch_events = 200000;
+  // once appends pause (while they keep coming, every 100 intervals at most).
+  // A batch costs about the index pages it touches, and over many streams
+  // that is most pages whatever the batch size, so big batches are cheap per
+  // event: 1M events over 1M streams cost the indexer ~25% less CPU per event
+  // than 200,000 (flash sale). What waits meanwhile is the in-memory tail
+  // (~50 bytes per event) and, after a crash, re-indexing it from the log.
+  size_t index_batch_events = 1000000;
   std::chrono::milliseconds index_interval{50};
   // Test hook: called with "commit" before each log commit. A non-OK status
   // makes that batch fail (its callers get the status) as if the write had

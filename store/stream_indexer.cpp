@@ -495,7 +495,7 @@ void StoreImpl::IndexerLoop() {
   // appends keep coming, the indexer waits for a full batch (the writer asks)
   // or kMaxLagTicks intervals, not for every interval. A store that went
   // quiet is indexed at the next tick.
-  constexpr int kMaxLagTicks = 20;
+  constexpr int kMaxLagTicks = 100;
   uint64_t end_at_last_tick = 0;
   int ticks = 0;
   for (;;) {
