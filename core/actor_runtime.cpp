@@ -338,7 +338,7 @@ class Shard {
       RunReady();
       for (size_t i = 0; i < batch.size(); ++i) {
         PrefetchCommand(batch, i);
-        Handle(std::move(batch[i]));
+        Handle(batch[i]);
         RunReady();
       }
       batch.clear();
@@ -359,7 +359,7 @@ class Shard {
   // i + kStateAhead. Prefetching only reads, so the messages still run in
   // arrival order; a guess made stale by the messages in between (an actor
   // activated, passivated or dropped) only costs a wasted load.
-  static constexpr size_t kSlotAhead = 6, kActorAhead = 4, kStateAhead = 2;
+  static constexpr size_t kSlotAhead = 16, kActorAhead = 8, kStateAhead = 4;
 
   void PrefetchCommand(const std::vector<Message>& batch, size_t i) {
     const size_t n = batch.size();
@@ -378,9 +378,11 @@ class Shard {
   // in_flight count is the first thing a completion changes).
   void PrefetchCompletion(const std::vector<Completion>& completions, size_t i) {
     const size_t n = completions.size();
-    if (i + kSlotAhead < n) {
-      const char* f = reinterpret_cast<const char*>(&slots_[completions[i + kSlotAhead].slot]);
-      for (size_t off = 0; off < sizeof(InFlight); off += 64) Prefetch(f + off);
+    if (i + kSlotAhead < n) {  // what a completion reads of it
+      const InFlight& f = slots_[completions[i + kSlotAhead].slot];
+      Prefetch(&f.actor);
+      Prefetch(&f.message.command.id);
+      Prefetch(&f.message.done);
     }
     if (i + kActorAhead < n) {
       if (const Actor* a = slots_[completions[i + kActorAhead].slot].actor) PrefetchActor(a);
@@ -400,14 +402,17 @@ class Shard {
     while (!ready_.empty()) {
       Message m = std::move(ready_.front());
       ready_.pop_front();
-      Handle(std::move(m));
+      Handle(m);
     }
   }
 
-  void Handle(Message m) {
+  // Takes what it keeps out of `m` (a message is moved once, into the
+  // in-flight slot, a wait list or the reload queue), and leaves the rest to
+  // the caller to destroy.
+  void Handle(Message& m) {
     switch (m.kind) {
-      case Message::kCommand: HandleCommand(std::move(m)); break;
-      case Message::kGetState: HandleGetState(std::move(m)); break;
+      case Message::kCommand: HandleCommand(m); break;
+      case Message::kGetState: HandleGetState(m); break;
       case Message::kBarrier:
         if (in_flight_ == 0) m.barrier_done();
         else barriers_.push_back(std::move(m.barrier_done));
@@ -438,7 +443,7 @@ class Shard {
     return true;
   }
 
-  void HandleGetState(Message m) {
+  void HandleGetState(Message& m) {
     if (ParkIfReloading(m)) return;
     const AggregateType* type = registry_->ForStream(m.command.stream);
     if (!type) return m.state_done(UnknownAggregate(m.command.stream));
@@ -479,7 +484,7 @@ class Shard {
     return t;
   }
 
-  void HandleCommand(Message m) {
+  void HandleCommand(Message& m) {
     if (ParkIfReloading(m)) return;
     if (!m.retried) stats.commands.fetch_add(1, std::memory_order_relaxed);
     Command& c = m.command;
@@ -617,12 +622,10 @@ class Shard {
   }
 
   void HandleCompletion(Completion& c) {
+    // The message is handled where it lies; nothing below takes a slot.
     InFlight& f = slots_[c.slot];
     Actor& actor = *f.actor;
-    Message message = std::move(f.message);
-    f.message = Message();
-    f.actor = nullptr;
-    free_slots_.push_back(c.slot);
+    Message& message = f.message;
     actor.in_flight--;
     in_flight_--;
     std::vector<Message> waiters;
@@ -677,6 +680,11 @@ class Shard {
       // the id committed (duplicate) or run afresh.
       for (auto& w : waiters) z.parked.push_back(std::move(w));
     }
+    // The slot is free; its message's strings go when the next command
+    // moves in, but the callback (it may own things) goes now.
+    message.done = nullptr;
+    f.actor = nullptr;
+    free_slots_.push_back(c.slot);
     // Last: this may destroy the actor.
     if (actor.dropped && actor.in_flight == 0) Release(*actor.stream);
   }
