@@ -87,8 +87,33 @@ struct Actor {
   bool dropped = false;
   // Set by the store's writer when one of this actor's pipelined appends was
   // not written: the appends queued after it fail too (they were decided on
-  // its state). A reloaded actor is a new Actor with a clear flag.
-  std::atomic<bool> pipeline_failed{false};
+  // its state). A reloaded actor is a new Actor with a clear flag. Held
+  // (from the shard's FlagPool) only while commands are in flight: the
+  // writer reads it for every append, and in a small pool it is a cache hit
+  // there instead of a miss on a line of the actor that the shard writes.
+  std::atomic<bool>* pipeline_failed = nullptr;
+};
+
+// Pipeline flags for the actors of one shard that have commands in flight.
+// Addresses are stable (a deque grows without moving its elements); a flag
+// is cleared when it comes back, after the last append that carried it has
+// completed, so the writer no longer looks at it.
+class FlagPool {
+ public:
+  std::atomic<bool>* Take() {
+    if (free_.empty()) return &flags_.emplace_back(false);
+    std::atomic<bool>* f = free_.back();
+    free_.pop_back();
+    return f;
+  }
+  void Return(std::atomic<bool>* f) {
+    f->store(false, std::memory_order_relaxed);  // the next append's handoff to the writer publishes it
+    free_.push_back(f);
+  }
+
+ private:
+  std::deque<std::atomic<bool>> flags_;
+  std::vector<std::atomic<bool>*> free_;
 };
 
 using ActorMap = std::unordered_map<std::string, Actor>;
@@ -538,7 +563,8 @@ class Shard {
     req.expected = ExpectedVersion::Exact(actor.version);
     req.request_id = c.id;
     req.request_hash = hash;
-    req.pipeline_failed = &actor.pipeline_failed;
+    if (!actor.pipeline_failed) actor.pipeline_failed = flags_.Take();
+    req.pipeline_failed = actor.pipeline_failed;
     std::string meta = EventMeta(c, hash);
     req.events.reserve(decision.events().size());
     for (auto& e : decision.events()) {
@@ -685,6 +711,10 @@ class Shard {
     message.done = nullptr;
     f.actor = nullptr;
     free_slots_.push_back(c.slot);
+    if (actor.in_flight == 0) {  // every append that carried its flag has completed
+      flags_.Return(actor.pipeline_failed);
+      actor.pipeline_failed = nullptr;
+    }
     // Last: this may destroy the actor.
     if (actor.dropped && actor.in_flight == 0) Release(*actor.stream);
   }
@@ -884,6 +914,7 @@ class Shard {
   std::unordered_map<std::string, InFlightId> in_flight_ids_;
   std::vector<InFlight> slots_;
   std::vector<uint32_t> free_slots_;
+  FlagPool flags_;
   std::vector<std::function<void()>> barriers_;
   const AggregateType* last_type_ = nullptr;
   std::string last_category_;
