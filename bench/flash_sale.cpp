@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -90,10 +91,31 @@ struct Outcome {
   std::atomic<uint64_t> accepted{0}, rejected{0}, failed{0}, done{0};
   Histogram latency;
   Clock::time_point start;
-  std::vector<std::atomic<uint32_t>>* sold_per_sku = nullptr;
+  // Accepted purchases, as SKU numbers appended to a log per replying
+  // thread: a per-SKU counter bumped in the reply would be a cache miss per
+  // purchase on the shard thread at a million SKUs, charged to the runtime.
+  // Counted per SKU after the run.
+  bool log_sold = false;
+  uint64_t generation = 0;  // tells this Outcome's logs from an earlier one's
+  std::mutex logs_mu;
+  std::vector<std::unique_ptr<std::vector<uint32_t>>> sold_logs;
+  std::vector<uint32_t>& SoldLog() {
+    thread_local uint64_t log_generation = 0;
+    thread_local std::vector<uint32_t>* log = nullptr;
+    if (log_generation != generation) {
+      std::lock_guard lk(logs_mu);
+      sold_logs.push_back(std::make_unique<std::vector<uint32_t>>());
+      log = sold_logs.back().get();
+      log->reserve(1 << 20);
+      log_generation = generation;
+    }
+    return *log;
+  }
   double cpu_secs = 0;  // user + sys of the whole process during the phase
   std::string threads;  // CPU per thread name during the phase (bench/thread_cpu.h)
 };
+
+std::atomic<uint64_t> next_generation{1};
 
 double ProcessCpuSecs() {
   rusage u{};
@@ -105,12 +127,13 @@ double ProcessCpuSecs() {
 // make(i, &command). Waits for every reply.
 template <class Make>
 double Drive(ActorRuntime& rt, uint64_t count, int producers, Outcome& out, Make make,
-             std::vector<std::atomic<uint32_t>>* sold_per_sku) {
+             std::vector<uint32_t>* sold_per_sku) {
   auto start = Clock::now();
   double cpu0 = ProcessCpuSecs();
   auto threads0 = bench::ThreadCpu();
   out.start = start;
-  out.sold_per_sku = sold_per_sku;
+  out.log_sold = sold_per_sku != nullptr;
+  out.generation = next_generation.fetch_add(1);
   std::vector<std::thread> threads;
   for (int p = 0; p < producers; ++p)
     threads.emplace_back([&, p] {
@@ -128,7 +151,7 @@ double Drive(ActorRuntime& rt, uint64_t count, int producers, Outcome& out, Make
           out.latency.Add((now_us - static_cast<int64_t>(packed >> 32)) * 1000);
           if (r.ok()) {
             out.accepted.fetch_add(1, std::memory_order_relaxed);
-            if (out.sold_per_sku) (*out.sold_per_sku)[packed & 0xffffffffu].fetch_add(1, std::memory_order_relaxed);
+            if (out.log_sold) out.SoldLog().push_back(static_cast<uint32_t>(packed & 0xffffffffu));
           } else if (r.status().code() == Code::kRejected) {
             out.rejected.fetch_add(1, std::memory_order_relaxed);
           } else {
@@ -142,6 +165,9 @@ double Drive(ActorRuntime& rt, uint64_t count, int producers, Outcome& out, Make
   while (out.done.load(std::memory_order_acquire) < count) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   out.cpu_secs = ProcessCpuSecs() - cpu0;
   out.threads = bench::ThreadCpuSummary(threads0, bench::ThreadCpu());
+  if (sold_per_sku)
+    for (const auto& log : out.sold_logs)
+      for (uint32_t sku : *log) ++(*sold_per_sku)[sku];
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
@@ -190,7 +216,7 @@ int RunSkus(const Config& cfg, bool hot) {
     }, nullptr);
     Report(hot ? "hot: create SKUs" : "uniform: create SKUs", cfg.skus, secs, o);
   }
-  std::vector<std::atomic<uint32_t>> sold(cfg.skus);
+  std::vector<uint32_t> sold(cfg.skus);
   Outcome o;
   double secs = Drive(*runtime, cfg.purchases, cfg.producers, o, [&](uint64_t i, Command* c) {
     // A cheap deterministic mix (splitmix64) per command index.
@@ -209,7 +235,7 @@ int RunSkus(const Config& cfg, bool hot) {
   // actors agree (checked on the hot set and a sample).
   uint64_t oversold = 0;
   for (uint64_t s = 0; s < cfg.skus; ++s)
-    if (sold[s].load() > static_cast<uint64_t>(cfg.stock)) ++oversold;
+    if (sold[s] > static_cast<uint64_t>(cfg.stock)) ++oversold;
   for (uint64_t s = 0; s < std::min<uint64_t>(cfg.skus, 200); ++s) {
     auto st = runtime->GetState(SkuStream(prefix, s * (cfg.skus / std::min<uint64_t>(cfg.skus, 200))));
     if (!st.ok() || st->state.find("\"stock\":-") != std::string::npos) ++oversold;
