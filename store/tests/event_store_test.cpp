@@ -941,12 +941,9 @@ BOOST_AUTO_TEST_CASE(writer_heads_stay_exact_across_many_streams) {
   for (int round = 0; round < kRounds; ++round) {
     std::vector<std::future<Result<AppendResult>>> results;
     for (int i = 0; i < kStreams; ++i) {
-      auto promise = std::make_shared<std::promise<Result<AppendResult>>>();
-      results.push_back(promise->get_future());
       auto expected = round == 0 ? ExpectedVersion::NoStream() : ExpectedVersion::Exact(round);
       if (round == 2 && i == 1234) expected = ExpectedVersion::Exact(0);  // stale
-      s->AppendAsync(MakeAppend("many-" + std::to_string(i), "E", "{}", expected),
-                     [promise](Result<AppendResult> r) { promise->set_value(std::move(r)); });
+      results.push_back(AppendLater(s.get(), MakeAppend("many-" + std::to_string(i), "E", "{}", expected)));
     }
     for (int i = 0; i < kStreams; ++i) {
       auto r = results[i].get();
@@ -1000,11 +997,8 @@ BOOST_AUTO_TEST_CASE(own_commits_found_by_racing_readers_are_not_foreign) {
   for (int round = 0; round < kRounds; ++round) {
     std::vector<std::future<Result<AppendResult>>> results;
     for (int i = 0; i < kStreams; ++i) {
-      auto promise = std::make_shared<std::promise<Result<AppendResult>>>();
-      results.push_back(promise->get_future());
       auto expected = round == 0 ? ExpectedVersion::NoStream() : ExpectedVersion::Exact(round);
-      s->AppendAsync(MakeAppend("race-" + std::to_string(i), "E", "{}", expected),
-                     [promise](Result<AppendResult> r) { promise->set_value(std::move(r)); });
+      results.push_back(AppendLater(s.get(), MakeAppend("race-" + std::to_string(i), "E", "{}", expected)));
     }
     for (auto& f : results) {
       auto r = f.get();

@@ -3,6 +3,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <future>
+#include <memory>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -52,6 +54,14 @@ inline AppendRequest MakeAppend(std::string stream, std::string type, std::strin
   e.data = std::move(data);
   r.events.push_back(std::move(e));
   return r;
+}
+
+// AppendAsync, with a future for the outcome: many appends in flight at once.
+inline std::future<Result<AppendResult>> AppendLater(EventStore* s, AppendRequest r) {
+  auto promise = std::make_shared<std::promise<Result<AppendResult>>>();
+  auto f = promise->get_future();
+  s->AppendAsync(std::move(r), [promise](Result<AppendResult> out) { promise->set_value(std::move(out)); });
+  return f;
 }
 
 }  // namespace rill::testing
