@@ -611,8 +611,8 @@ Status StoreImpl::ListStreams(const std::string& category, std::vector<StreamInf
   LmdbEnv::ReadTxn txn;
   {
     std::lock_guard lock(tail_.mu);
-    for (auto& [name, st] : tail_.streams)  // empty ones are kept only for the writer (TrimLocked)
-      if (!st.entries.empty() || st.deleted || st.metadata) tail_names.push_back(name);
+    for (auto& [name, st] : tail_.streams)
+      if (!st.Empty()) tail_names.push_back(name);
     RILL_RETURN_IF_ERROR(index_env_->BeginRead(&txn));
   }
   auto wanted = [&](std::string_view name) {

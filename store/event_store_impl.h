@@ -327,7 +327,8 @@ class StoreImpl final : public EventStore {
   // says how many.
   Status Deliver(Event&& e, bool forward, std::vector<Event>* out, size_t* added);
   Status Validate(const AppendRequest& r, bool system, size_t* bytes) const;
-  void Enqueue(PendingAppend p);
+  // Reserves a place and pushes `p`, or fails it (its done, its pipeline).
+  void Enqueue(PendingAppend&& p);
   // The append queue (group_commit_writer.cpp). Reserve takes a place in it
   // (waiting for room unless `flush_marker`) or says why not (closing, or the
   // writer stopped); Push then hands the request over and must follow.

@@ -48,7 +48,6 @@ Status StoreImpl::Validate(const AppendRequest& r, bool system, size_t* bytes) c
 void StoreImpl::AppendAsync(AppendRequest request, std::function<void(Result<AppendResult>)> done) {
   size_t bytes = 0;
   Status v = Validate(request, false, &bytes);
-  if (v.ok()) v = Reserve(/*flush_marker=*/false);
   if (!v.ok()) {
     if (request.pipeline_failed) request.pipeline_failed->store(true);
     done(v);
@@ -58,10 +57,10 @@ void StoreImpl::AppendAsync(AppendRequest request, std::function<void(Result<App
   p.request = std::move(request);
   p.done = std::move(done);
   p.bytes = bytes;
-  Push(std::move(p));
+  Enqueue(std::move(p));
 }
 
-void StoreImpl::Enqueue(PendingAppend p) {
+void StoreImpl::Enqueue(PendingAppend&& p) {
   Status refused = Reserve(/*flush_marker=*/false);
   if (refused.ok()) {
     Push(std::move(p));

@@ -217,7 +217,7 @@ void UnindexedTail::UnlinkWriterLocked() {
     if (st.writer) st.writer->tail = nullptr;
     st.writer = nullptr;
     // Kept only for the link (see TrimLocked): nothing points here any more.
-    if (st.entries.empty() && !st.deleted && !st.metadata) it = streams.erase(it);
+    if (st.Empty()) it = streams.erase(it);
     else ++it;
   }
 }
@@ -241,14 +241,14 @@ bool UnindexedTail::TrimLocked(uint64_t position, size_t max_events) {
       // 1M streams, ~15% of the writer and the indexer). UnlinkWriterLocked
       // erases the empty ones when the writer forgets its heads, so this
       // keeps at most one node per head the writer caches.
-      if (!st.deleted && !st.metadata && !st.writer) streams.erase(streams.find(name));  // `name` and `st` die here
+      if (st.Empty() && !st.writer) streams.erase(streams.find(name));  // `name` and `st` die here
       if (!target.empty()) {
         // No newer $$ event is pending: the index holds the target's flags.
         auto t = streams.find(target);
         if (t != streams.end()) {
           t->second.deleted.reset();
           t->second.metadata.reset();
-          if (t->second.entries.empty() && !t->second.writer) streams.erase(t);
+          if (t->second.Empty() && !t->second.writer) streams.erase(t);
         }
       }
     }

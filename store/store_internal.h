@@ -125,6 +125,8 @@ struct UnindexedTailStream {
     std::optional<bool> deleted;
     std::optional<StreamMetadata> metadata;
     WriterHead* writer = nullptr;  // the writer's cache entry pointing here
+    // Nothing the index does not hold: kept only while the writer links it.
+    bool Empty() const { return entries.empty() && !deleted && !metadata; }
     // The indexer's own: this stream's place in the batch it is building
     // (valid while index_batch is that batch's number), so grouping a batch
     // from the tail hashes each stream's name once, not each event's. Only

@@ -147,8 +147,9 @@ static Status WriteIndexRuns(LmdbEnv* env, MDB_cursor* c, const IndexScratch& x)
 // The tail holds every event after the index's mark that this process has
 // seen, in log order. Copying its refs (two words each) and request ids
 // under the lock keeps the writer waiting for microseconds, not for the
-// batch; the names stay valid without the lock, because only this thread
-// erases tail streams (TrimLocked, after the batch commits).
+// batch. The streams the refs point to stay valid without the lock: a tail
+// stream is erased only when Empty(), and these hold the refs' entries
+// until this thread trims them (TrimLocked, after the batch commits).
 Result<bool> StoreImpl::ScanTail(uint64_t from, uint64_t max_events, MDB_txn* log_txn, uint64_t* done) {
   IndexScratch& x = index_scratch_;
   {
