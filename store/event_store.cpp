@@ -292,11 +292,17 @@ Status StoreImpl::CatchUpTailIn(MDB_txn* txn) {
     std::lock_guard lock(tail_.mu);
     if (last <= tail_.known_end) return Status::OK();
     from = tail_.known_end + 1;
-    own = own_commit_;
+    // Our writer's batches at the log's end, if that is where they are.
+    if (own_commit_.first && own_commit_.last == last) {
+      own = own_commit_;
+      if (own_pending_.first && own_pending_.last + 1 == own.first) own.first = own_pending_.first;
+    } else if (own_pending_.first && own_pending_.last == last) {
+      own = own_pending_;
+    }
   }
-  if (own.last == last && own.first >= from) {
-    // Our writer's batch, committed and about to enter the tail (see
-    // own_commit_) if the record at its end is the one it wrote.
+  if (own.first && own.first >= from) {
+    // Our writer's batches, committed and about to enter the tail (see
+    // own_commit_) if the record at their end is the one it wrote.
     char key[8];
     PutBigEndian64(key, own.last);
     MDB_val k = Val(key, 8), v;

@@ -64,7 +64,9 @@ struct StoreOptions {
   // makes that batch fail (its callers get the status) as if the write had
   // failed; the writer stays usable. Real fsync errors are fatal instead.
   // Also called (status ignored) with "committed" on the writer thread after
-  // a batch's commit and before this process's reads see it in the tail.
+  // a batch's commit, and with "complete" on the completer thread before it
+  // adds a committed batch to the tail (where this process's reads see it)
+  // and runs the batch's callbacks.
   std::function<Status(const char* point)> fault_hook;
   // Applied to every event handed out by ReadStream, ReadAll and
   // subscriptions unless the read is raw: the upcaster engine (core/) installs

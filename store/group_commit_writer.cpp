@@ -7,8 +7,11 @@
 // alone; the rest of its batch commits.
 #include <fmt/format.h>
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <iterator>
+#include <thread>
 #include <unordered_map>
 
 #include "store/event_store_impl.h"
@@ -194,9 +197,16 @@ void StoreImpl::WaitForQueuedLocked(std::unique_lock<std::mutex>& lock, uint64_t
 void StoreImpl::WriterLoop() {
   last_sync_ = std::chrono::steady_clock::now();
   const bool async = options_.durability == Durability::kAsync;
-  std::vector<PendingAppend> batch;
+  {
+    std::lock_guard lock(completer_mu_);
+    completer_stop_ = false;
+  }
+  std::thread completer([this] { CompleterLoop(); });
+  size_t current = 0;  // the write_scratch_ the completer does not hold
   auto closing = [&] { return (queue_reserved_.load() & kQueueClosed) != 0; };
   for (;;) {
+    WriteScratch& sc = write_scratch_[current];
+    std::vector<PendingAppend>& batch = sc.batch;
     batch.clear();
     {
       std::unique_lock lock(queue_mu_);
@@ -267,13 +277,16 @@ void StoreImpl::WriterLoop() {
         }
       }
       if (!writer_failed_.load()) {
-        WriteBatch(batch);
-        // WriteBatch sets writer_fatal_ (on this thread) before it completes
-        // the batch; appenders read writer_failed_ instead of taking a lock.
+        WriteBatch(sc);
+        // WriteBatch sets writer_fatal_ (on this thread) before the batch is
+        // completed; appenders read writer_failed_ instead of taking a lock.
         if (!writer_fatal_.ok()) writer_failed_.store(true);
+        HandOver(sc);
+        current ^= 1;
       } else {
         // After a hard commit failure nothing more is written: requests
         // that were queued before Reserve saw the flag fail as later ones do.
+        WaitForCompleter();  // callbacks run in batch order
         for (auto& p : batch)
           if (p.request.pipeline_failed && !p.flush_marker) p.request.pipeline_failed->store(true);
         for (auto& p : batch)
@@ -284,6 +297,52 @@ void StoreImpl::WriterLoop() {
       (void)log_env_->Sync(true);
       last_sync_ = std::chrono::steady_clock::now();
     }
+  }
+  {
+    std::lock_guard lock(completer_mu_);
+    completer_stop_ = true;  // it finishes the batch it holds first
+  }
+  completer_cv_.notify_all();
+  completer.join();
+}
+
+void StoreImpl::WaitForCompleter() {
+  std::unique_lock lock(completer_mu_);
+  completer_cv_.wait(lock, [&] { return completer_batch_ == nullptr; });
+}
+
+void StoreImpl::HandOver(WriteScratch& sc) {
+  WaitForCompleter();
+  {
+    std::lock_guard lock(tail_.mu);
+    own_pending_ = own_commit_;  // {} unless committed
+    own_commit_ = OwnCommit{};
+  }
+  pending_ids_.clear();
+  if (sc.committed) pending_ids_.swap(batch_ids_);
+  {
+    std::lock_guard lock(completer_mu_);
+    completer_batch_ = &sc;
+  }
+  completer_cv_.notify_all();
+}
+
+void StoreImpl::CompleterLoop() {
+  pthread_setname_np(pthread_self(), "rill-completer");  // for top -H, perf and the benches
+  for (;;) {
+    WriteScratch* sc;
+    {
+      std::unique_lock lock(completer_mu_);
+      completer_cv_.wait(lock, [&] { return completer_batch_ || completer_stop_; });
+      if (!completer_batch_) return;
+      sc = completer_batch_;
+    }
+    CompleteBatch(*sc);
+    {
+      std::lock_guard lock(completer_mu_);
+      completer_batch_ = nullptr;
+    }
+    completer_cv_.notify_all();
   }
 }
 
@@ -357,19 +416,22 @@ static std::string ConflictMessage(const std::string& stream, const ExpectedVers
   }
 }
 
-void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
-  std::vector<std::optional<Result<AppendResult>>> outcomes(batch.size());
-  // Per request: 0 not written; 1 written; 2 written, and the tail needs
-  // nothing of it but its positions (no request id, no system stream).
-  std::vector<char> writes(batch.size(), 0);
-  std::vector<uint64_t> hashes(batch.size(), 0);
-  // Per request: its stream's head and the head its expected version is
-  // checked against (differs for system appends to "$$stream").
-  std::vector<std::pair<WriterHead*, WriterHead*>> heads(batch.size());
-  std::vector<WriterHead*> touched;  // heads this attempt changed
-  // Each request's stream name hashed once (and, for system appends, the
-  // checked stream's), starting to load its head table slot meanwhile.
-  std::vector<std::pair<uint64_t, uint64_t>> name_hashes(batch.size());
+void StoreImpl::WriteBatch(WriteScratch& sc) {
+  std::vector<PendingAppend>& batch = sc.batch;
+  auto& outcomes = sc.outcomes;
+  outcomes.clear();
+  outcomes.resize(batch.size());
+  auto& writes = sc.writes;
+  writes.assign(batch.size(), 0);
+  auto& hashes = sc.hashes;
+  hashes.assign(batch.size(), 0);
+  auto& heads = sc.heads;
+  heads.assign(batch.size(), {});
+  auto& touched = touched_;
+  touched.clear();
+  // Each name hashed once, starting to load its head table slot meanwhile.
+  auto& name_hashes = sc.name_hashes;
+  name_hashes.assign(batch.size(), {});
   bool any_pipelined = false;
   for (size_t i = 0; i < batch.size(); ++i) {
     const auto& p = batch[i];
@@ -399,15 +461,20 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     // one index read transaction.
     const uint64_t attempt = ++write_attempts_;
     touched.clear();
+    bool drop_heads;
     {
       std::lock_guard lock(tail_.mu);
-      if (tail_.foreign_events != writer_heads_foreign_ || writer_heads_.size() > kMaxWriterHeads) {
-        tail_.UnlinkWriterLocked();
-        writer_heads_.Clear();
-        writer_heads_foreign_ = tail_.foreign_events;
-      }
+      drop_heads = tail_.foreign_events != writer_heads_foreign_ || writer_heads_.size() > kMaxWriterHeads;
     }
-    std::unordered_map<std::string, RequestRecord> ids;
+    if (drop_heads) {
+      WaitForCompleter();  // it holds heads of the last batch
+      std::lock_guard lock(tail_.mu);
+      tail_.UnlinkWriterLocked();
+      writer_heads_.Clear();
+      writer_heads_foreign_ = tail_.foreign_events;
+    }
+    auto& ids = batch_ids_;
+    ids.clear();
     std::unordered_map<std::string, std::optional<RequestRecord>> stored_ids;
     {
       std::vector<std::pair<const std::string*, WriterHead*>> load;
@@ -487,6 +554,7 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
       if (!r.request_id.empty()) {
         std::optional<RequestRecord> prev;
         if (auto bi = ids.find(r.request_id); bi != ids.end()) prev = bi->second;
+        else if (auto pi = pending_ids_.find(r.request_id); pi != pending_ids_.end()) prev = pi->second;
         else prev = stored_ids[r.request_id];
         if (prev) {
           if (prev->hash == hash) {
@@ -565,6 +633,41 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     }
     batches_.fetch_add(1);
     batched_requests_.fetch_add(batch.size());
+  } else {
+    {
+      std::lock_guard lock(tail_.mu);
+      own_commit_ = OwnCommit{};
+    }
+    Status failed = s.WithContext("the batch was not written");
+    if (log_env_->last_commit_failed_hard()) {
+      // Retrying an fsync can report success over lost pages: stop writing.
+      std::lock_guard lock(queue_mu_);
+      writer_fatal_ = Status::IOError("the log writer stopped after a failed commit (" + s.message() +
+                                      "); reopen the store");
+    }
+    for (size_t i = 0; i < batch.size(); ++i)
+      if (!outcomes[i] || writes[i]) outcomes[i] = failed;
+  }
+  // (A pass of its own only when the batch has pipelined requests: at 8,000
+  // requests a pass over the batch is a few cache misses each.)
+  for (size_t i = 0; any_pipelined && i < batch.size(); ++i) {
+    auto& p = batch[i];
+    if (p.request.pipeline_failed && !p.flush_marker && (!s.ok() || !writes[i]))
+      p.request.pipeline_failed->store(true);  // before any done: later requests see it
+  }
+  sc.committed = s.ok();
+}
+
+// The tail learns what is acknowledged before any callback runs, so a read
+// after an acknowledgement finds the event.
+void StoreImpl::CompleteBatch(WriteScratch& sc) {
+  std::vector<PendingAppend>& batch = sc.batch;
+  auto& outcomes = sc.outcomes;
+  const auto& writes = sc.writes;
+  const auto& hashes = sc.hashes;
+  const auto& heads = sc.heads;
+  if (options_.fault_hook) (void)options_.fault_hook("complete");
+  if (sc.committed) {
     bool want_index;
     {
       std::lock_guard lock(tail_.mu);
@@ -605,7 +708,7 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
         }
       }
       want_index = tail_.size() >= options_.index_batch_events;
-      own_commit_ = OwnCommit{};
+      own_pending_ = OwnCommit{};
     }
     commit_cv_.notify_all();
     if (want_index) {
@@ -615,27 +718,6 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
       }
       index_cv_.notify_all();
     }
-  } else {
-    {
-      std::lock_guard lock(tail_.mu);
-      own_commit_ = OwnCommit{};
-    }
-    Status failed = s.WithContext("the batch was not written");
-    if (log_env_->last_commit_failed_hard()) {
-      // Retrying an fsync can report success over lost pages: stop writing.
-      std::lock_guard lock(queue_mu_);
-      writer_fatal_ = Status::IOError("the log writer stopped after a failed commit (" + s.message() +
-                                      "); reopen the store");
-    }
-    for (size_t i = 0; i < batch.size(); ++i)
-      if (!outcomes[i] || writes[i]) outcomes[i] = failed;
-  }
-  // (A pass of its own only when the batch has pipelined requests: at 8,000
-  // requests a pass over the batch is a few cache misses each.)
-  for (size_t i = 0; any_pipelined && i < batch.size(); ++i) {
-    auto& p = batch[i];
-    if (p.request.pipeline_failed && !p.flush_marker && (!s.ok() || !writes[i]))
-      p.request.pipeline_failed->store(true);  // before any done: later requests see it
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     auto& p = batch[i];
@@ -643,6 +725,7 @@ void StoreImpl::WriteBatch(std::vector<PendingAppend>& batch) {
     if (p.flush_marker) p.done(Status::OK());
     else p.done(std::move(*outcomes[i]));
   }
+  batch.clear();  // the requests' memory is freed here, off the writer
 }
 
 static Status SystemAppend(StoreImpl* store, const std::string& stream, ExpectedVersion expected,

@@ -241,13 +241,22 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       const bool from_tail = *tail_scan;
       Status inner;
       if (!from_tail) {
+        // Not our writer's batches that the completer is about to add to
+        // the tail: indexed from the log, they would count as foreign.
+        uint64_t own_from;
+        {
+          std::lock_guard lock(tail_.mu);
+          own_from = OwnUnlistedLocked();
+        }
+        uint64_t log_limit = max_events;
+        if (own_from) log_limit = own_from <= from ? 0 : std::min<uint64_t>(max_events, own_from - from);
         MDB_cursor* c;
         RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(ltxn.get(), log_db_, &c), "cursor"));
         char key[8];
         PutBigEndian64(key, from);
         MDB_val k = Val(key, 8), v;
         int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-        while (rc == 0 && done < max_events) {
+        while (rc == 0 && done < log_limit) {
           uint64_t pos = GetBigEndian64(k.mv_data);
           RecordView rv;
           inner = DecodeRecord(View(v), &rv);

@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -1022,6 +1024,74 @@ BOOST_AUTO_TEST_CASE(own_commits_found_by_racing_readers_are_not_foreign) {
   auto r = s->Append(next);
   BOOST_REQUIRE_MESSAGE(r.ok(), r.status().ToString());
   BOOST_TEST(r->first_version == uint64_t(kRounds) + 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_the_completer_holds_is_known_to_the_next_batch_and_to_readers) {
+  TempDir tmp;
+  // The completer thread adds a committed batch to the tail while the writer
+  // writes the next one. Hold it there, before its tail update: the batch's
+  // request id and its events are in no tail yet, and the log has them.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool hold = false, held = false;
+  StoreOptions o;
+  o.fault_hook = [&](const char* point) {
+    if (std::string_view(point) == "complete") {
+      std::unique_lock lock(mu);
+      if (hold) {
+        held = true;
+        cv.notify_all();
+        cv.wait(lock, [&] { return !hold; });
+      }
+    }
+    return Status::OK();
+  };
+  auto s = OpenOrDie(tmp.sub("db"), o);
+  auto warm = s->Append(MakeAppend("held-0", "E", "{}", ExpectedVersion::NoStream()));
+  BOOST_REQUIRE(warm.ok());
+  const uint64_t batches = s->Stats().batches;
+  {
+    std::lock_guard lock(mu);
+    hold = true;
+  }
+  AppendRequest first = MakeAppend("held-1", "E", R"({"n":1})", ExpectedVersion::NoStream());
+  first.request_id = "req-held-1";
+  auto f1 = AppendLater(s.get(), first);
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return held; });
+  }
+  // Readers catch up meanwhile: the held batch is the writer's, not foreign,
+  // and not acknowledged yet, so not listed yet either.
+  BOOST_TEST(s->LastPosition() == 1u);
+  (void)s->GetStream("held-1");
+  // The same request again: the next batch must find its id (a second write
+  // would be an event applied twice), and a version check must see the held
+  // events.
+  auto f2 = AppendLater(s.get(), first);
+  auto f3 = AppendLater(s.get(), MakeAppend("held-1", "E", "{}", ExpectedVersion::Exact(1)));
+  // Both written (a regression may instead stall the writer: fail, not hang).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (s->Stats().batches < batches + 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  BOOST_TEST(s->Stats().batches >= batches + 2);
+  {
+    std::lock_guard lock(mu);
+    hold = false;
+  }
+  cv.notify_all();
+  auto r1 = f1.get(), r2 = f2.get(), r3 = f3.get();
+  BOOST_REQUIRE_MESSAGE(r1.ok(), r1.status().ToString());
+  BOOST_REQUIRE_MESSAGE(r2.ok(), r2.status().ToString());
+  BOOST_REQUIRE_MESSAGE(r3.ok(), r3.status().ToString());
+  BOOST_TEST(!r1->duplicate);
+  BOOST_TEST(r2->duplicate);
+  BOOST_TEST(r2->first_position == r1->first_position);
+  BOOST_TEST(r3->first_version == 2u);
+  BOOST_TEST(r3->first_position == 3u);
+  BOOST_TEST(s->LastPosition() == 3u);
+  BOOST_TEST(s->GetStream("held-1")->head_version == 2u);
+  BOOST_TEST(s->Stats().foreign_events == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
