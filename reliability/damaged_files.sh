@@ -26,7 +26,14 @@ printf -- '-- rill projection: counts\n-- schema\nCREATE TABLE IF NOT EXISTS c(s
   rel_run "$REL_DIR/out" "$REL_DIR/err" append --file "$REL_DIR/in.jsonl" &&
   rel_run "$REL_DIR/out" "$REL_DIR/err" project add "$REL_DIR/counts.sql" &&
   rel_run "$REL_DIR/out" "$REL_DIR/err" project run counts &&
+  rel_run "$REL_DIR/out" "$REL_DIR/err" backup "$REL_DIR/compact" &&
+  cp "$REL_DIR/compact/log/data.mdb" "$pristine/log/data.mdb" &&
   rel_run "$REL_DIR/out" "$REL_DIR/err" check; } || rel_fail "setting up the store: $(head -1 "$REL_DIR/err")"
+# The log is the compacted copy `rill backup` makes: it has no free pages, so
+# each page zeroed below is one the B-tree uses. (Uncompacted, how many
+# transactions the append took decided which pages were free, and a zeroed
+# free page is rightly not noticed: the case failed now and then.)
+log_pages=$(($(stat -c %s "$pristine/log/data.mdb") / 4096))
 
 fresh_copy() { rm -rf "$db"; cp -a "$pristine" "$db"; export RILL_DB="$db"; cases=$((cases + 1)); CASE=$1; }
 
@@ -76,7 +83,7 @@ expect 1 "150" show "$stream_of_150"
 expect 0 "" show item-2 --count 3
 
 # 3. A zeroed B-tree page in the log (LMDB has no page checksums).
-for page in 3 10 20; do
+for page in 3 $((log_pages / 2)) $((log_pages - 1)); do
   fresh_copy "zeroed log page $page"
   dd if=/dev/zero of="$db/log/data.mdb" bs=4096 seek="$page" count=1 conv=notrunc status=none
   expect 1 "" check
