@@ -1035,6 +1035,7 @@ BOOST_AUTO_TEST_CASE(a_batch_the_completer_holds_is_known_to_the_next_batch_and_
   std::condition_variable cv;
   bool hold = false, held = false;
   StoreOptions o;
+  o.complete_inline_below = 0;  // one-request batches too go through the completer
   o.fault_hook = [&](const char* point) {
     if (std::string_view(point) == "complete") {
       std::unique_lock lock(mu);
