@@ -171,8 +171,20 @@ struct IndexScratch {
       }
     }
     void Clear() {
-      std::fill(slots_.begin(), slots_.end(), Slot{});
+      // A batch from the tail never fills the table (see ScanTail): do not
+      // sweep tens of MB of empty slots for it.
+      if (used_) std::fill(slots_.begin(), slots_.end(), Slot{});
       used_ = 0;
+    }
+    // Adds entry `index`, known to be new (no lookup of an equal name).
+    template <class NameOf>
+    void Insert(std::string_view name, const NameKey& key, uint32_t index, const NameOf& name_of) {
+      if ((used_ + 1) * 2 > slots_.size()) Grow(name_of);
+      size_t mask = slots_.size() - 1;
+      size_t i = Hash(key, name) & mask;
+      while (slots_[i].index_plus_1) i = (i + 1) & mask;
+      slots_[i] = Slot{key, index + 1};
+      ++used_;
     }
 
    private:
@@ -238,6 +250,7 @@ struct IndexScratch {
   std::vector<TailRequestEvent> tail_requests;
   std::deque<std::string> tail_ids;  // a deque: adding never moves the strings
   std::vector<UnindexedTail::Ref> refs;
+  std::vector<uint64_t> meta_events;  // positions of a tail batch's $$ events
   uint64_t batch_number = 0;  // counts ScanTail calls; see UnindexedTailStream::index_batch
   std::vector<uint32_t> cursor;        // per stream: next slot in `positions`
   std::vector<uint64_t> positions;     // the batch's positions grouped by stream
@@ -253,8 +266,14 @@ struct IndexScratch {
     tail_ids.clear();
     refs.clear();
   }
-  // The index of `name` in streams, added (first touched at `position`) if new.
+  // The index of `name` in streams, added (first touched at `position`) if
+  // new; an earlier `position` than the stream's first touch becomes it.
   uint32_t FindStream(std::string_view name, uint64_t position);
+  // Adds a stream the batch has not named yet, without the name table (a
+  // batch from the tail knows its streams by their tail entries). The table
+  // is filled from `streams` by IndexStreamNames before FindStream is used.
+  uint32_t AddNewStream(std::string_view name, uint64_t position);
+  void IndexStreamNames();
   // Applies a "$$<stream>" event ($delete, $metadata) to its target stream.
   void AddSystemEvent(const RecordView& rv);
   // Folds one event that carries a request id into `requests`. A request's

@@ -382,6 +382,16 @@ BOOST_AUTO_TEST_CASE(index_from_the_tail_equals_index_from_the_log) {
         m.max_count = 5;
         BOOST_REQUIRE(s->SetStreamMetadata("t-9", m).ok());
       }
+      if (i == 400) {
+        // A $$ event names a new stream before its own events do, with
+        // another new stream between: numbered by that first naming.
+        BOOST_REQUIRE(s->WaitIndexed(s->LastPosition()).ok());
+        StreamMetadata m;
+        m.max_age_us = 1000000;
+        BOOST_REQUIRE(s->SetStreamMetadata("named-first", m).ok());
+        BOOST_REQUIRE(s->Append(MakeAppend("between", "E")).ok());
+        BOOST_REQUIRE(s->Append(MakeAppend("named-first", "E")).ok());
+      }
       if (i % 41 == 0) BOOST_REQUIRE(s->WaitIndexed(s->LastPosition()).ok());
     }
     BOOST_REQUIRE(s->WaitIndexed(s->LastPosition()).ok());
