@@ -58,7 +58,7 @@ struct StoreOptions {
   // event: 1M events over 1M streams cost the indexer ~25% less CPU per event
   // than 200,000 (flash sale). What waits meanwhile is the in-memory tail
   // (~50 bytes per event) and, after a crash, re-indexing it from the log.
-  size_t index_batch_events = 1000000;
+  size_t index_batch_events = 4000000;
   std::chrono::milliseconds index_interval{50};
   // A committed batch of at least this many requests is recorded in the tail
   // and acknowledged by the completer thread while the writer writes the
