@@ -206,20 +206,31 @@ struct IndexScratch {
   };
 
   // One stream the batch touches (its events, or a $$ event aimed at it).
-  struct Stream {
+  // Two cache lines: a batch holds up to millions, walked in three orders,
+  // so every byte here is paid for in misses. Its NameKey is in stream_keys
+  // and a $metadata in stream_metadata, beside it.
+  struct alignas(64) Stream {
     std::string_view name;  // into the log read transaction's pages, or the tail's stream map
-    NameKey key;
     uint64_t first_touch = 0;  // position of the batch event that first named it
     uint64_t first_event = 0;  // position of its first event in the batch (0: none)
     uint64_t first_version = 0, last_version = 0, last_position = 0;
     uint32_t events = 0;
     bool meta = false;  // a $$ stream
     bool set_deleted = false;
-    std::optional<StreamMetadata> metadata;  // the batch's last valid $metadata
+    bool set_metadata = false;  // stream_metadata holds the batch's last valid $metadata
     bool stored = false;  // found in `streams`; record holds it (then updated)
     StreamRecord record;
   };
   std::vector<Stream> streams;
+  static_assert(sizeof(Stream) == 128);
+  std::vector<NameKey> stream_keys;  // per stream, same index
+  std::vector<std::pair<uint32_t, StreamMetadata>> stream_metadata;  // (stream, $metadata), in log order
+  // The batch's last $metadata for stream i (set_metadata is set).
+  const StreamMetadata& MetadataOf(uint32_t i) const {
+    for (auto it = stream_metadata.rbegin(); it != stream_metadata.rend(); ++it)
+      if (it->first == i) return it->second;
+    return stream_metadata.back().second;  // unreachable while set_metadata is kept true
+  }
   NameTable stream_table;
   // One request id in the batch: the outcome of its first run of consecutive
   // events here (its record in `commands`, unless one is stored already).
@@ -257,6 +268,8 @@ struct IndexScratch {
 
   void Clear() {
     streams.clear();
+    stream_keys.clear();
+    stream_metadata.clear();
     stream_table.Clear();
     requests.clear();
     request_table.Clear();

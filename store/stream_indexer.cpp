@@ -18,10 +18,14 @@ namespace rill {
 
 // `sorted` = the entries' indexes in name order: by the 16-byte key held
 // beside each entry, then, for equal keys, by the whole name.
-template <class Entries, class NameOf>
-static void SortByName(const Entries& entries, NameOf name_of, std::vector<IndexScratch::SortKey>* sorted) {
+template <class Entries, class KeyOf, class NameOf>
+static void SortByName(const Entries& entries, KeyOf key_of, NameOf name_of,
+                       std::vector<IndexScratch::SortKey>* sorted) {
   sorted->clear();
-  for (uint32_t i = 0; i < entries.size(); ++i) sorted->push_back({entries[i].key.hi, entries[i].key.lo, i});
+  for (uint32_t i = 0; i < entries.size(); ++i) {
+    const IndexScratch::NameKey& key = key_of(i);
+    sorted->push_back({key.hi, key.lo, i});
+  }
   std::sort(sorted->begin(), sorted->end(), [&](const IndexScratch::SortKey& a, const IndexScratch::SortKey& b) {
     if (a.hi != b.hi) return a.hi < b.hi;
     if (a.lo != b.lo) return a.lo < b.lo;
@@ -59,8 +63,8 @@ uint32_t IndexScratch::FindStream(std::string_view name, uint64_t position) {
   uint32_t i = stream_table.Find(name, key, next, [this](uint32_t j) { return streams[j].name; });
   if (i == next) {
     Stream& st = streams.emplace_back();
+    stream_keys.push_back(key);
     st.name = name;
-    st.key = key;
     st.first_touch = position;
     st.meta = IsMetaStream(name);
   } else if (position < streams[i].first_touch) {
@@ -72,8 +76,8 @@ uint32_t IndexScratch::FindStream(std::string_view name, uint64_t position) {
 uint32_t IndexScratch::AddNewStream(std::string_view name, uint64_t position) {
   auto i = static_cast<uint32_t>(streams.size());
   Stream& st = streams.emplace_back();
+  stream_keys.push_back(NameKey::Of(name));
   st.name = name;
-  st.key = NameKey::Of(name);
   st.first_touch = position;
   st.meta = IsMetaStream(name);
   return i;
@@ -81,7 +85,7 @@ uint32_t IndexScratch::AddNewStream(std::string_view name, uint64_t position) {
 
 void IndexScratch::IndexStreamNames() {
   for (uint32_t i = 0; i < streams.size(); ++i)
-    stream_table.Insert(streams[i].name, streams[i].key, i, [this](uint32_t j) { return streams[j].name; });
+    stream_table.Insert(streams[i].name, stream_keys[i], i, [this](uint32_t j) { return streams[j].name; });
 }
 
 // The batch's streams are far apart in memory (hundreds of thousands of
@@ -95,11 +99,14 @@ static inline void PrefetchStream(const IndexScratch::Stream* st) {
 }
 
 void IndexScratch::AddSystemEvent(const RecordView& rv) {
-  Stream& target = streams[FindStream(MetaTarget(rv.stream), rv.position)];
-  if (rv.type == kDeleteType) target.set_deleted = true;
+  uint32_t i = FindStream(MetaTarget(rv.stream), rv.position);
+  if (rv.type == kDeleteType) streams[i].set_deleted = true;
   if (rv.type == kMetadataType) {
     StreamMetadata m;
-    if (MetadataFromJson(rv.data, &m)) target.metadata = m;
+    if (MetadataFromJson(rv.data, &m)) {
+      streams[i].set_metadata = true;
+      stream_metadata.emplace_back(i, m);
+    }
   }
 }
 
@@ -335,7 +342,9 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       // 2. The touched streams in name order: read each stored record and
       // write the updated one over it; a stream the index does not know yet
       // is only noted here.
-      SortByName(x.streams, [](const IndexScratch::Stream& st) -> const auto& { return st.name; }, &x.sorted);
+      SortByName(
+          x.streams, [&](uint32_t i) -> const auto& { return x.stream_keys[i]; },
+          [](const IndexScratch::Stream& st) -> const auto& { return st.name; }, &x.sorted);
       MDB_cursor* sc;
       RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, streams_db_, &sc), "cursor"));
       auto update = [&](IndexScratch::Stream& st) {
@@ -345,7 +354,7 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
           r.head_position = st.last_position;
         }
         if (st.set_deleted) r.deleted = true;
-        if (st.metadata) r.metadata = *st.metadata;
+        if (st.set_metadata) r.metadata = x.MetadataOf(static_cast<uint32_t>(&st - x.streams.data()));
       };
       size_t fresh = 0;
       for (size_t ki = 0; ki < x.sorted.size(); ++ki) {
@@ -473,7 +482,9 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       // A stored record is kept, extended when this batch continues it (a
       // request split over two batches).
       if (!x.requests.empty()) {
-        SortByName(x.requests, [](const IndexScratch::Request& q) -> const auto& { return q.id; }, &x.sorted);
+        SortByName(
+            x.requests, [&](uint32_t i) -> const auto& { return x.requests[i].key; },
+            [](const IndexScratch::Request& q) -> const auto& { return q.id; }, &x.sorted);
         MDB_cursor* rc2;
         RILL_RETURN_IF_ERROR(index_env_->Check(mdb_cursor_open(itxn, commands_db_, &rc2), "cursor"));
         RequestRecord r;
