@@ -391,6 +391,9 @@ BOOST_AUTO_TEST_CASE(index_from_the_tail_equals_index_from_the_log) {
         BOOST_REQUIRE(s->SetStreamMetadata("named-first", m).ok());
         BOOST_REQUIRE(s->Append(MakeAppend("between", "E")).ok());
         BOOST_REQUIRE(s->Append(MakeAppend("named-first", "E")).ok());
+        m.max_age_us = 0;
+        m.max_count = 7;  // the batch's last $metadata is the one kept
+        BOOST_REQUIRE(s->SetStreamMetadata("named-first", m).ok());
       }
       if (i % 41 == 0) BOOST_REQUIRE(s->WaitIndexed(s->LastPosition()).ok());
     }
@@ -398,7 +401,13 @@ BOOST_AUTO_TEST_CASE(index_from_the_tail_equals_index_from_the_log) {
   }
   auto from_tail = DumpIndex(tmp.sub("db"));
   std::filesystem::remove_all(tmp.sub("db/index"));
-  { OpenOrDie(tmp.sub("db"), o); }  // rebuilt from the log at open
+  {
+    auto s = OpenOrDie(tmp.sub("db"), o);  // rebuilt from the log at open
+    auto info = s->GetStream("named-first");
+    BOOST_REQUIRE(info.ok());
+    BOOST_TEST(info->metadata.max_count == 7u);
+    BOOST_TEST(info->metadata.max_age_us == 0);
+  }
   auto from_log = DumpIndex(tmp.sub("db"));
   BOOST_TEST(from_tail["stream_index"].size() > 23u);
   BOOST_TEST(from_tail["commands"].size() == 200u);
