@@ -308,6 +308,7 @@ class StoreImpl final : public EventStore {
 
   // EventStore
   void AppendAsync(AppendRequest request, std::function<void(Result<AppendResult>)> done) override;
+  void AppendAsync(std::vector<QueuedRequest>* appends) override;
   using EventStore::AppendAsync;
   Status DeleteStream(const std::string& stream, ExpectedVersion expected) override;
   Status SetStreamMetadata(const std::string& stream, const StreamMetadata& metadata) override;
@@ -364,8 +365,9 @@ class StoreImpl final : public EventStore {
   // The append queue (group_commit_writer.cpp). Reserve takes a place in it
   // (waiting for room unless `flush_marker`) or says why not (closing, or the
   // writer stopped); Push then hands the request over and must follow.
-  Status Reserve(bool flush_marker);
+  Status Reserve(bool flush_marker, size_t places = 1);
   void Push(PendingAppend&& p);
+  void PushMany(std::vector<PendingAppend>* ps);  // in order, under one lock; leaves *ps empty
   bool CloseQueue();  // false if it was closed already
   // Moves the requests pushed onto the overflow stack to queue_ (under queue_mu_).
   void DrainOverflowLocked();

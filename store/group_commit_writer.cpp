@@ -63,6 +63,36 @@ void StoreImpl::AppendAsync(AppendRequest request, std::function<void(Result<App
   Enqueue(std::move(p));
 }
 
+void StoreImpl::AppendAsync(std::vector<QueuedRequest>* appends) {
+  thread_local std::vector<PendingAppend> ready;  // kept: no allocation per call
+  ready.clear();
+  auto fail = [](AppendRequest& request, std::function<void(Result<AppendResult>)>& done, const Status& s) {
+    if (request.pipeline_failed) request.pipeline_failed->store(true);
+    done(s);
+  };
+  for (QueuedRequest& a : *appends) {
+    size_t bytes = 0;
+    Status v = Validate(a.request, false, &bytes);
+    if (!v.ok()) {
+      fail(a.request, a.done, v);
+      continue;
+    }
+    PendingAppend& p = ready.emplace_back();
+    p.request = std::move(a.request);
+    p.done = std::move(a.done);
+    p.bytes = bytes;
+  }
+  appends->clear();
+  if (ready.empty()) return;
+  Status refused = Reserve(/*flush_marker=*/false, ready.size());
+  if (!refused.ok()) {
+    for (PendingAppend& p : ready) fail(p.request, p.done, refused);
+    ready.clear();
+    return;
+  }
+  PushMany(&ready);
+}
+
 void StoreImpl::Enqueue(PendingAppend&& p) {
   Status refused = Reserve(/*flush_marker=*/false);
   if (refused.ok()) {
@@ -73,7 +103,7 @@ void StoreImpl::Enqueue(PendingAppend&& p) {
   p.done(refused);
 }
 
-Status StoreImpl::Reserve(bool flush_marker) {
+Status StoreImpl::Reserve(bool flush_marker, size_t places) {
   if (!flush_marker && writer_failed_.load()) {
     std::lock_guard lock(queue_mu_);
     return writer_fatal_;
@@ -96,7 +126,7 @@ Status StoreImpl::Reserve(bool flush_marker) {
       space_waiters_.fetch_sub(1);
       continue;
     }
-    if (queue_reserved_.compare_exchange_weak(r, r + 1)) return Status::OK();
+    if (queue_reserved_.compare_exchange_weak(r, r + places)) return Status::OK();
   }
 }
 
@@ -142,6 +172,27 @@ void StoreImpl::Push(PendingAppend&& p) {
       wake = true;
     }
   }
+  if (wake) queue_cv_.notify_one();
+}
+
+void StoreImpl::PushMany(std::vector<PendingAppend>* ps) {
+  bool wake = false;
+  {
+    // Waits for the lock rather than taking the overflow stack: one wait
+    // (the writer holds it for a swap) per burst, not per request.
+    std::lock_guard lock(queue_mu_);
+    DrainOverflowLocked();
+    for (PendingAppend& p : *ps) {
+      p.enqueued = QueuedSince(queue_);
+      queued_bytes_ += p.bytes;
+      queue_.push_back(std::move(p));
+    }
+    if ((queue_reserved_.load() & ~kQueueClosed) >= writer_wake_at_.load()) {
+      writer_wake_ = true;
+      wake = true;
+    }
+  }
+  ps->clear();
   if (wake) queue_cv_.notify_one();
 }
 

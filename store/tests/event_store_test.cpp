@@ -123,6 +123,55 @@ void ExpectReadsMatchLog(EventStore& s) {
 
 BOOST_AUTO_TEST_SUITE(event_store)
 
+BOOST_AUTO_TEST_CASE(appends_queued_together_keep_order_and_fail_alone) {
+  // EventStore::AppendAsync of a vector: the requests keep their order (a
+  // stream's versions follow it), each gets its own outcome, and a bad name
+  // or a wrong expectation fails that request and no other.
+  TempDir tmp;
+  auto s = OpenOrDie(tmp.sub("db"));
+  BOOST_REQUIRE(s->Append(MakeAppend("held-1", "E")).ok());  // head 1
+  std::vector<std::optional<Result<AppendResult>>> got(200);
+  std::vector<EventStore::QueuedRequest> burst;
+  for (size_t i = 0; i < got.size(); ++i) {
+    AppendRequest r = MakeAppend("held-" + std::to_string(i % 3), "E", "{\"i\":" + std::to_string(i) + "}");
+    if (i == 50) r.stream = "";                          // invalid: fails validation at once
+    if (i == 51) r.expected = ExpectedVersion::NoStream();  // held-0 exists by then: conflict
+    burst.push_back({std::move(r), [&got, i](Result<AppendResult> res) { got[i] = std::move(res); }});
+  }
+  s->AppendAsync(&burst);
+  BOOST_TEST(burst.empty());
+  BOOST_REQUIRE(s->Flush().ok());
+  BOOST_REQUIRE(s->WaitIndexed(s->LastPosition()).ok());
+  for (size_t i = 0; i < got.size(); ++i) {
+    BOOST_TEST_CONTEXT("request " << i) {
+      BOOST_REQUIRE(got[i].has_value());
+      BOOST_TEST(got[i]->ok() == (i != 50 && i != 51));
+    }
+  }
+  BOOST_TEST(got[50]->status().code() == Code::kInvalidArgument);
+  BOOST_TEST(got[51]->status().code() == Code::kConflict);
+  BOOST_TEST(s->LastPosition() == 1u + 198u);
+  // Per stream: versions 1.. in the order the requests were given.
+  for (int k = 0; k < 3; ++k) {
+    std::string stream = "held-" + std::to_string(k);
+    std::vector<Event> events;
+    BOOST_REQUIRE(s->ReadStream(stream, Direction::kForward, 1, 1000, &events).ok());
+    uint64_t version = 0;
+    int last_i = -1;
+    for (const Event& e : events) {
+      BOOST_TEST(e.version == ++version);
+      if (e.data == "{}") continue;  // held-1's first event, appended alone
+      int i = std::stoi(e.data.substr(5));
+      BOOST_TEST(i > last_i);
+      BOOST_TEST(i % 3 == k);
+      last_i = i;
+    }
+  }
+  CheckReport rep;
+  BOOST_REQUIRE(s->Check(&rep).ok());
+  BOOST_TEST(rep.problems.empty());
+}
+
 BOOST_AUTO_TEST_CASE(expected_version_matrix) {
   TempDir tmp;
   auto s = OpenOrDie(tmp.sub("db"));
