@@ -176,16 +176,6 @@ struct IndexScratch {
       if (used_) std::fill(slots_.begin(), slots_.end(), Slot{});
       used_ = 0;
     }
-    // Adds entry `index`, known to be new (no lookup of an equal name).
-    template <class NameOf>
-    void Insert(std::string_view name, const NameKey& key, uint32_t index, const NameOf& name_of) {
-      if ((used_ + 1) * 2 > slots_.size()) Grow(name_of);
-      size_t mask = slots_.size() - 1;
-      size_t i = Hash(key, name) & mask;
-      while (slots_[i].index_plus_1) i = (i + 1) & mask;
-      slots_[i] = Slot{key, index + 1};
-      ++used_;
-    }
 
    private:
     static size_t Hash(const NameKey& k, std::string_view name);
@@ -208,7 +198,7 @@ struct IndexScratch {
   // One stream the batch touches (its events, or a $$ event aimed at it).
   // Two cache lines: a batch holds up to millions, walked in three orders,
   // so every byte here is paid for in misses. Its NameKey is in stream_keys
-  // and a $metadata in stream_metadata, beside it.
+  // and its $metadata in stream_metadata, beside it.
   struct alignas(64) Stream {
     std::string_view name;  // into the log read transaction's pages, or the tail's stream map
     uint64_t first_touch = 0;  // position of the batch event that first named it
@@ -217,20 +207,16 @@ struct IndexScratch {
     uint32_t events = 0;
     bool meta = false;  // a $$ stream
     bool set_deleted = false;
-    bool set_metadata = false;  // stream_metadata holds the batch's last valid $metadata
     bool stored = false;  // found in `streams`; record holds it (then updated)
+    // The batch's last valid $metadata is stream_metadata[metadata_slot - 1]
+    // (0: none).
+    uint32_t metadata_slot = 0;
     StreamRecord record;
   };
   std::vector<Stream> streams;
   static_assert(sizeof(Stream) == 128);
   std::vector<NameKey> stream_keys;  // per stream, same index
-  std::vector<std::pair<uint32_t, StreamMetadata>> stream_metadata;  // (stream, $metadata), in log order
-  // The batch's last $metadata for stream i (set_metadata is set).
-  const StreamMetadata& MetadataOf(uint32_t i) const {
-    for (auto it = stream_metadata.rbegin(); it != stream_metadata.rend(); ++it)
-      if (it->first == i) return it->second;
-    return stream_metadata.back().second;  // unreachable while set_metadata is kept true
-  }
+  std::vector<StreamMetadata> stream_metadata;  // see Stream::metadata_slot
   NameTable stream_table;
   // One request id in the batch: the outcome of its first run of consecutive
   // events here (its record in `commands`, unless one is stored already).
@@ -261,7 +247,7 @@ struct IndexScratch {
   std::vector<TailRequestEvent> tail_requests;
   std::deque<std::string> tail_ids;  // a deque: adding never moves the strings
   std::vector<UnindexedTail::Ref> refs;
-  std::vector<uint64_t> meta_events;  // positions of a tail batch's $$ events
+  std::vector<uint64_t> meta_events;  // positions of a tail batch's $$ events (ScanTail)
   uint64_t batch_number = 0;  // counts ScanTail calls; see UnindexedTailStream::index_batch
   std::vector<uint32_t> cursor;        // per stream: next slot in `positions`
   std::vector<uint64_t> positions;     // the batch's positions grouped by stream
@@ -278,6 +264,7 @@ struct IndexScratch {
     tail_requests.clear();
     tail_ids.clear();
     refs.clear();
+    meta_events.clear();
   }
   // The index of `name` in streams, added (first touched at `position`) if
   // new; an earlier `position` than the stream's first touch becomes it.
@@ -285,7 +272,7 @@ struct IndexScratch {
   // Adds a stream the batch has not named yet, without the name table (a
   // batch from the tail knows its streams by their tail entries). The table
   // is filled from `streams` by IndexStreamNames before FindStream is used.
-  uint32_t AddNewStream(std::string_view name, uint64_t position);
+  uint32_t AddNewStream(std::string_view name, const NameKey& key, uint64_t position);
   void IndexStreamNames();
   // Applies a "$$<stream>" event ($delete, $metadata) to its target stream.
   void AddSystemEvent(const RecordView& rv);
@@ -368,6 +355,8 @@ class StoreImpl final : public EventStore {
   Status Reserve(bool flush_marker, size_t places = 1);
   void Push(PendingAppend&& p);
   void PushMany(std::vector<PendingAppend>* ps);  // in order, under one lock; leaves *ps empty
+  void QueueLocked(PendingAppend&& p);  // dates it and appends it to queue_ (under queue_mu_)
+  bool WakeWriterLocked();              // true: notify queue_cv_ once the lock is released
   bool CloseQueue();  // false if it was closed already
   // Moves the requests pushed onto the overflow stack to queue_ (under queue_mu_).
   void DrainOverflowLocked();

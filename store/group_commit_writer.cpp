@@ -48,14 +48,17 @@ Status StoreImpl::Validate(const AppendRequest& r, bool system, size_t* bytes) c
   return Status::OK();
 }
 
+// An append that will not be queued: its caller hears why, and the actor
+// whose pipeline it belongs to has its later appends failed too.
+static void FailAppend(AppendRequest& request, std::function<void(Result<AppendResult>)>& done, const Status& s) {
+  if (request.pipeline_failed) request.pipeline_failed->store(true);
+  done(s);
+}
+
 void StoreImpl::AppendAsync(AppendRequest request, std::function<void(Result<AppendResult>)> done) {
   size_t bytes = 0;
   Status v = Validate(request, false, &bytes);
-  if (!v.ok()) {
-    if (request.pipeline_failed) request.pipeline_failed->store(true);
-    done(v);
-    return;
-  }
+  if (!v.ok()) return FailAppend(request, done, v);
   PendingAppend p;
   p.request = std::move(request);
   p.done = std::move(done);
@@ -66,15 +69,11 @@ void StoreImpl::AppendAsync(AppendRequest request, std::function<void(Result<App
 void StoreImpl::AppendAsync(std::vector<QueuedRequest>* appends) {
   thread_local std::vector<PendingAppend> ready;  // kept: no allocation per call
   ready.clear();
-  auto fail = [](AppendRequest& request, std::function<void(Result<AppendResult>)>& done, const Status& s) {
-    if (request.pipeline_failed) request.pipeline_failed->store(true);
-    done(s);
-  };
   for (QueuedRequest& a : *appends) {
     size_t bytes = 0;
     Status v = Validate(a.request, false, &bytes);
     if (!v.ok()) {
-      fail(a.request, a.done, v);
+      FailAppend(a.request, a.done, v);
       continue;
     }
     PendingAppend& p = ready.emplace_back();
@@ -86,7 +85,7 @@ void StoreImpl::AppendAsync(std::vector<QueuedRequest>* appends) {
   if (ready.empty()) return;
   Status refused = Reserve(/*flush_marker=*/false, ready.size());
   if (!refused.ok()) {
-    for (PendingAppend& p : ready) fail(p.request, p.done, refused);
+    for (PendingAppend& p : ready) FailAppend(p.request, p.done, refused);
     ready.clear();
     return;
   }
@@ -99,8 +98,7 @@ void StoreImpl::Enqueue(PendingAppend&& p) {
     Push(std::move(p));
     return;
   }
-  if (p.request.pipeline_failed) p.request.pipeline_failed->store(true);
-  p.done(refused);
+  FailAppend(p.request, p.done, refused);
 }
 
 Status StoreImpl::Reserve(bool flush_marker, size_t places) {
@@ -143,14 +141,8 @@ void StoreImpl::Push(PendingAppend&& p) {
   if (queue_mu_.try_lock()) {
     std::lock_guard lock(queue_mu_, std::adopt_lock);
     DrainOverflowLocked();  // what this thread pushed there earlier goes first
-    p.enqueued = p.flush_marker ? std::chrono::steady_clock::time_point{} : QueuedSince(queue_);
-    queued_bytes_ += p.bytes;
-    queue_.push_back(std::move(p));
-    // Wake the writer only when it sleeps waiting for what is now queued.
-    if ((queue_reserved_.load() & ~kQueueClosed) >= writer_wake_at_.load()) {
-      writer_wake_ = true;
-      wake = true;
-    }
+    QueueLocked(std::move(p));
+    wake = WakeWriterLocked();
   } else {
     auto* node = new QueuedAppend{std::move(p)};
     // Dated only when pushed onto an empty stack (its oldest): the rest of
@@ -182,18 +174,24 @@ void StoreImpl::PushMany(std::vector<PendingAppend>* ps) {
     // (the writer holds it for a swap) per burst, not per request.
     std::lock_guard lock(queue_mu_);
     DrainOverflowLocked();
-    for (PendingAppend& p : *ps) {
-      p.enqueued = QueuedSince(queue_);
-      queued_bytes_ += p.bytes;
-      queue_.push_back(std::move(p));
-    }
-    if ((queue_reserved_.load() & ~kQueueClosed) >= writer_wake_at_.load()) {
-      writer_wake_ = true;
-      wake = true;
-    }
+    for (PendingAppend& p : *ps) QueueLocked(std::move(p));
+    wake = WakeWriterLocked();
   }
   ps->clear();
   if (wake) queue_cv_.notify_one();
+}
+
+void StoreImpl::QueueLocked(PendingAppend&& p) {
+  p.enqueued = p.flush_marker ? std::chrono::steady_clock::time_point{} : QueuedSince(queue_);
+  queued_bytes_ += p.bytes;
+  queue_.push_back(std::move(p));
+}
+
+// Wake the writer only when it sleeps waiting for what is now queued.
+bool StoreImpl::WakeWriterLocked() {
+  if ((queue_reserved_.load() & ~kQueueClosed) < writer_wake_at_.load()) return false;
+  writer_wake_ = true;
+  return true;
 }
 
 void StoreImpl::DrainOverflowLocked() {

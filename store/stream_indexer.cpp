@@ -62,21 +62,17 @@ uint32_t IndexScratch::FindStream(std::string_view name, uint64_t position) {
   auto next = static_cast<uint32_t>(streams.size());
   uint32_t i = stream_table.Find(name, key, next, [this](uint32_t j) { return streams[j].name; });
   if (i == next) {
-    Stream& st = streams.emplace_back();
-    stream_keys.push_back(key);
-    st.name = name;
-    st.first_touch = position;
-    st.meta = IsMetaStream(name);
+    AddNewStream(name, key, position);
   } else if (position < streams[i].first_touch) {
     streams[i].first_touch = position;  // a $$ event named it before its own events did
   }
   return i;
 }
 
-uint32_t IndexScratch::AddNewStream(std::string_view name, uint64_t position) {
+uint32_t IndexScratch::AddNewStream(std::string_view name, const NameKey& key, uint64_t position) {
   auto i = static_cast<uint32_t>(streams.size());
   Stream& st = streams.emplace_back();
-  stream_keys.push_back(NameKey::Of(name));
+  stream_keys.push_back(key);
   st.name = name;
   st.first_touch = position;
   st.meta = IsMetaStream(name);
@@ -84,8 +80,9 @@ uint32_t IndexScratch::AddNewStream(std::string_view name, uint64_t position) {
 }
 
 void IndexScratch::IndexStreamNames() {
+  // The names are distinct: each Find adds its stream as entry i.
   for (uint32_t i = 0; i < streams.size(); ++i)
-    stream_table.Insert(streams[i].name, stream_keys[i], i, [this](uint32_t j) { return streams[j].name; });
+    stream_table.Find(streams[i].name, stream_keys[i], i, [this](uint32_t j) { return streams[j].name; });
 }
 
 // The batch's streams are far apart in memory (hundreds of thousands of
@@ -104,8 +101,13 @@ void IndexScratch::AddSystemEvent(const RecordView& rv) {
   if (rv.type == kMetadataType) {
     StreamMetadata m;
     if (MetadataFromJson(rv.data, &m)) {
-      streams[i].set_metadata = true;
-      stream_metadata.emplace_back(i, m);
+      uint32_t& slot = streams[i].metadata_slot;
+      if (slot == 0) {
+        stream_metadata.push_back(m);
+        slot = static_cast<uint32_t>(stream_metadata.size());
+      } else {
+        stream_metadata[slot - 1] = m;
+      }
     }
   }
 }
@@ -213,8 +215,6 @@ Result<bool> StoreImpl::ScanTail(uint64_t from, uint64_t max_events, MDB_txn* lo
   // Each tail stream is one map entry, so the entry itself says whether the
   // batch has its Stream yet: no name lookups. $$ events name their target
   // by name; they are applied after the loop, with the name table filled.
-  std::vector<uint64_t>& meta_events = x.meta_events;
-  meta_events.clear();
   const size_t n = x.refs.size();
   for (size_t i = 0; i < n; ++i) {
     if (i + 4 * kPrefetchAhead < n) {
@@ -227,7 +227,7 @@ Result<bool> StoreImpl::ScanTail(uint64_t from, uint64_t max_events, MDB_txn* lo
     UnindexedTailStream& node = ref.stream->second;
     if (node.index_batch != batch) {
       node.index_batch = batch;
-      node.index_slot = x.AddNewStream(ref.stream->first, pos);
+      node.index_slot = x.AddNewStream(ref.stream->first, IndexScratch::NameKey::Of(ref.stream->first), pos);
     }
     uint32_t si = node.index_slot;
     IndexScratch::Stream& st = x.streams[si];
@@ -235,11 +235,11 @@ Result<bool> StoreImpl::ScanTail(uint64_t from, uint64_t max_events, MDB_txn* lo
     x.event_rank.push_back(st.events++);
     st.last_position = pos;
     x.event_stream.push_back(si);
-    if (st.meta) meta_events.push_back(pos);
+    if (st.meta) x.meta_events.push_back(pos);
   }
-  if (!meta_events.empty()) {
+  if (!x.meta_events.empty()) {
     x.IndexStreamNames();
-    for (uint64_t pos : meta_events) {
+    for (uint64_t pos : x.meta_events) {
       // Rare: read the record itself for its type and data.
       char key[8];
       PutBigEndian64(key, pos);
@@ -354,7 +354,7 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
           r.head_position = st.last_position;
         }
         if (st.set_deleted) r.deleted = true;
-        if (st.set_metadata) r.metadata = x.MetadataOf(static_cast<uint32_t>(&st - x.streams.data()));
+        if (st.metadata_slot) r.metadata = x.stream_metadata[st.metadata_slot - 1];
       };
       size_t fresh = 0;
       for (size_t ki = 0; ki < x.sorted.size(); ++ki) {
