@@ -9,6 +9,6 @@ if [ "${RILL_SANITIZE:-0}" = 1 ]; then
 else
   dir=build; extra=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
 fi
-cmake -S . -B "$dir" "${extra[@]}" >/dev/null
+cmake -S . -B "$dir" -DRILL_WERROR=ON "${extra[@]}" >/dev/null
 cmake --build "$dir" -j"$(nproc)"
 echo "$dir"

@@ -60,7 +60,7 @@ dir=build
 if [ "$build" = 1 ]; then
   targets=(rill)
   for i in "${!names[@]}"; do [ "${kinds[$i]}" = program ] && targets+=("rel_${names[$i]}"); done
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 1
+  cmake -S . -B "$dir" -DRILL_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 1
   cmake --build "$dir" -j"$(nproc)" --target "${targets[@]}" >/dev/null || {
     echo "reliability: build failed (cmake --build $dir --target ${targets[*]})" >&2
     exit 1

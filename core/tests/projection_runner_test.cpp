@@ -451,7 +451,10 @@ INSERT INTO seen VALUES (:position, :stream);
     std::string versions = row.substr(row.find('|') + 1);
     size_t n = std::count(versions.begin(), versions.end(), ',') + 1;
     std::string expect;
-    for (size_t v = 1; v <= n; ++v) expect += (v > 1 ? "," : "") + std::to_string(v);
+    for (size_t v = 1; v <= n; ++v) {
+      if (v > 1) expect += ',';
+      expect += std::to_string(v);
+    }
     BOOST_TEST(versions == expect);
   }
 
