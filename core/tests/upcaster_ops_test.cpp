@@ -1,5 +1,6 @@
 // The upcaster's operations, alone and chained, on the JSON form of events.
 #include <boost/test/unit_test.hpp>
+#include <fmt/format.h>
 
 #include <string>
 #include <vector>
@@ -20,7 +21,7 @@ Upcasted Run(const std::vector<std::string>& migrations, const std::string& type
              const std::string& data) {
   Upcaster u;
   for (size_t i = 0; i < migrations.size(); ++i) {
-    Status s = u.LoadJson(migrations[i], "m" + std::to_string(i) + ".json");
+    Status s = u.LoadJson(migrations[i], fmt::format("m{}.json", i));
     BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
   }
   Event e;

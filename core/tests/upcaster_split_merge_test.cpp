@@ -41,7 +41,7 @@ std::string Step(const std::string& ops, const std::string& event = "T", int fro
 
 void Load(Upcaster& u, const std::vector<std::string>& texts) {
   for (size_t i = 0; i < texts.size(); ++i) {
-    Status s = u.LoadJson(texts[i], "m" + std::to_string(i) + ".json");
+    Status s = u.LoadJson(texts[i], fmt::format("m{}.json", i));
     BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
   }
 }
