@@ -2,7 +2,7 @@
 # Installs rill's build dependencies from Debian 12's packages (root, apt).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config liblmdb-dev lmdb-utils libsqlite3-dev sqlite3 libcli11-dev libfmt-dev
-      libcereal-dev rapidjson-dev libboost-test-dev libjemalloc-dev)
+      libcereal-dev rapidjson-dev libboost-test-dev libjemalloc-dev groff-base)
 # --fuzz: also clang (libFuzzer) for scripts/fuzz.sh and reliability/fuzz.sh.
 [ "${1:-}" = --fuzz ] && pkgs+=(clang)
 missing=()
