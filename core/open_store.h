@@ -72,7 +72,8 @@ Result<std::unique_ptr<EventStore>> OpenEventStore(const std::string& dir, const
                                                    const OpenOverrides& overrides,
                                                    std::shared_ptr<const Upcaster>* upcaster_out = nullptr);
 
-// LoadStoreSetup + OpenEventStore. Creates the store when `dir` has none.
+// LoadStoreSetup + OpenEventStore (set overrides.store.create_if_missing to
+// create a new store).
 Result<OpenedStore> OpenStore(const std::string& dir, OpenOverrides overrides = {});
 
 }  // namespace rill
