@@ -17,7 +17,7 @@ namespace rill::cli {
 namespace {
 
 struct AppendArgs {
-  std::string stream, type, data = "{}", meta = "{}", expect = "any", schema = "1", id, file;
+  std::string stream, type, data = "{}", meta = "{}", expect = "any", schema, id, file;
 };
 
 // Fields of one append --file line (DESIGN.md "CLI contract").
@@ -134,7 +134,8 @@ int RunSingle(GlobalOptions& g, const AppendArgs& a) {
   if (a.type.empty()) return Fail(g, kExitUsage, "usage: append needs an event TYPE after the stream");
   auto expected = ParseExpected(a.expect, "--expect");
   if (!expected.ok()) return Fail(g, expected.status());
-  auto schema = ParseUint(a.schema, "--schema", 1, UINT32_MAX);
+  // No --schema: the type's current schema (known once the store is open).
+  auto schema = a.schema.empty() ? Result<uint64_t>(uint64_t{1}) : ParseUint(a.schema, "--schema", 1, UINT32_MAX);
   if (!schema.ok()) return Fail(g, schema.status());
   auto data = CompactJsonObject(a.data, "data");
   if (!data.ok()) return Fail(g, data.status());
@@ -145,6 +146,7 @@ int RunSingle(GlobalOptions& g, const AppendArgs& a) {
   if (!req.ok()) return Fail(g, req.status());
   auto store = OpenStore(g);
   if (!store.ok()) return Fail(g, store.status());
+  if (a.schema.empty()) req->events[0].schema = CurrentSchema(a.type);
   auto r = (*store)->Append(std::move(*req));
   if (!r.ok()) return Fail(g, r.status());
   PrintSuccess(g, *r, 0);
@@ -310,7 +312,7 @@ void SetupAppend(CLI::App& root, GlobalOptions& g) {
       cmd->add_option("--data", a->data, "Event data: a JSON object")->capture_default_str(),
       cmd->add_option("--meta", a->meta, "Event metadata: a JSON object")->capture_default_str(),
       cmd->add_option("--expect", a->expect, "Expected version: any, no-stream, exists or N")->capture_default_str(),
-      cmd->add_option("--schema", a->schema, "Schema version of the event's data (>= 1)")->capture_default_str(),
+      cmd->add_option("--schema", a->schema, "Schema version of the event's data (>= 1; default: the type's current schema, see rill-migrations(1))"),
       cmd->add_option("--id", a->id,
                       "Idempotency key: the same id again returns the first outcome and writes nothing "
                       "(a UUID also becomes the event id)")

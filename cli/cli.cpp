@@ -15,7 +15,6 @@
 #include <sstream>
 
 #include "cli/output.h"
-#include "core/upcaster.h"
 
 namespace rill::cli {
 
@@ -114,12 +113,11 @@ Result<std::unique_ptr<EventStore>> OpenStore(const GlobalOptions& g, StoreOptio
   if (!EventStore::Exists(dir)) {
     return Status::NotFound(fmt::format("no rill store at {} (create one with 'rill --db {} init')", dir, dir));
   }
-  // Every read through the CLI sees events at their current schema (shipped
-  // migrations, C++ upcasters and <db>/migrations; see core/upcaster.h). Raw
-  // reads (show --raw, export --raw) skip it. A caller's own hook wins.
-  if (!options.read_transform && !options.read_expand) RILL_RETURN_IF_ERROR(InstallUpcasters(&options, dir));
-  ApplySettings(&options);  // <db>/rill.conf and --set (cli/config.cpp)
-  return EventStore::Open(dir, options);
+  // The library's open (core/open_store.h): every read sees events at their
+  // current schema, migrations checked against the domains, rill.conf and
+  // --set applied. A caller's own read hook wins (raw reads).
+  ApplySettings(&options);  // the same settings the open applies; RILL_DEBUG shows them
+  return OpenPreparedStore(dir, std::move(options));
 }
 
 static std::atomic<bool> g_interrupted{false};

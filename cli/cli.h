@@ -80,6 +80,11 @@ Result<std::unique_ptr<ActorRuntime>> StartRuntime(EventStore& store, RuntimeOpt
 // (unless disabled) and the plugins (config's, then --plugin's).
 // InvalidArgument (exit 2) for a bad config or a plugin that does not load.
 Status PrepareCommand(const GlobalOptions& g, const std::string& command);
+// Opens `dir` with the prepared config, domains and overrides (core/open_store.h).
+Result<std::unique_ptr<EventStore>> OpenPreparedStore(const std::string& dir, StoreOptions options);
+// The current schema of event `type` in the store OpenStore opened last (1
+// before any open, or when it was opened with a raw read hook).
+uint32_t CurrentSchema(std::string_view type);
 // The effective settings (flag > config > default) applied to what the
 // command opens; RILL_DEBUG=1 prints them on stderr.
 void ApplySettings(StoreOptions* options);

@@ -1,8 +1,10 @@
 // rill migrations list [--migrations DIR]
 // Each upcaster step (shipped files, C++ upcasters, <db>/migrations, DIR) and
-// how many stored events still have to go through it.
+// how many stored events still have to go through it; per type, the schema
+// the domain writes and the current schema (what reads see).
 #include <fmt/format.h>
 
+#include <map>
 #include <memory>
 
 #include "cli/cli.h"
@@ -32,6 +34,12 @@ int RunList(const GlobalOptions& g, const MigrationsOptions& o) {
   progress.Finish();
   if (!s.ok()) return Fail(g, s);
   auto migrations = (*upcaster)->Migrations();
+  // The schema the registered domains write each type at; 0: no domain does.
+  std::map<std::string, uint32_t> writes = Domains().EventSchemas();
+  auto writes_of = [&](const std::string& type) -> uint32_t {
+    auto it = writes.find(type);
+    return it == writes.end() ? 0 : it->second;
+  };
   if (g.json) {
     for (size_t i = 0; i < migrations.size(); ++i) {
       const auto& m = migrations[i];
@@ -53,6 +61,11 @@ int RunList(const GlobalOptions& g, const MigrationsOptions& o) {
         w.String(m.merge_into);
         w.Key("pending");
         w.Uint64(scan.pending[i]);
+        w.Key("domain_schema");
+        if (uint32_t d = writes_of(m.event)) w.Uint(d);
+        else w.Null();
+        w.Key("current_schema");
+        w.Uint((*upcaster)->CurrentSchema(m.event));
         w.EndObject();
       });
     }
@@ -63,13 +76,16 @@ int RunList(const GlobalOptions& g, const MigrationsOptions& o) {
     std::printf("no migrations\n");
     return kExitOk;
   }
-  Table t({"EVENT", "FROM", "TO", "BECOMES", "PENDING", "SOURCE"}, {false, true, true, false, true, false});
+  Table t({"EVENT", "FROM", "TO", "BECOMES", "WRITES", "CURRENT", "PENDING", "SOURCE"},
+          {false, true, true, false, true, true, true, false});
   for (size_t i = 0; i < migrations.size(); ++i) {
     const auto& m = migrations[i];
     std::string becomes = m.splits                 ? "(splits on read)"
                           : !m.merge_into.empty() ? "(merges into " + m.merge_into + " on read)"
                                                   : m.retype;
-    t.Add({m.event, std::to_string(m.from), std::to_string(m.to), becomes, std::to_string(scan.pending[i]), m.source});
+    uint32_t d = writes_of(m.event);
+    t.Add({m.event, std::to_string(m.from), std::to_string(m.to), becomes, d ? std::to_string(d) : "-",
+           std::to_string((*upcaster)->CurrentSchema(m.event)), std::to_string(scan.pending[i]), m.source});
   }
   t.Print();
   return kExitOk;

@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "core/upcast_apply.h"
+#include "core/migration_check.h"
 #include "core/upcaster.h"
 
 namespace rill::cli {
@@ -177,6 +178,8 @@ int Run(const GlobalOptions& g, const UpcastOptions& o) {
   if (o.batch == 0) return Fail(g, kExitUsage, "usage: --batch must be at least 1");
   auto upcaster = LoadUpcasters(g.ResolvedDb(), o.migrations_dir);
   if (!upcaster.ok()) return Fail(g, upcaster.status());
+  // Rewriting through a step the domains cannot read is refused as an open is.
+  if (Status c = CheckMigrationsAgainstDomains(**upcaster, Domains()); !c.ok()) return Fail(g, c);
   // Raw reads only: this command compares stored and upcast forms itself.
   StoreOptions options;
   options.read_transform = [](Event&) { return Status::OK(); };

@@ -1032,18 +1032,21 @@ Status CheckDeclaredSchemas(const Upcaster& upcaster, const std::vector<std::pai
   return Status::InvalidArgument("event schemas disagree with migrations: " + problems);
 }
 
-Status InstallUpcasters(StoreOptions* options, const std::string& store_dir, const std::string& extra_migrations_dir) {
-  auto loaded = LoadUpcasters(store_dir, extra_migrations_dir);
-  if (!loaded.ok()) return loaded.status();
-  std::shared_ptr<const Upcaster> upcaster = std::move(loaded).value();
-  if (upcaster->empty()) return Status::OK();
+void InstallUpcaster(StoreOptions* options, std::shared_ptr<const Upcaster> upcaster) {
+  if (!upcaster || upcaster->empty()) return;
   if (upcaster->ExpandsOnRead()) {
     // Splits and merges change how many events one stored event reads as.
     options->read_expand = [upcaster](Event&& e, const StoreOptions::StoredEventReader& read_stored,
                                       std::vector<Event>* out) { return upcaster->Expand(std::move(e), read_stored, out); };
-    return Status::OK();
+    return;
   }
   options->read_transform = [upcaster](Event& e) { return upcaster->UpcastInPlace(e); };
+}
+
+Status InstallUpcasters(StoreOptions* options, const std::string& store_dir, const std::string& extra_migrations_dir) {
+  auto loaded = LoadUpcasters(store_dir, extra_migrations_dir);
+  if (!loaded.ok()) return loaded.status();
+  InstallUpcaster(options, std::move(loaded).value());
   return Status::OK();
 }
 

@@ -205,6 +205,8 @@ Result<std::shared_ptr<const Upcaster>> LoadUpcasters(const std::string& store_d
 // steps at all, leaves read_transform unset (no cost on reads).
 Status InstallUpcasters(StoreOptions* options, const std::string& store_dir,
                         const std::string& extra_migrations_dir = "");
+// Sets the read hook for an upcaster already loaded (nothing when it is empty).
+void InstallUpcaster(StoreOptions* options, std::shared_ptr<const Upcaster> upcaster);
 
 // Checks a domain's declared current schemas (type -> schema its code
 // writes and reads) against the steps: they must agree, or new events would

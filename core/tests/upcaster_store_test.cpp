@@ -341,7 +341,7 @@ BOOST_AUTO_TEST_CASE(cli_dry_run_apply_and_migrations_list) {
   }
   std::string rill = fmt::format("{} --db {} --json ", RILL_BINARY, db);
   std::string list = Capture(rill + "migrations list");
-  BOOST_TEST(list.find(R"({"event":"AccountOpened","from":1,"to":2,"retype":"","source":"migrations/bank/0001-account-opened-owner-object.json","splits":false,"merge_into":"","pending":3})") != std::string::npos, list);
+  BOOST_TEST(list.find(R"({"event":"AccountOpened","from":1,"to":2,"retype":"","source":"migrations/bank/0001-account-opened-owner-object.json","splits":false,"merge_into":"","pending":3,"domain_schema":3,"current_schema":3})") != std::string::npos, list);
   std::string dry = Capture(rill + "upcast --dry-run");
   BOOST_TEST(dry.find(R"({"type":"AccountOpened","schema":1,"to_type":"AccountOpened","to_schema":3,"events":3,"split_on_read":false,"sample":{"position":1,"stream":"account-1","version":1,"before":{"owner":"Ann"},"after":{"holder":{"name":"Ann"},"currency":"EUR"}}})") != std::string::npos, dry);
   BOOST_TEST(dry.find(R"({"dry_run":true,"scanned":9,"to_change":3})") != std::string::npos, dry);

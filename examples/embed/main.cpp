@@ -17,6 +17,7 @@
 #include "core/actor_runtime.h"
 #include "core/aggregate.h"
 #include "core/domain_registry.h"
+#include "core/open_store.h"
 #define RILL_EMBED_HAS_CORE 1
 #endif
 
@@ -108,11 +109,21 @@ int main(int argc, char** argv) {
     dir = std::string(tmpl) + "/store";
   }
 
+#ifdef RILL_EMBED_HAS_CORE
+  // Opened as the `rill` CLI opens it (core/open_store.h): rill.conf, plugins
+  // and migrations, so this program reads events at the schema `rill show` prints.
+  rill::OpenOverrides overrides;
+  overrides.store.create_if_missing = true;
+  auto opened = rill::OpenStore(dir, overrides);
+  if (!opened.ok()) return Fail("open " + dir, opened.status());
+  std::unique_ptr<rill::EventStore> store = std::move(opened->store);
+#else
   rill::StoreOptions options;
   options.create_if_missing = true;
   auto opened = rill::EventStore::Open(dir, options);
   if (!opened.ok()) return Fail("open " + dir, opened.status());
   std::unique_ptr<rill::EventStore> store = std::move(opened.value());
+#endif
 
   // Open the account: only valid if the stream does not exist yet.
   rill::AppendRequest open_account;
@@ -144,6 +155,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "embed: read back %zu events, expected 3\n", events.size());
     return 1;
   }
+#ifdef RILL_EMBED_HAS_CORE
+  // Appended at schema 1; the shipped bank migrations read it at 3, as `rill show` does.
+  if (events[0].schema != 3 || events[0].data.find("\"holder\"") == std::string::npos) {
+    std::fprintf(stderr, "embed: AccountOpened read at schema %u, expected 3 (migrations not applied)\n",
+                 events[0].schema);
+    return 1;
+  }
+#endif
   int64_t balance = 0;
   for (const rill::Event& event : events) {
     std::printf("%s v%llu @%llu %s %s\n", event.stream.c_str(), static_cast<unsigned long long>(event.version),
