@@ -9,7 +9,7 @@ namespace rill {
 Status ActivateState(EventStore& store, const AggregateType& type, const std::string& stream, ActivatedState* out) {
   ActivatedState& a = *out;
   a.state = type.NewState();
-  a.version = a.snapshot_version = a.last_position = 0;
+  a.version = a.snapshot_version = a.last_position = a.failed_version = 0;
   // One head lookup first: it answers a new stream (the common cold
   // activation: the command that creates the aggregate) by itself, and
   // tells whether a snapshot is already the whole story.
@@ -48,6 +48,7 @@ Status ActivateState(EventStore& store, const AggregateType& type, const std::st
     for (const Event& e : events) {
       if (e.version <= after) continue;
       Status as = type.Apply(*a.state, e.type, e.data);
+      if (!as.ok()) a.failed_version = e.version;
       if (!as.ok()) return as.WithContext(fmt::format("cannot activate {}: event version {}", stream, e.version));
       a.version = e.version;
       a.last_position = e.position;

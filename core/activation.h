@@ -19,6 +19,7 @@ struct ActivatedState {
   uint64_t version = 0;           // 0: no events (new, or deleted)
   uint64_t snapshot_version = 0;  // the snapshot it started from; 0: none
   uint64_t last_position = 0;     // position of the event at `version`
+  uint64_t failed_version = 0;    // the event evolve could not read, on failure
 };
 
 // The usable snapshot (right state schema, not past the head) plus every
