@@ -12,13 +12,19 @@
 
 #include "cli/cli.h"
 #include "cli/json_input.h"
+#include "core/append_guard.h"
 
 namespace rill::cli {
 namespace {
 
 struct AppendArgs {
   std::string stream, type, data = "{}", meta = "{}", expect = "any", schema, id, file;
+  bool force = false;
 };
+
+AppendGuard::Options GuardOptions(const AppendArgs& a) {
+  return {.force = a.force, .forced_by = "rill append --force", .force_hint = "--force"};
+}
 
 // Fields of one append --file line (DESIGN.md "CLI contract").
 const std::vector<std::string_view> kLineFields = {"stream", "type", "data", "expect", "id", "schema", "meta"};
@@ -147,6 +153,8 @@ int RunSingle(GlobalOptions& g, const AppendArgs& a) {
   auto store = OpenStore(g);
   if (!store.ok()) return Fail(g, store.status());
   if (a.schema.empty()) req->events[0].schema = CurrentSchema(a.type);
+  AppendGuard guard(**store, Domains(), GuardOptions(a));
+  if (Status s = guard.Admit(&*req); !s.ok()) return Fail(g, s);
   auto r = (*store)->Append(std::move(*req));
   if (!r.ok()) return Fail(g, r.status());
   PrintSuccess(g, *r, 0);
@@ -275,12 +283,34 @@ int RunFile(GlobalOptions& g, const AppendArgs& a) {
   auto store = OpenStore(g);
   if (!store.ok()) return Fail(g, store.status());
 
+  // Pass 1b: the lines against the aggregates owning their streams, still
+  // before anything is written. Lines let through by --force are remembered
+  // for pass 2, which parses them again.
+  std::vector<bool> forced(lines.size(), false);
+  {
+    AppendGuard guard(**store, Domains(), GuardOptions(a));
+    for (size_t i = 0; i < lines.size(); ++i) {
+      auto r = RequestFromLine(std::string_view(text->data() + lines[i].offset, lines[i].length));
+      bool f = false;
+      Status s = guard.Admit(&*r, &f);
+      forced[i] = f;
+      if (s.code() != Code::kInvalidArgument && !s.ok()) return Fail(g, s);
+      if (!s.ok() && ++bad <= 20) PrintLineFailure(g, s, lines[i].number);
+    }
+  }
+  if (bad > 0) {
+    if (bad > 20) std::fprintf(stderr, "rill: ... and %zu more bad lines\n", bad - 20);
+    std::fprintf(stderr, "rill: %s: %zu bad line%s, nothing appended\n", a.file.c_str(), bad, bad == 1 ? "" : "s");
+    return kExitUsage;
+  }
+
   // Pass 2: pipeline. Lines are parsed again rather than held as requests,
   // so a large file costs its text once, not twice.
   int exit_code = kExitOk;
   {
     OrderedPrinter printer(g, lines.size());
-    for (const LineRef& l : lines) {
+    for (size_t i = 0; i < lines.size(); ++i) {
+      const LineRef& l = lines[i];
       if (InterruptRequested()) {
         exit_code = kExitInterrupted;
         std::fprintf(stderr, "rill: interrupted: stopped before line %zu; every line printed above is stored\n",
@@ -288,6 +318,8 @@ int RunFile(GlobalOptions& g, const AppendArgs& a) {
         break;
       }
       auto r = RequestFromLine(std::string_view(text->data() + l.offset, l.length));
+      if (forced[i])
+        for (NewEvent& e : r->events) e.meta = MarkForced(e.meta, "rill append --force");
       size_t seq = printer.Reserve(l.number);
       (*store)->AppendAsync(std::move(*r), [&printer, seq](Result<AppendResult> res) {
         printer.Complete(seq, std::move(res));
@@ -319,6 +351,9 @@ void SetupAppend(CLI::App& root, GlobalOptions& g) {
           ->check(RequestIdCheck()),
   };
   CLI::Option* file = cmd->add_option("--file", a->file, "JSONL file of appends, one per line ('-' for stdin)");
+  cmd->add_flag("--force", a->force,
+                "Append to an aggregate's stream an event its aggregate cannot evolve (surgery); each such "
+                "event's meta records \"$forced_by\"");
   cmd->callback([a, &g, single, file] {
     // Each line of a file says all of this itself; mixing them is a mistake.
     if (file->count() > 0)

@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "cli/json_input.h"
+#include "core/append_guard.h"
 
 namespace rill::cli {
 namespace {
@@ -198,6 +199,7 @@ Result<ImportEvent> ParseEventLine(std::string_view line) {
 struct ImportArgs {
   std::string file;
   bool append = false;
+  bool force = false;
 };
 
 // Completion state of the pipelined import requests.
@@ -229,6 +231,11 @@ int RunImport(GlobalOptions& g, const ImportArgs& a) {
   std::map<std::string, uint64_t, std::less<>> next_version;
   uint64_t last_position = 0;
   size_t bad = 0;
+  // Into a store that has events, an aggregate's stream takes only events
+  // its aggregate can evolve (core/append_guard.h).
+  AppendGuard guard(**store, Domains(),
+                    {.force = a.force, .forced_by = "rill import --append --force", .force_hint = "--force"});
+  std::vector<bool> forced(lines.size(), false);
   {
     Progress progress(g, "import: checking", lines.size());
     size_t checked = 0;
@@ -262,6 +269,14 @@ int RunImport(GlobalOptions& g, const ImportArgs& a) {
           last_position = ie->position;
         }
         if (s.ok()) ++it->second;
+        if (s.ok() && a.append) {
+          AppendRequest one;
+          one.stream = ie->stream;
+          one.events.push_back(ie->event);
+          bool f = false;
+          s = guard.Admit(&one, &f);
+          forced[&l - lines.data()] = f;
+        }
       }
       if (!s.ok() && ++bad <= 20) {
         std::string msg = s.message();
@@ -341,6 +356,7 @@ int RunImport(GlobalOptions& g, const ImportArgs& a) {
       } else if (ie->stream != req.stream) {
         break;
       }
+      if (forced[i]) ie->event.meta = MarkForced(ie->event.meta, "rill import --append --force");
       bytes += ie->event.data.size() + ie->event.meta.size();
       req.events.push_back(std::move(ie->event));
       ++i;
@@ -405,6 +421,8 @@ void SetupExportImport(CLI::App& root, GlobalOptions& g) {
   CLI::App* imp = root.add_subcommand("import", "Load a JSONL export, keeping ids, versions, times and meta");
   imp->add_option("file", ia->file, "JSONL file in the event format ('-' for stdin)")->required();
   imp->add_flag("--append", ia->append, "Allow importing into a non-empty store");
+  imp->add_flag("--force", ia->force,
+                "With --append: let through events an aggregate cannot evolve; their meta records \"$forced_by\"");
   imp->callback([ia, &g] { g.exit_code = RunImport(g, *ia); });
 }
 

@@ -12,6 +12,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/activation.h"
+
 namespace rill {
 
 uint64_t CommandHash(std::string_view type, std::string_view stream, std::string_view canonical_data) {
@@ -825,54 +827,12 @@ class Shard {
   }
 
   Status Activate(Actor& a) {
-    const AggregateType& type = *a.type;
-    const std::string& stream = *a.stream;
-    a.state = type.NewState();
-    a.version = a.snapshot_version = a.last_position = 0;
-    // One head lookup first: it answers a new stream (the common cold
-    // activation: the command that creates the aggregate) by itself, and
-    // tells whether a snapshot is already the whole story.
-    auto head = store_->GetStream(stream);
-    if (head.status().IsNotFound()) return Status::OK();
-    if (!head.ok()) return head.status().WithContext("cannot activate " + stream);
-    if (head->deleted || head->head_version == 0) return Status::OK();
-    auto snap = store_->GetSnapshot(stream);
-    if (snap.ok() && snap->state_schema == type.state_schema() && snap->version <= head->head_version) {
-      auto state = type.NewState();
-      if (type.StateFromJson(snap->state, *state).ok()) {
-        a.state = std::move(state);
-        a.version = a.snapshot_version = snap->version;
-      }
-    }
-    if (a.version == head->head_version) {
-      a.last_position = head->head_position;
-      return Status::OK();
-    }
-    std::vector<Event> events;
-    for (;;) {
-      events.clear();
-      Status s = store_->ReadStream(stream, Direction::kForward, a.version + 1, 4096, &events);
-      if (s.IsNotFound()) {
-        if (a.version > 0) {  // a snapshot of a stream that is gone (deleted): start empty
-          a.state = type.NewState();
-          a.version = a.snapshot_version = 0;
-        }
-        break;
-      }
-      if (!s.ok()) return s.WithContext("cannot activate " + stream);
-      // Parts of a split event share its version: skip by the version this
-      // read started after, not by the last applied one.
-      const uint64_t after = a.version;
-      for (const Event& e : events) {
-        if (e.version <= after) continue;
-        Status as = type.Apply(*a.state, e.type, e.data);
-        if (!as.ok()) return as.WithContext(fmt::format("cannot activate {}: event version {}", stream, e.version));
-        a.version = e.version;
-        a.last_position = e.position;
-      }
-      if (events.size() < 4096) break;
-    }
-    if (a.last_position == 0 && a.version > 0) a.last_position = head->head_position;
+    ActivatedState loaded;
+    RILL_RETURN_IF_ERROR(ActivateState(*store_, *a.type, *a.stream, &loaded));
+    a.state = std::move(loaded.state);
+    a.version = loaded.version;
+    a.snapshot_version = loaded.snapshot_version;
+    a.last_position = loaded.last_position;
     return Status::OK();
   }
 

@@ -209,6 +209,7 @@ class AggregateType {
 
   std::unique_ptr<AnyState> NewState() const { return new_state_(); }
   bool HasCommand(std::string_view type) const { return commands_.find(type) != commands_.end(); }
+  bool Evolves(std::string_view event_type) const { return events_.find(event_type) != events_.end(); }
   // Decodes the command's data (strictly) and decides. InvalidArgument for an
   // unknown command type or bad data; a rejection is a Decision, not an error.
   Status Decide(const AnyState& state, uint64_t version, std::string_view command_type,

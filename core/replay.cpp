@@ -31,7 +31,8 @@ Result<StateView> ReplayState(EventStore& store, const DomainRegistry& registry,
   bool done = false;
   while (!done) {
     events.clear();
-    Status s = store.ReadStream(stream, Direction::kForward, version + 1, kChunk, &events);
+    Status s = store.ReadStream(stream, Direction::kForward, version + 1, kChunk, &events,
+                               EventStore::ReadOptions{.all_versions = true});
     if (s.IsNotFound() && version == 0) return Status::NotFound(fmt::format("stream {} not found", stream));
     if (s.IsNotFound()) break;
     RILL_RETURN_IF_ERROR(s);

@@ -453,8 +453,14 @@ Status StoreImpl::Deliver(Event&& e, bool forward, std::vector<Event>* out, size
   return Status::OK();
 }
 
+Status StoreImpl::ReadAsStored(Event event, std::vector<Event>* out) {
+  size_t added = 0;
+  return Deliver(std::move(event), true, out, &added);
+}
+
 Status StoreImpl::ReadStream(const std::string& stream, Direction dir, uint64_t from, size_t max_count,
-                             std::vector<Event>* out, bool raw) {
+                             std::vector<Event>* out, const ReadOptions& options) {
+  const bool raw = options.raw;
   RILL_RETURN_IF_ERROR(CatchUpTail());
   // Positions of the stream's versions: index up to its high-water mark, the
   // tail above it. Both taken under the tail lock (see StreamHead).
@@ -491,7 +497,7 @@ Status StoreImpl::ReadStream(const std::string& stream, Direction dir, uint64_t 
     RILL_RETURN_IF_ERROR(FetchRecord(ltxn.get(), position, &e));
     if (e.stream != stream || e.version != version)
       return Status::Corruption(fmt::format("index says {}@{} is at position {}, the log disagrees", stream, version, position));
-    if (!raw && !Visible(*head, version, e.time_us, now)) return Status::OK();
+    if (!raw && !options.all_versions && !Visible(*head, version, e.time_us, now)) return Status::OK();
     size_t added = 1;
     if (raw) {
       out->push_back(std::move(e));

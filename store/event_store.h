@@ -188,8 +188,21 @@ class EventStore {
   // read_transform/read_expand: the events exactly as stored. With
   // read_expand, max_count counts stored events that yielded at least one
   // event (each with all its parts), so *out may get more than max_count.
+  Status ReadStream(const std::string& stream, Direction dir, uint64_t from, size_t max_count,
+                    std::vector<Event>* out, bool raw = false) {
+    return ReadStream(stream, dir, from, max_count, out, ReadOptions{.raw = raw});
+  }
+  // ReadOptions::all_versions: every version of the stream whatever its
+  // metadata, still upcast, still NotFound once deleted. For what an
+  // aggregate is (activation, replay, snapshots): metadata is about what
+  // readers see, and an aggregate that lost its first events would decide
+  // differently than it did (docs/streams-and-versions.md).
+  struct ReadOptions {
+    bool raw = false;
+    bool all_versions = false;
+  };
   virtual Status ReadStream(const std::string& stream, Direction dir, uint64_t from, size_t max_count,
-                            std::vector<Event>* out, bool raw = false) = 0;
+                            std::vector<Event>* out, const ReadOptions& options) = 0;
   // $all: events with position >= from, in order, at most max_count (stored
   // events; see ReadStream for read_expand).
   virtual Status ReadAll(uint64_t from, size_t max_count, std::vector<Event>* out, bool raw = false) = 0;
@@ -202,6 +215,10 @@ class EventStore {
   virtual std::unique_ptr<Subscription> Subscribe(uint64_t after_position, bool raw = false) = 0;
   // The outcome recorded for an append/command id, NotFound if none.
   virtual Result<AppendResult> LookupRequest(const std::string& request_id) = 0;
+  // What a (non-raw) read would hand out for `event` were it stored: the
+  // upcasters' view of an event not yet appended, so an append can be
+  // checked against the domain that will read it. Usually one event.
+  virtual Status ReadAsStored(Event event, std::vector<Event>* out) = 0;
 
   // ---- Consumer checkpoints (durable, in log/) ----------------------------
   virtual Result<uint64_t> GetCheckpoint(const std::string& name) = 0;  // 0 if unset

@@ -301,7 +301,9 @@ class StoreImpl final : public EventStore {
   Status SetStreamMetadata(const std::string& stream, const StreamMetadata& metadata) override;
   Result<StreamInfo> GetStream(const std::string& stream) override;
   Status ReadStream(const std::string& stream, Direction dir, uint64_t from, size_t max_count,
-                    std::vector<Event>* out, bool raw) override;
+                    std::vector<Event>* out, const ReadOptions& options) override;
+  using EventStore::ReadStream;
+  Status ReadAsStored(Event event, std::vector<Event>* out) override;
   Status ReadAll(uint64_t from, size_t max_count, std::vector<Event>* out, bool raw) override;
   Status ListStreams(const std::string& category, std::vector<StreamInfo>* out, bool include_system) override;
   uint64_t LastPosition() override;

@@ -125,7 +125,8 @@ BOOST_AUTO_TEST_CASE(id_makes_an_append_idempotent) {
 // Starts rill many times: left out of the sanitizer run (CMakeLists.txt).
 BOOST_AUTO_TEST_CASE(bad_arguments_are_refused_with_one_line_and_nothing_written, *boost::unit_test::label("many_processes")) {
   TestStore s;
-  BOOST_REQUIRE(s.Run({"append", "account-1", "Opened", "--data", "{\"owner\":\"x\"}"}).exit_code == 0);
+  // Not an account event: forced in, as the setup only needs the stream to exist.
+  BOOST_REQUIRE(s.Run({"append", "account-1", "Opened", "--force", "--data", "{\"owner\":\"x\"}"}).exit_code == 0);
   Unchanged before(s);
   struct Case {
     std::vector<std::string> args;
@@ -179,7 +180,7 @@ BOOST_AUTO_TEST_CASE(bad_arguments_are_refused_with_one_line_and_nothing_written
 // Starts rill many times: left out of the sanitizer run (CMakeLists.txt).
 BOOST_AUTO_TEST_CASE(bad_file_lines_are_refused_with_their_line_number_and_nothing_written, *boost::unit_test::label("many_processes")) {
   TestStore s;
-  BOOST_REQUIRE(s.Run({"append", "account-1", "Opened"}).exit_code == 0);
+  BOOST_REQUIRE(s.Run({"append", "account-1", "Opened", "--force"}).exit_code == 0);  // not an account event
   Unchanged before(s);
   const std::string good = R"({"stream":"account-1","type":"Deposited","data":{"amount":1}})";
   const std::string huge = R"({"stream":"account-1","type":"Big","data":{"blob":")" + std::string(17u << 20, 'x') + "\"}}";
@@ -259,6 +260,76 @@ BOOST_AUTO_TEST_CASE(file_from_stdin_prints_each_line_in_order) {
   for (int i = 1; i <= 500; ++i) {
     BOOST_TEST(JsonField(lines[i - 1], "stream") == "c-" + std::to_string(i % 7));
     BOOST_TEST(JsonField(lines[i - 1], "position") == std::to_string(i));
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// An aggregate's state is a function of its stream's events: a raw append
+// the aggregate cannot evolve is refused before anything is written, unless
+// forced (and then recorded in the event's meta).
+BOOST_AUTO_TEST_SUITE(aggregate_guard)
+
+BOOST_AUTO_TEST_CASE(raw_appends_to_aggregate_streams_must_evolve, *boost::unit_test::label("many_processes")) {
+  TestStore s;
+  BOOST_REQUIRE(s.Run({"submit", "OpenAccount", "--to", "account-1", "owner=ann"}).exit_code == 0);
+  Unchanged before(s);
+  ExpectOneLineError(s.Run({"append", "account-1", "Deposited", "--data", "{\"amount\":\"lots\"}"}), 2,
+                     {"account-1", "Deposited", "amount", "--force"}, "bad data");
+  before.Check("bad data");
+  ExpectOneLineError(s.Run({"append", "account-1", "Bogus"}), 2, {"Bogus", "not an event it evolves", "--force"},
+                     "unknown type");
+  before.Check("unknown type");
+
+  TempDir tmp;
+  WriteFile(tmp / "in.jsonl", R"({"stream":"account-1","type":"Deposited","data":{"amount":5}})"
+                              "\n" R"({"stream":"account-1","type":"Deposited","data":{"amount":"lots"}})" "\n");
+  RunResult f = s.Run({"append", "--file", tmp / "in.jsonl"});
+  BOOST_TEST(f.exit_code == 2);
+  BOOST_TEST(f.err.find("rill: line 2: ") == 0u, f.err);
+  BOOST_TEST(f.err.find("amount") != std::string::npos, f.err);
+  before.Check("file");
+
+  // A stream no aggregate owns takes anything.
+  BOOST_TEST(s.Run({"append", "audit-1", "Bogus", "--data", "{\"amount\":\"lots\"}"}).exit_code == 0);
+  // A good one goes through, and the aggregate still works.
+  BOOST_TEST(s.Run({"append", "account-1", "Deposited", "--data", "{\"amount\":5}"}).exit_code == 0);
+  BOOST_TEST(s.Run({"submit", "Deposit", "--to", "account-1", "amount=1"}).exit_code == 0);
+  BOOST_TEST(s.Run({"check", "--domains"}).exit_code == 0);
+
+  // Surgery: forced through, logged, and found by check --domains.
+  RunResult forced = s.Run({"append", "account-1", "Deposited", "--data", "{\"amount\":\"lots\"}", "--force"});
+  BOOST_TEST(forced.exit_code == 0, forced.err);
+  RunResult shown = s.Run({"show", "account-1", "--json"});
+  BOOST_TEST(shown.out.find(R"("$forced_by":"rill append --force")") != std::string::npos, shown.out);
+  RunResult check = s.Run({"check", "--domains"});
+  BOOST_TEST(check.exit_code == 1, check.out << check.err);
+  BOOST_TEST(check.out.find("account-1") != std::string::npos, check.out);
+  RunResult json = s.Run({"check", "--domains", "--json"});
+  BOOST_TEST(json.exit_code == 1);
+  BOOST_TEST(json.out.find(R"("stream":"account-1","version":4)") != std::string::npos, json.out);
+}
+
+// Metadata hides events from readers, never from the aggregate: with and
+// without a snapshot it still knows it was opened.
+BOOST_AUTO_TEST_CASE(stream_metadata_never_hides_events_from_the_aggregate, *boost::unit_test::label("many_processes")) {
+  for (bool snapshot : {false, true}) {
+    BOOST_TEST_CONTEXT("snapshot " << snapshot) {
+      TestStore s;
+      BOOST_REQUIRE(s.Run({"submit", "OpenAccount", "--to", "account-2", "owner=ann"}).exit_code == 0);
+      BOOST_REQUIRE(s.Run({"submit", "Deposit", "--to", "account-2", "amount=5"}).exit_code == 0);
+      if (snapshot) BOOST_REQUIRE(s.Run({"snapshot", "rebuild", "account-2"}).exit_code == 0);
+      BOOST_REQUIRE(s.Run({"metadata", "account-2", "--max-count", "1"}).exit_code == 0);
+      RunResult state = s.Run({"state", "account-2"});
+      BOOST_TEST(state.exit_code == 0, state.err);
+      BOOST_TEST(state.out.find("open") != std::string::npos, state.out);
+      BOOST_TEST(s.Run({"submit", "Deposit", "--to", "account-2", "amount=1"}).exit_code == 0);
+      BOOST_TEST(s.Run({"submit", "OpenAccount", "--to", "account-2", "owner=bob"}).exit_code == 4);
+      RunResult verify = s.Run({"snapshot", "verify", "--all"});
+      BOOST_TEST(verify.exit_code == 0, verify.out << verify.err);
+      RunResult at = s.Run({"state", "account-2", "--json"});
+      BOOST_TEST(at.out.find("\"balance\":6") != std::string::npos, at.out);
+    }
   }
 }
 

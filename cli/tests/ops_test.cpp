@@ -87,7 +87,7 @@ BOOST_AUTO_TEST_CASE(round_trip_replays_deletes_and_metadata) {
   BOOST_REQUIRE(a.Run({"import", TestData("fixture.jsonl")}).exit_code == 0);
   BOOST_REQUIRE(a.Run({"delete", "account-2"}).exit_code == 0);
   BOOST_REQUIRE(a.Run({"metadata", "account-1", "--max-count", "2", "--max-age", "86400"}).exit_code == 0);
-  BOOST_REQUIRE(a.Run({"append", "account-1", "Late", "--data", "{\"x\":1}"}).exit_code == 0);
+  BOOST_REQUIRE(a.Run({"append", "account-1", "Late", "--force", "--data", "{\"x\":1}"}).exit_code == 0);
   std::string first = a.Export();
   TestStore b;
   RunResult imp = b.Run({"import", "-"}, first);

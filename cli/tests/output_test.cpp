@@ -223,7 +223,7 @@ BOOST_AUTO_TEST_CASE(split_parts_show_as_version_dot_part) {
   std::filesystem::create_directories(s.db + "/migrations");
   WriteFile(s.db + "/migrations/0001-split.json",
             ReadFile(std::string(RILL_SOURCE_DIR) + "/testdata/upcast/split-merge/0001-deposited-with-fee-split.json"));
-  BOOST_REQUIRE(s.Run({"append", "account-1", "Opened", "--data", "{\"owner\":\"x\"}"}).exit_code == 0);
+  BOOST_REQUIRE(s.Run({"append", "account-1", "Opened", "--force", "--data", "{\"owner\":\"x\"}"}).exit_code == 0);
   BOOST_REQUIRE(s.Run({"append", "account-1", "DepositedWithFee", "--schema", "1", "--data", "{\"amt\":10,\"fee\":1}"}).exit_code == 0);
   for (const std::vector<std::string>& cmd : {std::vector<std::string>{"show", "account-1"},
                                               std::vector<std::string>{"log"}}) {
