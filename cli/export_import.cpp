@@ -474,13 +474,13 @@ void SetupExportImport(CLI::App& root, GlobalOptions& g) {
   auto ea = std::make_shared<ExportArgs>();
   CLI::App* exp = root.add_subcommand("export", "Write every event as JSONL (the event format) to stdout or a file");
   exp->add_option("--output,-o", ea->output, "Write to this file instead of stdout (replaced when complete)");
-  exp->add_flag("--raw", ea->raw, "Events exactly as stored, not upcast");
+  exp->add_flag("--raw", ea->raw, "Events exactly as stored, not upcast (no gaps in positions: what import needs to keep them)");
   exp->callback([ea, &g] { g.exit_code = RunExport(g, *ea); });
 
   auto ia = std::make_shared<ImportArgs>();
-  CLI::App* imp = root.add_subcommand("import", "Load a JSONL export, keeping ids, versions, times and meta");
+  CLI::App* imp = root.add_subcommand("import", "Load a JSONL export, keeping ids, versions, times, meta, request ids and (into an empty store) positions");
   imp->add_option("file", ia->file, "JSONL file in the event format ('-' for stdin)")->required();
-  imp->add_flag("--append", ia->append, "Allow importing into a non-empty store");
+  imp->add_flag("--append", ia->append, "Allow importing into a non-empty store (events are renumbered after its last)");
   imp->callback([ia, &g] { g.exit_code = RunImport(g, *ia); });
 }
 
