@@ -132,7 +132,7 @@ void InstallSignalHandlers() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-void WriteEventJson(JsonWriter& w, const Event& e) {
+void WriteEventJson(JsonWriter& w, const Event& e, bool request) {
   w.StartObject();
   w.Key("position");
   w.Uint64(e.position);
@@ -152,6 +152,12 @@ void WriteEventJson(JsonWriter& w, const Event& e) {
   w.RawValue(e.data.data(), e.data.size(), rapidjson::kObjectType);
   w.Key("meta");
   w.RawValue(e.meta.data(), e.meta.size(), rapidjson::kObjectType);
+  if (request && !e.request_id.empty()) {
+    w.Key("request_id");
+    w.String(e.request_id);
+    w.Key("request_hash");
+    w.String(fmt::format("{:016x}", e.request_hash));
+  }
   if (e.parts > 1) {  // one part of a stored event split on read (core/upcaster.h)
     w.Key("part");
     w.Uint(e.part);
@@ -161,10 +167,10 @@ void WriteEventJson(JsonWriter& w, const Event& e) {
   w.EndObject();
 }
 
-std::string EventToJsonLine(const Event& e) {
+std::string EventToJsonLine(const Event& e, bool request) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
-  WriteEventJson(w, e);
+  WriteEventJson(w, e, request);
   return std::string(buf.GetString(), buf.GetSize());
 }
 

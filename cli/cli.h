@@ -104,8 +104,11 @@ bool InterruptRequested();
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 // Writes the event in the contract's field order:
 // {"position","stream","version","type","schema","id","time","data","meta"}
-void WriteEventJson(JsonWriter& w, const Event& e);
-std::string EventToJsonLine(const Event& e);
+// With `request` (export), an event written under a request id also gets
+// "request_id" and "request_hash" (16 hex digits) after "meta": what import
+// needs to rebuild the dedupe index.
+void WriteEventJson(JsonWriter& w, const Event& e, bool request = false);
+std::string EventToJsonLine(const Event& e, bool request = false);
 // Prints one JSON line built by `fill` (which writes one object) to stdout.
 void PrintJsonLine(const std::function<void(JsonWriter&)>& fill);
 void WriteAppendResult(JsonWriter& w, const AppendResult& r);

@@ -1,11 +1,13 @@
 // rill export / import: the whole log as JSONL in the event format of
-// DESIGN.md, and back. Import keeps ids, versions, times, schemas and meta
-// (positions come out the same when a complete export goes into an empty
-// store), validates every line before writing anything, and pipelines the
-// appends so group commit batches them.
+// DESIGN.md, and back. Import keeps ids, versions, times, schemas, meta and
+// request ids with their fingerprints (so a retry answered as a duplicate on
+// the original is one on the copy too), validates every line before writing
+// anything, and pipelines the appends so group commit batches them. Into an
+// empty store it keeps positions or refuses; --append renumbers.
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <map>
@@ -58,7 +60,7 @@ int RunExport(GlobalOptions& g, const ExportArgs& a) {
     if (batch.empty()) break;
     chunk.clear();
     for (const auto& e : batch) {
-      chunk += EventToJsonLine(e);
+      chunk += EventToJsonLine(e, /*request=*/true);
       chunk += '\n';
     }
     if (std::fwrite(chunk.data(), 1, chunk.size(), out) != chunk.size()) {
@@ -96,7 +98,8 @@ int RunExport(GlobalOptions& g, const ExportArgs& a) {
 // ---- import ----------------------------------------------------------------
 
 const std::vector<std::string_view> kEventFields = {"position", "stream", "version", "type", "schema",
-                                                    "id",       "time",   "data",    "meta"};
+                                                    "id",       "time",   "data",    "meta",
+                                                    "request_id", "request_hash"};
 const std::vector<std::string_view> kEventObjects = {"data", "meta"};
 
 struct ImportEvent {
@@ -104,6 +107,8 @@ struct ImportEvent {
   uint64_t version = 0;
   uint64_t position = 0;  // 0: the line had none
   NewEvent event;
+  std::string request_id;     // "" if none
+  uint64_t request_hash = 0;  // 0: none given (the store computes one)
   bool system = false;        // a $delete or $metadata event of "$$stream"
   StreamMetadata metadata;    // for $metadata
 };
@@ -188,6 +193,22 @@ Result<ImportEvent> ParseEventLine(std::string_view line) {
   auto meta = j.objects.find("meta");
   ie.event.meta = meta == j.objects.end() ? "{}" : meta->second;
   if (ie.event.type == kMetadataType) RILL_RETURN_IF_ERROR(ParseMetadata(ie.event.data, &ie.metadata));
+  if (j.Has("request_id")) {
+    auto rid = j.String("request_id");
+    if (!rid.ok()) return rid.status();
+    RILL_RETURN_IF_ERROR(ValidateRequestId(*rid, "\"request_id\""));
+    if (ie.system) return Status::InvalidArgument("system events ($$ streams) carry no \"request_id\"");
+    ie.request_id = std::move(*rid);
+  }
+  if (j.Has("request_hash")) {
+    if (ie.request_id.empty()) return Status::InvalidArgument("\"request_hash\" without \"request_id\"");
+    auto h = j.String("request_hash");
+    if (!h.ok()) return h.status();
+    auto [end, ec] = std::from_chars(h->data(), h->data() + h->size(), ie.request_hash, 16);
+    if (h->size() != 16 || ec != std::errc() || end != h->data() + h->size())
+      return Status::InvalidArgument(
+          fmt::format("\"request_hash\" must be 16 hex digits, not \"{}\"", Abbreviate(*h, 60)));
+  }
   size_t bytes = ie.event.data.size() + ie.event.meta.size() + ie.event.type.size();
   size_t limit = StoreOptions{}.max_event_bytes;
   if (bytes > limit)
@@ -227,8 +248,14 @@ int RunImport(GlobalOptions& g, const ImportArgs& a) {
   std::vector<LineRef> lines = SplitLines(*text);
 
   // Pass 1: every line valid, versions continue each stream without gaps
-  // (from its current head with --append), positions increase.
+  // (from its current head with --append), positions increase — and into an
+  // empty store are the ones the events will get (every line is one event),
+  // so positions are kept or nothing is imported. The events of one request
+  // id are consecutive lines of one stream (one append wrote them), and with
+  // --append the id is new to the store: a copy must answer a retry of it
+  // exactly as the original does.
   std::map<std::string, uint64_t, std::less<>> next_version;
+  std::map<std::string, size_t, std::less<>> request_lines;  // request id -> its first line
   uint64_t last_position = 0;
   size_t bad = 0;
   // Into a store that has events, an aggregate's stream takes only events
@@ -239,9 +266,39 @@ int RunImport(GlobalOptions& g, const ImportArgs& a) {
   {
     Progress progress(g, "import: checking", lines.size());
     size_t checked = 0;
+    const ImportEvent* previous = nullptr;
+    Result<ImportEvent> prev_line = Status::InvalidArgument("");
     for (const LineRef& l : lines) {
       auto ie = ParseEventLine(std::string_view(text->data() + l.offset, l.length));
       Status s = ie.status();
+      uint64_t lands_at = checked + 1;
+      if (s.ok() && !a.append && ie->position != 0 && ie->position != lands_at)
+        s = Status::InvalidArgument(fmt::format(
+            "position {} would be position {} in this store: positions are kept only for an export without "
+            "gaps from position 1 ('rill export --raw' writes one); 'rill import --append' renumbers",
+            ie->position, lands_at));
+      if (s.ok() && !ie->request_id.empty()) {
+        bool continues = previous && previous->request_id == ie->request_id;
+        if (continues && (previous->stream != ie->stream || previous->request_hash != ie->request_hash)) {
+          s = Status::InvalidArgument(fmt::format("request id {} continues from the line before on another "
+                                                  "stream or with another request_hash",
+                                                  ie->request_id));
+        } else if (!continues) {
+          auto [seen, fresh] = request_lines.try_emplace(ie->request_id, l.number);
+          if (!fresh) {
+            s = Status::InvalidArgument(fmt::format(
+                "request id {} appears again apart from its events at line {} (one append writes them together)",
+                ie->request_id, seen->second));
+          } else if (a.append) {
+            auto earlier = (*store)->LookupRequest(ie->request_id);
+            if (earlier.ok())
+              s = Status::Conflict(fmt::format("request id {} is already used in this store (stream {}, version {})",
+                                               ie->request_id, earlier->stream, earlier->last_version));
+            else if (!earlier.status().IsNotFound())
+              return Fail(g, earlier.status());
+          }
+        }
+      }
       if (s.ok() && ie->system) {
         // Versions of $$ streams are the store's to assign.
       } else if (s.ok()) {
@@ -294,6 +351,8 @@ int RunImport(GlobalOptions& g, const ImportArgs& a) {
           });
       }
       progress.Update(++checked);
+      prev_line = std::move(ie);
+      previous = prev_line.ok() ? &*prev_line : nullptr;
     }
   }
   if (bad > 0) {
@@ -327,6 +386,9 @@ int RunImport(GlobalOptions& g, const ImportArgs& a) {
     }
     AppendRequest req;
     size_t group_line = lines[i].number, bytes = 0;
+    // Every line is one event: where this group's first lands without
+    // --append (checked against the file's positions in pass 1); 0: anywhere.
+    uint64_t lands_at = a.append ? 0 : i + 1;
     auto first = ParseEventLine(std::string_view(text->data() + lines[i].offset, lines[i].length));
     if (first->system) {
       // Everything before it must be stored first (a delete needs its stream).
@@ -347,13 +409,19 @@ int RunImport(GlobalOptions& g, const ImportArgs& a) {
       ++i;
       continue;
     }
-    while (i < lines.size() && req.events.size() < kMaxGroupEvents && bytes < kMaxGroupBytes) {
+    // The events of one request id go as one request with that id and its
+    // fingerprint, whatever their size (one append wrote them, so one fits):
+    // the copy's dedupe index then gives a retry the original's answer.
+    while (i < lines.size() &&
+           (!req.request_id.empty() || (req.events.size() < kMaxGroupEvents && bytes < kMaxGroupBytes))) {
       auto ie = ParseEventLine(std::string_view(text->data() + lines[i].offset, lines[i].length));
       if (ie->system) break;
       if (req.events.empty()) {
         req.stream = ie->stream;
         req.expected = ExpectedVersion::Exact(ie->version - 1);
-      } else if (ie->stream != req.stream) {
+        req.request_id = ie->request_id;
+        req.request_hash = ie->request_hash;
+      } else if (ie->stream != req.stream || ie->request_id != req.request_id) {
         break;
       }
       if (forced[i]) ie->event.meta = MarkForced(ie->event.meta, "rill import --append --force");
@@ -366,10 +434,18 @@ int RunImport(GlobalOptions& g, const ImportArgs& a) {
       ++state.pending;
       state.pending_bytes += bytes;
     }
-    (*store)->AppendAsync(std::move(req), [&state, group_line, bytes](Result<AppendResult> r) {
+    std::string request_id = req.request_id;
+    (*store)->AppendAsync(std::move(req), [&state, group_line, bytes, lands_at, request_id](Result<AppendResult> r) {
       std::lock_guard lock(state.mu);
       --state.pending;
       state.pending_bytes -= bytes;
+      // Checked in pass 1; another process may have written since.
+      if (r.ok() && r->duplicate)
+        r = Status::Conflict(fmt::format("request id {} is already used in this store (stream {})", request_id,
+                                         r->stream));
+      else if (r.ok() && lands_at != 0 && r->first_position != lands_at)
+        r = Status::Conflict(fmt::format("the events went to position {}, not {}: another process wrote to the store",
+                                         r->first_position, lands_at));
       if (r.ok()) {
         state.imported += r->events;
         state.last_position = std::max(state.last_position, r->last_position);
@@ -414,13 +490,13 @@ void SetupExportImport(CLI::App& root, GlobalOptions& g) {
   auto ea = std::make_shared<ExportArgs>();
   CLI::App* exp = root.add_subcommand("export", "Write every event as JSONL (the event format) to stdout or a file");
   exp->add_option("--output,-o", ea->output, "Write to this file instead of stdout (replaced when complete)");
-  exp->add_flag("--raw", ea->raw, "Events exactly as stored, not upcast");
+  exp->add_flag("--raw", ea->raw, "Events exactly as stored, not upcast (no gaps in positions: what import needs to keep them)");
   exp->callback([ea, &g] { g.exit_code = RunExport(g, *ea); });
 
   auto ia = std::make_shared<ImportArgs>();
-  CLI::App* imp = root.add_subcommand("import", "Load a JSONL export, keeping ids, versions, times and meta");
+  CLI::App* imp = root.add_subcommand("import", "Load a JSONL export, keeping ids, versions, times, meta, request ids and (into an empty store) positions");
   imp->add_option("file", ia->file, "JSONL file in the event format ('-' for stdin)")->required();
-  imp->add_flag("--append", ia->append, "Allow importing into a non-empty store");
+  imp->add_flag("--append", ia->append, "Allow importing into a non-empty store (events are renumbered after its last)");
   imp->add_flag("--force", ia->force,
                 "With --append: let through events an aggregate cannot evolve; their meta records \"$forced_by\"");
   imp->callback([ia, &g] { g.exit_code = RunImport(g, *ia); });

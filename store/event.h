@@ -59,6 +59,10 @@ struct Event {
   Uuid id;
   int64_t time_us = 0;
   std::string request_id;  // the append/command id that wrote it, "" if none
+  // The fingerprint its append's dedupe compares (AppendRequest::request_hash;
+  // 0 without a request id). Export carries it so an imported copy answers a
+  // retry of the same request as a duplicate, not as a reused id.
+  uint64_t request_hash = 0;
   std::string data = "{}";
   std::string meta = "{}";
   // Set only by reads through StoreOptions::read_expand, when one stored

@@ -118,6 +118,7 @@ Event ToEvent(const RecordView& v) {
   e.id = v.id;
   e.time_us = v.time_us;
   e.request_id = v.request_id;
+  e.request_hash = v.request_hash;
   e.data = v.data;
   e.meta = v.meta;
   return e;

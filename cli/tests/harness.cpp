@@ -32,7 +32,9 @@ TempDir::~TempDir() {
 namespace {
 
 std::vector<char*> Argv(const std::vector<std::string>& args) {
-  static std::string binary = RILL_BINARY;
+  // The environment's RILL_BINARY first: a compiler cache shared between
+  // worktrees may hand out an object built with another tree's path.
+  static std::string binary = std::getenv("RILL_BINARY") ? std::getenv("RILL_BINARY") : RILL_BINARY;
   std::vector<char*> argv;
   argv.push_back(binary.data());
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
