@@ -9,8 +9,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 db="$tmp/store"
 "$rill" --db "$db" init >/dev/null
-"$rill" --db "$db" append account-1 AccountOpened --data '{"owner":"Ann"}' >/dev/null
-"$rill" --db "$db" append account-2 AccountOpened --data '{"owner":"Bob"}' >/dev/null
+"$rill" --db "$db" append account-1 AccountOpened --schema 1 --data '{"owner":"Ann"}' >/dev/null
+"$rill" --db "$db" append account-2 AccountOpened --schema 1 --data '{"owner":"Bob"}' >/dev/null
 "$rill" --db "$db" append sku-9 SkuCreated --data '{"stock":5}' >/dev/null
 
 # shellcheck source=rill.bash

@@ -76,9 +76,9 @@ BOOST_AUTO_TEST_CASE(migrations_list_shows_the_written_and_current_schema) {
 
 BOOST_AUTO_TEST_CASE(append_stores_the_current_schema_by_default) {
   TestStore s;
-  BOOST_REQUIRE(s.Run({"append", "account-1", "AccountOpened", "--data", R"({"owner":"Ann"})"}).exit_code == 0);
+  BOOST_REQUIRE(s.Run({"append", "account-1", "AccountOpened", "--data", R"({"holder":{"name":"Ann"},"currency":"EUR"})"}).exit_code == 0);
   BOOST_REQUIRE(s.Run({"append", "account-1", "Deposited", "--data", R"({"amount":5})"}).exit_code == 0);
-  BOOST_REQUIRE(s.Run({"append", "account-1", "AccountOpened", "--schema", "1", "--data", R"({"owner":"Bo"})"}).exit_code == 0);
+  BOOST_REQUIRE(s.Run({"append", "account-2", "AccountOpened", "--schema", "1", "--data", R"({"owner":"Bo"})"}).exit_code == 0);
   std::string raw = s.Export();
   auto lines = Lines(raw);
   BOOST_REQUIRE(lines.size() >= 3u);
