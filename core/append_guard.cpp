@@ -78,6 +78,14 @@ Status AppendGuard::Admit(AppendRequest* request, bool* forced) {
   if (!type) return Status::OK();
   auto s = Load(request->stream, type);
   if (!s.ok()) return s.status();
+  // A request whose expected version does not hold is a conflict, which the
+  // store reports (exit 3) and which writes nothing: what it would have
+  // appended is moot.
+  const uint64_t head = (**s).version;
+  const ExpectedVersion& want = request->expected;
+  if ((want.kind == ExpectedVersion::kExact && want.version != head) ||
+      (want.kind == ExpectedVersion::kNoStream && head != 0) || (want.kind == ExpectedVersion::kExists && head == 0))
+    return Status::OK();
   for (NewEvent& e : request->events) {
     Status st = Evolve(**s, request->stream, e);
     if (st.ok()) continue;

@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
   const std::string db = run.Path("db");
   fs::remove_all(db);
   bool ready = run.RillDb(db, {"init"}).code == 0 &&
-               run.RillDb(db, {"append", "account-1", "Opened", "--data", R"({"owner":"x"})"}).code == 0 &&
+               run.RillDb(db, {"append", "account-1", "Opened", "--force", "--data", R"({"owner":"x"})"}).code == 0 &&
                run.RillDb(db, {"submit", "OpenAccount", "--to", "account-2", "owner=bob"}).code == 0 &&
                run.RillDb(db, {"submit", "Deposit", "--to", "account-2", "amount=5"}).code == 0 &&
                run.CheckClean(db, "before the cases");
