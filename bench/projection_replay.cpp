@@ -1,4 +1,4 @@
-// Replay throughput of the SQL `balances` projection (DESIGN.md target on
+// Replay throughput of the SQL `balances` projection (the target on
 // the 2-core machine: >= 500,000 events/s over 10,000,000 events and
 // 1,000,000 accounts).
 //

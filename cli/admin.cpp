@@ -1,6 +1,8 @@
 // rill init / stats / check / backup: operating a store as a whole.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <map>
 
 #include "cli/cli.h"
@@ -325,12 +327,15 @@ int RunCheck(GlobalOptions& g, const CheckArgs& a) {
     Progress progress(g, "check");
     s = (*store)->Check(&report, a.repair, [&](uint64_t done, uint64_t) { progress.Update(done); });
   }
-  // A repair rebuilds what it can; a second pass says whether damage remains.
+  // A repair rebuilds what it can (the index); a second pass says what
+  // remains: a problem gone from it was repaired, one still there was not
+  // (the log is the only copy of the data).
   std::vector<std::string> repaired;
   if (s.ok() && a.repair && !report.problems.empty()) {
-    repaired = report.problems;
     CheckReport again;
     s = (*store)->Check(&again, false);
+    for (const auto& p : report.problems)
+      if (std::find(again.problems.begin(), again.problems.end(), p) == again.problems.end()) repaired.push_back(p);
     again.index_rebuilt = report.index_rebuilt;
     report = again;
   }
@@ -355,6 +360,10 @@ int RunCheck(GlobalOptions& g, const CheckArgs& a) {
         w.StartArray();
         for (const auto& p : repaired) w.String(p);
         w.EndArray();
+        w.Key("not_repaired");
+        w.StartArray();
+        for (const auto& p : report.problems) w.String(p);
+        w.EndArray();
         w.Key("index_rebuilt");
         w.Bool(report.index_rebuilt);
       }
@@ -363,7 +372,7 @@ int RunCheck(GlobalOptions& g, const CheckArgs& a) {
   } else {
     for (const auto& p : repaired) std::printf("repaired: %s\n", p.c_str());
     if (report.index_rebuilt) std::printf("index rebuilt from the log\n");
-    for (const auto& p : report.problems) std::printf("problem: %s\n", p.c_str());
+    for (const auto& p : report.problems) std::printf("%s: %s\n", a.repair ? "not repaired" : "problem", p.c_str());
     if (!g.quiet || !clean)
       std::printf("%s: %llu events in %llu streams checked%s\n", clean ? "clean" : "DAMAGED",
                   static_cast<unsigned long long>(report.events_checked),
@@ -374,7 +383,8 @@ int RunCheck(GlobalOptions& g, const CheckArgs& a) {
   if (!clean) {
     std::fprintf(stderr, "rill: corruption: the store at %s is damaged (%zu problem%s)%s\n", (*store)->dir().c_str(),
                  report.problems.size(), report.problems.size() == 1 ? "" : "s",
-                 a.repair ? "" : "; 'rill check --repair' rebuilds the index");
+                 a.repair ? "; --repair rebuilds only the index: restore the log from a backup"
+                          : "; 'rill check --repair' rebuilds the index");
     return kExitError;
   }
   return kExitOk;

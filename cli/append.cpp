@@ -26,7 +26,7 @@ AppendGuard::Options GuardOptions(const AppendArgs& a) {
   return {.force = a.force, .forced_by = "rill append --force", .force_hint = "--force"};
 }
 
-// Fields of one append --file line (DESIGN.md "CLI contract").
+// Fields of one append --file line (docs/design.md, "CLI contract").
 const std::vector<std::string_view> kLineFields = {"stream", "type", "data", "expect", "id", "schema", "meta"};
 const std::vector<std::string_view> kLineObjects = {"data", "meta"};
 

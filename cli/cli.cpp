@@ -28,7 +28,8 @@ int ExitCodeFor(const Status& s) {
     case Code::kInterrupted: return kExitInterrupted;
     case Code::kCorruption:
     case Code::kIOError:
-    case Code::kBusy: return kExitError;
+    case Code::kBusy:
+    case Code::kFailedPrecondition: return kExitError;
   }
   return kExitError;
 }
@@ -182,7 +183,7 @@ void PrintJsonLine(const std::function<void(JsonWriter&)>& fill) {
   std::fputc('\n', stdout);
 }
 
-void WriteAppendResult(JsonWriter& w, const AppendResult& r) {
+void WriteAppendResult(JsonWriter& w, const AppendResult& r, const std::function<void()>& more) {
   w.StartObject();
   w.Key("stream");
   w.String(r.stream);
@@ -196,6 +197,7 @@ void WriteAppendResult(JsonWriter& w, const AppendResult& r) {
     w.Key("duplicate");
     w.Bool(true);
   }
+  if (more) more();
   w.EndObject();
 }
 

@@ -25,7 +25,7 @@
 
 namespace rill::cli {
 
-// Exit codes (DESIGN.md "CLI contract").
+// Exit codes (docs/design.md, "CLI contract").
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;
 inline constexpr int kExitUsage = 2;
@@ -79,7 +79,9 @@ Result<std::unique_ptr<ActorRuntime>> StartRuntime(EventStore& store, RuntimeOpt
 // and `init`), applies --set, and builds Domains() from the built-in domains
 // (unless disabled) and the plugins (config's, then --plugin's).
 // InvalidArgument (exit 2) for a bad config or a plugin that does not load.
-Status PrepareCommand(const GlobalOptions& g, const std::string& command);
+// `raw`: the command reads events as stored (--raw), so migrations that
+// disagree with the domains do not block it (core/migration_check.h).
+Status PrepareCommand(const GlobalOptions& g, const std::string& command, bool raw = false);
 // Opens `dir` with the prepared config, domains and overrides (core/open_store.h).
 Result<std::unique_ptr<EventStore>> OpenPreparedStore(const std::string& dir, StoreOptions options);
 // The current schema of event `type` in the store OpenStore opened last (1
@@ -111,7 +113,9 @@ void WriteEventJson(JsonWriter& w, const Event& e, bool request = false);
 std::string EventToJsonLine(const Event& e, bool request = false);
 // Prints one JSON line built by `fill` (which writes one object) to stdout.
 void PrintJsonLine(const std::function<void(JsonWriter&)>& fill);
-void WriteAppendResult(JsonWriter& w, const AppendResult& r);
+// {"stream","version","position","events"[,"duplicate"]}; `more` writes
+// further keys before the object closes.
+void WriteAppendResult(JsonWriter& w, const AppendResult& r, const std::function<void()>& more = {});
 
 // ---- Text output -----------------------------------------------------------
 // Aligned columns; numbers right-aligned when the column is marked numeric.

@@ -135,7 +135,7 @@ void SetupConfig(CLI::App& root, GlobalOptions& g) {
 
 RILL_COMMANDS(92, SetupConfig);
 
-Status PrepareCommand(const GlobalOptions& g, const std::string& command) {
+Status PrepareCommand(const GlobalOptions& g, const std::string& command, bool raw) {
   RunState& st = State();
   st.prepared = true;
   st.builtin = !(g.no_builtin_domains || NoBuiltinFromEnv());
@@ -148,9 +148,10 @@ Status PrepareCommand(const GlobalOptions& g, const std::string& command) {
   if (st.builtin) o.domains = [](DomainRegistry& r) { domains::RegisterAll(r); };
   // Commands that never read through a domain or an upcaster's output keep
   // working on a store whose migrations disagree with the domains, so the
-  // operator can still inspect, check and back it up (rill-migrations(1)).
-  o.check_migrations = command != "check" && command != "backup" && command != "stats" && command != "streams" &&
-                       command != "migrations" && command != "config" && command != "init";
+  // operator can still inspect, check, back it up and export it as stored
+  // (--raw) (rill-migrations(1)).
+  o.check_migrations = !raw && command != "check" && command != "backup" && command != "stats" &&
+                       command != "streams" && command != "migrations" && command != "config" && command != "init";
   auto setup = LoadStoreSetup(g.ResolvedDb(), o);
   if (!setup.ok()) return setup.status();
   st.setup = std::move(setup).value();

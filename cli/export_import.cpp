@@ -1,5 +1,5 @@
 // rill export / import: the whole log as JSONL in the event format of
-// DESIGN.md, and back. Import keeps ids, versions, times, schemas, meta and
+// docs/design.md, and back. Import keeps ids, versions, times, schemas, meta and
 // request ids with their fingerprints (so a retry answered as a duplicate on
 // the original is one on the copy too), validates every line before writing
 // anything, and pipelines the appends so group commit batches them. Into an

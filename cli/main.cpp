@@ -26,8 +26,13 @@ int main(int argc, char** argv) {
   // Config and plugins load before the command runs (flag > config > default).
   app.parse_complete_callback([&app, &g] {
     std::string command;
-    for (const CLI::App* sub : app.get_subcommands()) command = sub->get_name();
-    rill::Status s = rill::cli::PrepareCommand(g, command);
+    bool raw = false;  // export/show/log --raw: events as stored, no upcaster's output
+    for (const CLI::App* sub : app.get_subcommands()) {
+      command = sub->get_name();
+      const CLI::Option* opt = sub->get_option_no_throw("--raw");
+      raw = opt != nullptr && opt->count() > 0;
+    }
+    rill::Status s = rill::cli::PrepareCommand(g, command, raw);
     if (!s.ok()) throw CLI::RuntimeError(rill::cli::Fail(g, s));
   });
   app.require_subcommand(1);

@@ -49,7 +49,8 @@ int RunList(GlobalOptions& g) {
   Status s = LoadProjections((*store)->dir(), &reg);
   if (!s.ok()) return Fail(g, s);
   uint64_t head = (*store)->LastPosition();
-  Table t({"NAME", "KIND", "SOURCE", "CHECKPOINT", "LAG", "LAST ERROR"}, {false, false, false, true, true, false});
+  Table t({"NAME", "KIND", "SOURCE", "CHECKPOINT", "LAG", "STALE", "LAST ERROR"},
+          {false, false, false, true, true, false, false});
   for (const auto& e : reg.entries()) {
     const std::string& name = e.projection->name();
     Result<ReadModelState> st = ReadReadModelState(ReadModelPath((*store)->dir(), name));
@@ -57,6 +58,7 @@ int RunList(GlobalOptions& g) {
     bool built = st.ok() && st->exists;
     uint64_t checkpoint = built ? st->position : 0;
     uint64_t lag = head > checkpoint ? head - checkpoint : 0;
+    bool stale = st.ok() && IsStale(*st, *e.projection);
     if (g.json) {
       PrintJsonLine([&](JsonWriter& w) {
         w.StartObject();
@@ -72,13 +74,15 @@ int RunList(GlobalOptions& g) {
         w.Uint64(checkpoint);
         w.Key("lag");
         w.Uint64(lag);
+        w.Key("stale");
+        w.Bool(stale);
         w.Key("last_error");
         WriteStringOrNull(w, error);
         w.EndObject();
       });
     } else {
       t.Add({name, e.projection->kind(), SourceName(e.source), built ? std::to_string(checkpoint) : "-",
-             std::to_string(lag), error.empty() ? "-" : error});
+             std::to_string(lag), stale ? "yes" : "-", error.empty() ? "-" : error});
     }
   }
   if (!g.json) t.Print();
@@ -102,7 +106,7 @@ int RunStatus(GlobalOptions& g, const std::string& name) {
   bool replaying = rp.ok() && rp->exists;
   uint64_t head = (*store)->LastPosition();
   uint64_t lag = head > st->position ? head - st->position : 0;
-  bool stale = st->exists && !st->fingerprint.empty() && st->fingerprint != p.fingerprint();
+  bool stale = IsStale(*st, p);
   if (g.json) {
     PrintJsonLine([&](JsonWriter& w) {
       w.StartObject();
@@ -270,23 +274,17 @@ void PrintRunResult(const GlobalOptions& g, const std::string& name, const Proje
   }
 }
 
-int RunOrReplay(GlobalOptions& g, const std::string& name, bool replay, bool follow) {
-  auto store = OpenStore(g);
-  if (!store.ok()) return Fail(g, store.status());
-  ProjectionRegistry reg;
-  Status s = LoadProjections((*store)->dir(), &reg);
-  if (!s.ok()) return Fail(g, s);
-  auto found = FindProjection(reg, name);
-  if (!found.ok()) return Fail(g, found.status());
-  const Projection& p = *(*found)->projection;
-
-  uint64_t head = (*store)->LastPosition();
+// Runs or replays one projection, printing its result; returns its status.
+Status RunOne(GlobalOptions& g, EventStore& store, const Projection& p, bool replay, bool follow) {
+  const std::string& name = p.name();
+  if (!replay) RILL_RETURN_IF_ERROR(CheckNotStale(store.dir(), p));  // before a progress bar shows
+  uint64_t head = store.LastPosition();
   uint64_t start = 0;
   if (!replay) {
-    auto st = ReadReadModelState(ReadModelPath((*store)->dir(), name));
+    auto st = ReadReadModelState(ReadModelPath(store.dir(), name));
     if (st.ok()) start = st->position;
   } else {
-    auto st = ReadReadModelState(ReplayPath((*store)->dir(), name));
+    auto st = ReadReadModelState(ReplayPath(store.dir(), name));
     if (st.ok() && st->exists && st->fingerprint == p.fingerprint()) start = st->position;
   }
   Progress progress(g, fmt::format("{} {}", replay ? "replay" : "project", name), head > start ? head - start : 0);
@@ -302,15 +300,49 @@ int RunOrReplay(GlobalOptions& g, const std::string& name, bool replay, bool fol
   };
   ProjectionProgress pr;
   auto t0 = std::chrono::steady_clock::now();
-  s = replay ? ReplayProjection(**store, p, o, &pr) : RunProjection(**store, p, o, &pr);
+  Status s = replay ? ReplayProjection(store, p, o, &pr) : RunProjection(store, p, o, &pr);
   progress.Finish();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!s.ok()) {
     if (s.code() == Code::kInterrupted)
-      return Fail(g, Status::Interrupted(fmt::format("{}; run the same command again to resume", s.message())));
-    return Fail(g, s);
+      return Status::Interrupted(fmt::format("{}; run the same command again to resume", s.message()));
+    return s;
   }
-  PrintRunResult(g, name, pr, (*store)->LastPosition(), secs);
+  PrintRunResult(g, name, pr, store.LastPosition(), secs);
+  return Status::OK();
+}
+
+int RunOrReplay(GlobalOptions& g, const std::string& name, bool replay, bool follow) {
+  auto store = OpenStore(g);
+  if (!store.ok()) return Fail(g, store.status());
+  ProjectionRegistry reg;
+  Status s = LoadProjections((*store)->dir(), &reg);
+  if (!s.ok()) return Fail(g, s);
+  auto found = FindProjection(reg, name);
+  if (!found.ok()) return Fail(g, found.status());
+  s = RunOne(g, **store, *(*found)->projection, replay, follow);
+  return s.ok() ? kExitOk : Fail(g, s);
+}
+
+// project replay --all: replays every stale read model, one after another,
+// stopping at the first failure (what was replayed before it stays swapped in).
+int RunReplayStale(GlobalOptions& g) {
+  auto store = OpenStore(g);
+  if (!store.ok()) return Fail(g, store.status());
+  ProjectionRegistry reg;
+  Status s = LoadProjections((*store)->dir(), &reg);
+  if (!s.ok()) return Fail(g, s);
+  std::vector<const Projection*> stale;
+  for (const auto& e : reg.entries()) {
+    Result<ReadModelState> st = ReadReadModelState(ReadModelPath((*store)->dir(), e.projection->name()));
+    if (!st.ok()) return Fail(g, st.status().WithContext(fmt::format("read model {}", e.projection->name())));
+    if (IsStale(*st, *e.projection)) stale.push_back(e.projection.get());
+  }
+  if (stale.empty() && !g.json && !g.quiet) std::printf("no read model is stale\n");
+  for (const Projection* p : stale) {
+    s = RunOne(g, **store, *p, /*replay=*/true, /*follow=*/false);
+    if (!s.ok()) return Fail(g, s);
+  }
   return kExitOk;
 }
 
@@ -382,9 +414,21 @@ void SetupProject(CLI::App& root, GlobalOptions& g) {
   run->callback([run_name, run_follow, &g] { g.exit_code = RunOrReplay(g, *run_name, false, *run_follow); });
 
   auto replay_name = std::make_shared<std::string>();
+  auto replay_all = std::make_shared<bool>(false);
   CLI::App* replay = project->add_subcommand("replay", "Rebuild a read model from position 1, then swap it in");
-  replay->add_option("name", *replay_name, "Projection name")->required();
-  replay->callback([replay_name, &g] { g.exit_code = RunOrReplay(g, *replay_name, true, false); });
+  CLI::Option* replay_name_opt = replay->add_option("name", *replay_name, "Projection name");
+  CLI::Option* replay_all_opt =
+      replay->add_flag("--all", *replay_all, "Replay every stale read model (built by another definition)");
+  replay_name_opt->excludes(replay_all_opt);
+  replay->callback([replay_name, replay_all, &g] {
+    if (*replay_all) {
+      g.exit_code = RunReplayStale(g);
+    } else if (replay_name->empty()) {
+      g.exit_code = Fail(g, kExitUsage, "project replay needs a projection NAME or --all");
+    } else {
+      g.exit_code = RunOrReplay(g, *replay_name, true, false);
+    }
+  });
 
   auto drop_name = std::make_shared<std::string>();
   CLI::App* drop = project->add_subcommand("drop", "Delete a read model; unregister it if it was added");

@@ -31,6 +31,24 @@ int RunAll(GlobalOptions& g, bool follow) {
     if (wanted.empty() || std::find(wanted.begin(), wanted.end(), e.projection->name()) != wanted.end())
       projections.push_back(e.projection.get());
 
+  // A stale read model stops the whole run before anything runs: the
+  // operator replays it (or all of them) first.
+  std::vector<std::string> stale;
+  Status first_stale;
+  for (const Projection* p : projections) {
+    s = CheckNotStale((*store)->dir(), *p);
+    if (s.code() != Code::kFailedPrecondition && !s.ok()) return Fail(g, s);
+    if (s.ok()) continue;
+    stale.push_back(p->name());
+    if (first_stale.ok()) first_stale = s;
+  }
+  if (stale.size() == 1) return Fail(g, first_stale);
+  if (stale.size() > 1)
+    return Fail(g, Status::FailedPrecondition(fmt::format(
+                       "read models {} were built by other definitions of their projections: run 'rill project "
+                       "replay --all'",
+                       fmt::join(stale, ", "))));
+
   ProjectionRunOptions o;
   o.follow = follow;
   o.should_stop = [] { return InterruptRequested(); };

@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <deque>
+#include <unordered_set>
 
 #include "cli/cli.h"
 #include "cli/json_input.h"
@@ -128,14 +129,32 @@ void PrintLineFailure(const GlobalOptions& g, const Status& s, uint64_t line) {
                s.message().c_str());
 }
 
-Status WaitForProcessManagers(const GlobalOptions& g, EventStore& store, ActorRuntime& rt) {
+Status WaitForProcessManagers(EventStore& store, ActorRuntime& rt) {
   ProcessRunOptions o;
   o.stop = [] { return InterruptRequested(); };
   Status s = RunProcessManagers(store, rt, Domains(), o);
   if (!s.ok()) return s.WithContext("commands accepted, but the process managers failed");
   if (InterruptRequested()) return Status::Interrupted("interrupted while process managers ran");
-  (void)g;
   return Status::OK();
+}
+
+void WriteSaga(JsonWriter& w, const ProcessManager::Outcome& o) {
+  w.StartObject();
+  w.Key("saga");
+  w.String(o.stream);
+  w.Key("status");
+  w.String(o.status);
+  w.Key("reason");
+  w.String(o.reason);
+  w.EndObject();
+}
+
+// The text report of failed sagas: one line each, on stdout beside the
+// command's own result (the command was accepted: exit 0 all the same).
+void PrintFailedSagas(const GlobalOptions& g, const std::vector<ProcessManager::Outcome>& failed) {
+  if (g.quiet) return;
+  for (const auto& o : failed)
+    fmt::print("saga {} {}: {}\n", o.stream, o.status, o.reason.empty() ? "(no reason given)" : o.reason);
 }
 
 // Parses one JSONL line: {"command","to","data","id","expect"}.
@@ -202,6 +221,8 @@ int RunFile(const GlobalOptions& g, const SubmitOptions& o, EventStore& store, A
   std::deque<Pending> window;
   int first_failure = kExitOk;
   uint64_t done = 0, accepted = 0;
+  std::vector<std::string> written;  // streams of accepted commands, first seen first
+  std::unordered_set<std::string> seen;
   Progress progress(g, "submitting", commands);
   auto finish_one = [&] {
     Pending p = std::move(window.front());
@@ -211,6 +232,7 @@ int RunFile(const GlobalOptions& g, const SubmitOptions& o, EventStore& store, A
       auto r = p.result.get();
       if (r.ok()) {
         ++accepted;
+        if (seen.insert(r->stream).second) written.push_back(r->stream);
         PrintAccepted(g, *r, p.line);
       } else {
         s = r.status();
@@ -246,8 +268,15 @@ int RunFile(const GlobalOptions& g, const SubmitOptions& o, EventStore& store, A
   progress.Finish();
   if (interrupted) return Fail(g, Status::Interrupted(fmt::format("stopped after {} of {} commands", done, commands)));
   if (!o.no_wait && accepted > 0) {
-    Status s = WaitForProcessManagers(g, store, rt);
+    Status s = WaitForProcessManagers(store, rt);
     if (!s.ok()) return Fail(g, s);
+    // After the results, in --json one {"saga",...} object per failed saga.
+    std::vector<ProcessManager::Outcome> failed = FailedSagas(rt, Domains(), written);
+    if (g.json) {
+      for (const auto& f : failed) PrintJsonLine([&](JsonWriter& w) { WriteSaga(w, f); });
+    } else {
+      PrintFailedSagas(g, failed);
+    }
   }
   if (!g.quiet && !g.json && commands > 1)
     std::fprintf(stderr, "rill: %llu of %llu commands accepted\n", static_cast<unsigned long long>(accepted),
@@ -280,10 +309,26 @@ int RunSubmit(const GlobalOptions& g, const SubmitOptions& o) {
 
   auto r = (*rt)->Execute(std::move(c));
   if (!r.ok()) return Fail(g, r.status());
-  PrintAccepted(g, *r, 0);
+  if (!g.json) PrintAccepted(g, *r, 0);  // before the wait: the command's own outcome is known
+  std::vector<ProcessManager::Outcome> failed;
   if (!o.no_wait) {
-    Status s = WaitForProcessManagers(g, **store, **rt);
+    Status s = WaitForProcessManagers(**store, **rt);
     if (!s.ok()) return Fail(g, s);
+    failed = FailedSagas(**rt, Domains(), {r->stream});
+  }
+  if (g.json) {
+    PrintJsonLine([&](JsonWriter& w) {
+      WriteAppendResult(w, *r, [&] {
+        // Not waited for: nothing known; not a saga's stream: nothing to say.
+        if (o.no_wait || !IsSagaStream(Domains(), r->stream)) return;
+        w.Key("sagas");
+        w.StartArray();
+        for (const auto& f : failed) WriteSaga(w, f);
+        w.EndArray();
+      });
+    });
+  } else {
+    PrintFailedSagas(g, failed);
   }
   return kExitOk;
 }

@@ -55,7 +55,7 @@
 // the project version).
 #define RILL_VERSION "0.1.0"
 // Bumped whenever RillPlugin or anything it exposes changes incompatibly.
-#define RILL_PLUGIN_ABI_VERSION 2  // 2: Event gained request_hash
+#define RILL_PLUGIN_ABI_VERSION 3  // 2: Event gained request_hash; 3: ProcessManager::Ended
 
 extern "C" {
 struct RillPlugin {

@@ -2,14 +2,57 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <rapidjson/document.h>
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 namespace rill {
 
 std::string ProcessManagerCheckpoint(const std::string& manager) { return "pm:" + manager; }
+
+std::optional<ProcessManager::Outcome> ProcessManager::Ended(const StateView& view) const {
+  rapidjson::Document state;
+  state.Parse(view.state.data(), view.state.size());
+  if (state.HasParseError() || !state.IsObject()) return std::nullopt;
+  auto status = state.FindMember("status");
+  if (status == state.MemberEnd() || !status->value.IsString() || std::string_view(status->value.GetString()) != "failed")
+    return std::nullopt;
+  Outcome out{view.stream, "failed", ""};
+  auto reason = state.FindMember("reason");
+  if (reason != state.MemberEnd() && reason->value.IsString()) out.reason = reason->value.GetString();
+  return out;
+}
+
+namespace {
+bool Reads(const ProcessManager& m, const std::string& stream) {
+  std::vector<std::string> cats = m.categories();
+  return cats.empty() || std::find(cats.begin(), cats.end(), CategoryOf(stream)) != cats.end();
+}
+}  // namespace
+
+bool IsSagaStream(const DomainRegistry& registry, const std::string& stream) {
+  for (const auto& m : registry.process_managers())
+    if (Reads(*m, stream)) return true;
+  return false;
+}
+
+std::vector<ProcessManager::Outcome> FailedSagas(ActorRuntime& runtime, const DomainRegistry& registry,
+                                                 const std::vector<std::string>& streams) {
+  std::vector<ProcessManager::Outcome> out;
+  for (const std::string& stream : streams) {
+    for (const auto& m : registry.process_managers()) {
+      if (!Reads(*m, stream)) continue;
+      Result<StateView> view = runtime.GetState(stream);
+      if (!view.ok() || view->version == 0) break;
+      if (std::optional<ProcessManager::Outcome> o = m->Ended(*view)) out.push_back(std::move(*o));
+      break;
+    }
+  }
+  return out;
+}
 
 namespace {
 

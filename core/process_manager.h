@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,7 +45,31 @@ class ProcessManager {
   // workflow (handle it); any other error stops the manager before this
   // event, which is redelivered on the next run.
   virtual Status Handle(const Event& event, ProcessContext& context) = 0;
+
+  // How the saga kept on `stream` (a stream of one of categories()) ended,
+  // judged from its aggregate state once the manager has handled everything
+  // its events caused. `rill submit` prints each failed one, so that a
+  // command accepted for a workflow that then failed does not look like
+  // success. The default reads the convention of the sample sagas: a state
+  // with "status":"failed" failed, for its "reason". Running or succeeded
+  // sagas, and streams that are not sagas, answer nullopt.
+  struct Outcome {
+    std::string stream;
+    std::string status;  // "failed"
+    std::string reason;
+  };
+  virtual std::optional<Outcome> Ended(const StateView& state) const;
 };
+
+// The failed sagas among `streams` (those of a category some manager in
+// `registry` reads), by each manager's Ended(), in the order of `streams`.
+// A stream whose state cannot be read is skipped: the caller already has
+// the command's result, and this is only a report.
+// True if some manager in `registry` reads `stream`'s category (keeps its
+// sagas there).
+bool IsSagaStream(const DomainRegistry& registry, const std::string& stream);
+std::vector<ProcessManager::Outcome> FailedSagas(ActorRuntime& runtime, const DomainRegistry& registry,
+                                                 const std::vector<std::string>& streams);
 
 struct ProcessRunOptions {
   bool follow = false;                       // keep going until stop() is true

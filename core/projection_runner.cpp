@@ -258,6 +258,11 @@ void Hook(const ProjectionRunOptions& o, const char* point, uint64_t position) {
   if (o.test_hook) o.test_hook(point, position);
 }
 
+Status StaleError(const std::string& name) {
+  return Status::FailedPrecondition(fmt::format(
+      "read model {} was built by another definition of the projection: run 'rill project replay {}'", name, name));
+}
+
 bool StopRequested(const ProjectionRunOptions& o) { return o.should_stop && o.should_stop(); }
 
 // Runs `projection` into the file at `path` from its checkpoint. `unsynced`
@@ -306,6 +311,8 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
         return fail(Status::Conflict(fmt::format(
             "{} was built from another store (id {}, this store is {}): drop it or replay it", path, m.store_id,
             store.store_id())));
+      // (A replay file of another definition was discarded before this.)
+      if (m.fingerprint != projection.fingerprint()) return fail(StaleError(name));
       position = m.position;
       fingerprint = m.fingerprint;
     }
@@ -706,6 +713,17 @@ Result<ReadModelState> ReadReadModelState(const std::string& path) {
     st.last_error = m.last_error;
   }
   return st;
+}
+
+bool IsStale(const ReadModelState& state, const Projection& projection) {
+  // A file without its checkpoint row has no definition to compare with.
+  return state.exists && !state.fingerprint.empty() && state.fingerprint != projection.fingerprint();
+}
+
+Status CheckNotStale(const std::string& store_dir, const Projection& projection) {
+  Result<ReadModelState> st = ReadReadModelState(ReadModelPath(store_dir, projection.name()));
+  if (!st.ok()) return st.status();
+  return IsStale(*st, projection) ? StaleError(projection.name()) : Status::OK();
 }
 
 Status DropReadModel(const std::string& store_dir, const std::string& name) {

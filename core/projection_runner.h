@@ -4,7 +4,7 @@
 // any instant, the read model holds exactly the events up to its checkpoint:
 // nothing applied twice, nothing skipped.
 //
-// Files (see DESIGN.md "Projections"):
+// Files (see docs/design.md, "Projections"):
 //   <db>/readmodels/<name>.sqlite          the live read model (WAL mode)
 //   <db>/readmodels/<name>.sqlite.replay   a replay in progress
 //   <db>/readmodels/<name>.sqlite.replay-unsynced
@@ -71,7 +71,8 @@ struct ProjectionRunOptions {
 };
 
 // Brings the live read model up to date (creating it if missing), then
-// returns, or with follow keeps going. Returns Interrupted if should_stop
+// returns, or with follow keeps going. A stale model (see IsStale) is
+// refused with FailedPrecondition before anything is applied. Returns Interrupted if should_stop
 // ended a catch-up early (following, stopping is the normal end: OK).
 // A failing handler stops the run: the read model is left committed through
 // the event before the failing one, the error is stored in
@@ -106,6 +107,17 @@ struct ReadModelState {
 };
 // Reads <path>'s _rill_projection row (read-only). exists=false if no file.
 Result<ReadModelState> ReadReadModelState(const std::string& path);
+
+// A read model is stale when it was built by another definition of its
+// projection (the file's fingerprint is not the projection's): its rows mean
+// what the old statements made of the events, so applying the new statements
+// to new events only would mix two meanings in one table. RunProjection
+// refuses a stale model (FailedPrecondition, naming `rill project replay`);
+// only ReplayProjection rebuilds it. An unbuilt model is not stale.
+bool IsStale(const ReadModelState& state, const Projection& projection);
+// FailedPrecondition if the live read model of `projection` is stale; the
+// message is one line that says to replay it.
+Status CheckNotStale(const std::string& store_dir, const Projection& projection);
 
 std::string ReplayPath(const std::string& store_dir, const std::string& name);  // ...sqlite.replay
 // Deletes the read model and any replay in progress (with -wal/-shm).

@@ -1,5 +1,5 @@
 // SQL projections: a projection written as one plain .sql file, so any SQL
-// editor reads it and no C++ is needed (DESIGN.md "Projections"):
+// editor reads it and no C++ is needed (docs/design.md, "Projections"):
 //
 //   -- rill projection: cart_totals
 //   -- category: cart                 (optional; several lines or "a, b" allowed)

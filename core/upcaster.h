@@ -1,6 +1,6 @@
 // Upcaster: turns stored events of an older schema into the current schema of
 // their type, on the JSON form, so code only ever handles the newest shape
-// (DESIGN.md "Upcasting"). Events are immutable history; their meaning moves
+// (docs/design.md, "Upcasting"). Events are immutable history; their meaning moves
 // forward by chains of small steps: (type, schema n) -> (type', schema n+1).
 //
 // Steps come from two places:

@@ -1,6 +1,6 @@
 // EventStore: the durable event log on LMDB and everything derived from it.
 //
-// A store directory holds two LMDB environments (see DESIGN.md "Store"):
+// A store directory holds two LMDB environments (see docs/design.md, "Store format"):
 //   log/    durable, fsync per batch, written only in key order (MDB_APPEND):
 //           log (position -> record), meta, checkpoints
 //   index/  derived, never fsync'd, rebuilt from the log when stale/damaged:

@@ -13,6 +13,7 @@ const char* Status::CodeName() const {
     case Code::kIOError: return "io_error";
     case Code::kBusy: return "busy";
     case Code::kInterrupted: return "interrupted";
+    case Code::kFailedPrecondition: return "failed_precondition";
   }
   return "error";
 }

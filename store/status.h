@@ -20,6 +20,8 @@ enum class Code {
   kIOError,          // disk full, fsync failure, permissions (exit 1)
   kBusy,             // try again later (exit 1)
   kInterrupted,      // stopped by a signal (exit 130)
+  kFailedPrecondition,  // the files are not in the state the operation needs:
+                        // a read model built by another definition (exit 1)
 };
 
 class [[nodiscard]] Status {
@@ -34,6 +36,7 @@ class [[nodiscard]] Status {
   static Status IOError(std::string m) { return {Code::kIOError, std::move(m)}; }
   static Status Busy(std::string m) { return {Code::kBusy, std::move(m)}; }
   static Status Interrupted(std::string m) { return {Code::kInterrupted, std::move(m)}; }
+  static Status FailedPrecondition(std::string m) { return {Code::kFailedPrecondition, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

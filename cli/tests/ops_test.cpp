@@ -201,6 +201,19 @@ BOOST_AUTO_TEST_CASE(check_is_clean_on_a_good_store_and_fails_on_a_damaged_recor
   RunResult damaged_json = s.Run({"check", "--json"});
   BOOST_TEST(damaged_json.exit_code == 1);
   BOOST_TEST(JsonField(damaged_json.out, "clean") == "false", damaged_json.out);
+
+  // --repair rebuilds the index, which cannot mend the log: it says so
+  // (nothing "repaired:"), and the exit status stays 1.
+  RunResult repair = s.Run({"check", "--repair"});
+  BOOST_TEST(repair.exit_code == 1, repair.out << repair.err);
+  BOOST_TEST(repair.out.find("not repaired: ") != std::string::npos, repair.out);
+  for (const auto& line : Lines(repair.out)) BOOST_TEST(line.rfind("repaired:", 0) != 0u, line);
+  BOOST_TEST(repair.err.find("restore the log from a backup") != std::string::npos, repair.err);
+  BOOST_TEST(CountChar(repair.err, '\n') == 1u, repair.err);
+  RunResult repair_json = s.Run({"check", "--repair", "--json"});
+  BOOST_TEST(repair_json.exit_code == 1);
+  BOOST_TEST(repair_json.out.find(R"("repaired":[])") != std::string::npos, repair_json.out);
+  BOOST_TEST(repair_json.out.find(R"("not_repaired":[")") != std::string::npos, repair_json.out);
 }
 
 BOOST_AUTO_TEST_CASE(backup_copies_a_store_that_opens_and_checks_clean) {

@@ -120,7 +120,7 @@ BOOST_AUTO_TEST_CASE(bad_plugins_fail_with_one_line_and_exit_2) {
            ": not a rill plugin (no rill_plugin() entry point; see core/plugin.h)\n"},
       {{"--plugin", RILL_BAD_ABI_PLUGIN, "domains"},
        std::string("rill: invalid_argument: plugin ") + RILL_BAD_ABI_PLUGIN +
-           ": plugin ABI version 43, this rill needs 2 (rebuild the plugin against rill 0.1.0)\n"},
+           ": plugin ABI version 44, this rill needs 3 (rebuild the plugin against rill 0.1.0)\n"},
   };
   for (const auto& c : cases) {
     RunResult r = s.Run(c.args);

@@ -232,6 +232,43 @@ BOOST_AUTO_TEST_CASE(follower_sees_replay_swap) {
   BOOST_TEST(old_result.IsConflict(), old_result.ToString());
 }
 
+// A model built by one definition is refused by a run of another (its rows
+// would mix both meanings) until a replay rebuilds it; nothing is applied by
+// the refused run.
+BOOST_AUTO_TEST_CASE(changed_definition_is_refused_until_replayed) {
+  TempDir dir;
+  auto store = OpenStore(dir.store());
+  auto v1 = ParseOrDie(kAllEvents);
+  AppendAll(*store, AB(100));
+  BOOST_REQUIRE(RunProjection(*store, *v1, {}).ok());
+  std::string path = ReadModelPath(store->dir(), "every");
+  auto v2 = ParseOrDie(std::string(kAllEvents) + "-- on C\nINSERT INTO seen VALUES (:position, 'c');\n");
+  BOOST_TEST(!IsStale(*ReadReadModelState(path), *v1));
+  BOOST_TEST(IsStale(*ReadReadModelState(path), *v2));
+  BOOST_TEST(CheckNotStale(store->dir(), *v1).ok());
+
+  AppendAll(*store, AB(50, 100));
+  Status refused = RunProjection(*store, *v2, {});
+  BOOST_TEST((refused.code() == Code::kFailedPrecondition), refused.ToString());
+  BOOST_TEST(refused.message().find("rill project replay every") != std::string::npos, refused.message());
+  BOOST_TEST((CheckNotStale(store->dir(), *v2).code() == Code::kFailedPrecondition));
+  BOOST_TEST(ReadReadModelState(path)->position == 100u);  // nothing applied
+  BOOST_TEST(SeenPositions(path) == Positions(100));
+
+  BOOST_REQUIRE(ReplayProjection(*store, *v2, {}).ok());
+  BOOST_TEST(!IsStale(*ReadReadModelState(path), *v2));
+  AppendAll(*store, AB(10, 150));
+  BOOST_REQUIRE(RunProjection(*store, *v2, {}).ok());
+  BOOST_TEST(SeenPositions(path) == Positions(160));
+  // The old definition is now the stale one.
+  BOOST_TEST((RunProjection(*store, *v1, {}).code() == Code::kFailedPrecondition));
+
+  // Not built yet: not stale.
+  TempDir other;
+  auto fresh = OpenStore(other.store());
+  BOOST_TEST(CheckNotStale(fresh->dir(), *v2).ok());
+}
+
 BOOST_AUTO_TEST_CASE(first_replay_renames_into_place) {
   TempDir dir;
   auto store = OpenStore(dir.store());

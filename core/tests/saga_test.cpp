@@ -158,4 +158,40 @@ BOOST_AUTO_TEST_CASE(saga_decides_on_the_store_not_on_a_stale_actor) {
   BOOST_TEST(IntField(fresh("account-b"), "balance") == 0);
 }
 
+// FailedSagas reports exactly the sagas that ended in failure, each with its
+// reason, in the order asked; completed sagas and non-saga streams are not
+// reported.
+BOOST_AUTO_TEST_CASE(failed_sagas_are_reported_with_their_reasons) {
+  TempDir dir;
+  SetUpBank(dir.path());
+  auto store = OpenStore(dir.path());
+  auto registry = SampleDomains();
+  auto rt = StartRuntime(store.get(), &registry);
+  BOOST_REQUIRE(RunProcessManagers(*store, *rt, registry).ok());
+  std::vector<ProcessManager::Outcome> failed = FailedSagas(
+      *rt, registry, {"transfer-5", "transfer-4", "account-a", "transfer-1", "transfer-2", "transfer-3", "transfer-77"});
+  BOOST_REQUIRE_EQUAL(failed.size(), 3u);
+  BOOST_TEST(failed[0].stream == "transfer-4");
+  BOOST_TEST(failed[0].status == "failed");
+  BOOST_TEST(failed[0].reason.rfind("debit rejected: ", 0) == 0u, failed[0].reason);
+  BOOST_TEST(failed[1].stream == "transfer-2");  // credit to a closed account: refunded
+  BOOST_TEST(failed[1].reason.find("credit rejected: ") == 0u, failed[1].reason);
+  BOOST_TEST(failed[1].reason.find("; refunded to account-a") != std::string::npos, failed[1].reason);
+  BOOST_TEST(failed[2].stream == "transfer-3");
+  BOOST_TEST(failed[2].reason.find("refunded to account-a") != std::string::npos, failed[2].reason);
+
+  // The default reading of a state, for managers that do not override it.
+  struct Plain final : ProcessManager {
+    std::string name() const override { return "plain"; }
+    std::vector<std::string> categories() const override { return {"order"}; }
+    Status Handle(const Event&, ProcessContext&) override { return Status::OK(); }
+  } plain;
+  auto ended = [&](const char* state) { return plain.Ended(StateView{"order-1", "order", 3, state}); };
+  BOOST_TEST(!ended(R"({"status":"completed"})").has_value());
+  BOOST_TEST(!ended(R"({"balance":3})").has_value());
+  BOOST_TEST(!ended("not json").has_value());
+  BOOST_TEST(ended(R"({"status":"failed","reason":"no stock"})")->reason == "no stock");
+  BOOST_TEST(ended(R"({"status":"failed"})")->reason.empty());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -57,7 +57,7 @@ std::string Json(const rapidjson::Value& v) {
   return buf.GetString();
 }
 
-// The DESIGN.md event line, field order as the CLI writes it.
+// The JSONL event line, field order as the CLI writes it (cli/cli.h WriteEventJson).
 std::string EventLine(const Event& e) {
   return fmt::format(R"({{"position":{},"stream":"{}","version":{},"type":"{}","schema":{},"id":"{}","time":"{}","data":{},"meta":{}}})",
                      e.position, e.stream, e.version, e.type, e.schema, e.id.ToString(), FormatTime(e.time_us), e.data,

@@ -158,6 +158,16 @@ class TransferSaga final : public ProcessManager {
     return record(3, FailTransfer::kType,
                   json::ToJson(FailTransfer{reason + "; refund rejected: " + refund.status().message(), false}));
   }
+
+  // The default reading, plus where the money is: after a failed credit it
+  // went back to `from`, or (refund rejected) the reason says it did not.
+  std::optional<Outcome> Ended(const StateView& view) const override {
+    std::optional<Outcome> out = ProcessManager::Ended(view);
+    Transfer t;
+    if (out && json::ReadText(view.state, &t, "transfer state", false).ok() && t.refunded.value_or(false))
+      out->reason += "; refunded to " + t.from;
+    return out;
+  }
 };
 
 }  // namespace
