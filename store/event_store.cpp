@@ -190,17 +190,22 @@ Status StoreImpl::OpenIndex() {
   Status s = OpenIndexEnv();
   if (s.ok()) {
     auto indexed = ReadIndexedPosition();
-    uint64_t last = LastLogPosition();
+    Result<uint64_t> last = LastLogPosition();
+    if (!last.ok()) return last.status().WithContext("reading the log");
     if (!indexed.ok()) s = indexed.status();
-    else if (*indexed > last)
-      s = Status::Corruption(fmt::format("index is ahead of the log ({} > {})", *indexed, last));
+    else if (*indexed > *last)
+      s = Status::Corruption(fmt::format("index is ahead of the log ({} > {})", *indexed, *last));
     else {
       std::lock_guard lock(tail_.mu);
       tail_.indexed = tail_.known_end = *indexed;
     }
   }
   if (!s.ok()) {
-    // The index is never the only copy of anything: throw it away.
+    // The index is never the only copy of anything: on evidence that it is
+    // damaged, foreign or ahead of the log (Corruption), throw it away. Any
+    // other failure (ENOMEM, EMFILE, EACCES, a full disk) says nothing about
+    // the index, and rebuilding would cost its snapshots: it is an error.
+    if (s.code() != Code::kCorruption) return s.WithContext(fmt::format("opening the index {}/index", dir_));
     index_rebuilds_++;
     RILL_RETURN_IF_ERROR(DropIndex());
     RILL_RETURN_IF_ERROR(OpenIndexEnv());
@@ -241,20 +246,22 @@ void StoreImpl::Stop() {
   if (log_env_ && options_.durability == Durability::kAsync) (void)log_env_->Sync(true);
 }
 
-uint64_t StoreImpl::LastLogPosition() {
+Result<uint64_t> StoreImpl::LastLogPosition() {
   LmdbEnv::ReadTxn txn;
-  if (!log_env_->BeginRead(&txn).ok()) return 0;
+  RILL_RETURN_IF_ERROR(log_env_->BeginRead(&txn));
   return LastLogPositionIn(txn.get());
 }
 
-uint64_t StoreImpl::LastLogPositionIn(MDB_txn* txn) {
+Result<uint64_t> StoreImpl::LastLogPositionIn(MDB_txn* txn) {
   MDB_cursor* c;
-  if (mdb_cursor_open(txn, log_db_, &c)) return 0;
+  RILL_RETURN_IF_ERROR(log_env_->Check(mdb_cursor_open(txn, log_db_, &c), "opening a log cursor"));
   MDB_val k, v;
-  uint64_t last = 0;
-  if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 8) last = GetBigEndian64(k.mv_data);
+  int rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
   mdb_cursor_close(c);
-  return last;
+  if (rc == MDB_NOTFOUND) return uint64_t{0};
+  RILL_RETURN_IF_ERROR(log_env_->Check(rc, "reading the log's last position"));
+  if (k.mv_size != 8) return Status::Corruption(fmt::format("{}/log/data.mdb: a log key of {} bytes", dir_, k.mv_size));
+  return GetBigEndian64(k.mv_data);
 }
 
 uint64_t StoreImpl::LastPosition() {
@@ -269,10 +276,13 @@ Result<uint64_t> StoreImpl::ReadIndexedPosition() {
   return IndexedIn(txn.get());
 }
 
-uint64_t StoreImpl::IndexedIn(MDB_txn* txn) {
+Result<uint64_t> StoreImpl::IndexedIn(MDB_txn* txn) {
   MDB_val k = Val(kIndexedKey), v;
-  if (mdb_get(txn, indexed_db_, &k, &v) == 0 && v.mv_size == 8) return GetBigEndian64(v.mv_data);
-  return 0;
+  int rc = mdb_get(txn, indexed_db_, &k, &v);
+  if (rc == MDB_NOTFOUND) return uint64_t{0};
+  RILL_RETURN_IF_ERROR(index_env_->Check(rc, "reading the indexed position"));
+  if (v.mv_size != 8) return Status::Corruption(fmt::format("index: the indexed position has {} bytes", v.mv_size));
+  return GetBigEndian64(v.mv_data);
 }
 
 // Brings log entries written by other processes into the tail, so this
@@ -285,7 +295,9 @@ Status StoreImpl::CatchUpTail() {
 }
 
 Status StoreImpl::CatchUpTailIn(MDB_txn* txn) {
-  uint64_t last = LastLogPositionIn(txn);
+  Result<uint64_t> last_at = LastLogPositionIn(txn);
+  if (!last_at.ok()) return last_at.status();
+  uint64_t last = *last_at;
   uint64_t from;
   OwnCommit own;
   {
@@ -477,7 +489,9 @@ Status StoreImpl::ReadStream(const std::string& stream, Direction dir, uint64_t 
   if (head->deleted && !raw) return Status::NotFound(fmt::format("stream {} is deleted", stream));
   if (head->head_version == 0) return raw ? Status::OK() : Status::NotFound(fmt::format("stream {} does not exist", stream));
 
-  uint64_t indexed = IndexedIn(itxn.get());
+  Result<uint64_t> indexed_at = IndexedIn(itxn.get());
+  if (!indexed_at.ok()) return indexed_at.status();
+  uint64_t indexed = *indexed_at;
   uint64_t number = 0;
   {
     MDB_val k = Val(stream), v;

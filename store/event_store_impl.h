@@ -332,9 +332,11 @@ class StoreImpl final : public EventStore {
   Status OpenIndexEnv();
   Status DropIndex();
   Result<uint64_t> ReadIndexedPosition();
-  uint64_t IndexedIn(MDB_txn* index_txn);
-  uint64_t LastLogPosition();
-  uint64_t LastLogPositionIn(MDB_txn* log_txn);
+  // Reads fail as errors, never as position 0 (which at open would read as
+  // "index ahead of the log" and throw a good index away).
+  Result<uint64_t> IndexedIn(MDB_txn* index_txn);
+  Result<uint64_t> LastLogPosition();
+  Result<uint64_t> LastLogPositionIn(MDB_txn* log_txn);
   Status CatchUpTail();
   Status CatchUpTailIn(MDB_txn* log_txn);
   Result<StreamInfo> StreamHead(const std::string& stream, StreamRecord* index_record);

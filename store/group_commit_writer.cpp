@@ -510,7 +510,9 @@ void StoreImpl::WriteBatch(WriteScratch& sc) {
     // were killed: LMDB's transaction numbers are not a safe proof that the
     // log is unchanged.)
     RILL_RETURN_IF_ERROR(CatchUpTailIn(txn));
-    uint64_t next = LastLogPositionIn(txn) + 1;
+    Result<uint64_t> last = LastLogPositionIn(txn);
+    if (!last.ok()) return last.status();
+    uint64_t next = *last + 1;
     // Stream heads come from the writer's cache; the streams it has not seen
     // (or forgot) and every request id are looked up at once: one tail lock,
     // one index read transaction.

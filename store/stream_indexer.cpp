@@ -271,7 +271,9 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
       x.Clear();
       done = 0;
       cut = UINT64_MAX;
-      uint64_t from = IndexedIn(itxn) + 1;
+      Result<uint64_t> indexed = IndexedIn(itxn);
+      if (!indexed.ok()) return indexed.status();
+      uint64_t from = *indexed + 1;
       mark = from - 1;
       uint64_t next_stream = 1;
       {
@@ -613,7 +615,9 @@ Status StoreImpl::Check(CheckReport* report, bool repair, const std::function<vo
   RILL_RETURN_IF_ERROR(Flush());
   LmdbEnv::ReadTxn log_txn;
   RILL_RETURN_IF_ERROR(log_env_->BeginRead(&log_txn));
-  uint64_t last = LastLogPositionIn(log_txn.get());
+  Result<uint64_t> last_at = LastLogPositionIn(log_txn.get());
+  if (!last_at.ok()) return last_at.status();
+  uint64_t last = *last_at;
 
   // 1. The log: CRCs, positions gapless from 1, versions gapless per stream.
   struct Head {

@@ -29,14 +29,18 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-namespace {
-
-std::vector<char*> Argv(const std::vector<std::string>& args) {
+const std::string& RillBinary() {
   // The environment's RILL_BINARY first: a compiler cache shared between
   // worktrees may hand out an object built with another tree's path.
   static std::string binary = std::getenv("RILL_BINARY") ? std::getenv("RILL_BINARY") : RILL_BINARY;
+  return binary;
+}
+
+namespace {
+
+std::vector<char*> Argv(const std::vector<std::string>& args) {
   std::vector<char*> argv;
-  argv.push_back(binary.data());
+  argv.push_back(const_cast<char*>(RillBinary().c_str()));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   return argv;

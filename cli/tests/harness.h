@@ -30,6 +30,8 @@ class TempDir {
   std::string path_;
 };
 
+// The rill binary under test ($RILL_BINARY, else the build's).
+const std::string& RillBinary();
 // Runs `rill ARGS...` with `stdin_text` on its stdin.
 RunResult Rill(const std::vector<std::string>& args, const std::string& stdin_text = "");
 // Runs `rill --db DB ARGS...`.
