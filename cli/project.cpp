@@ -205,6 +205,10 @@ int RunAdd(GlobalOptions& g, const std::string& file, bool replace) {
     replaced = true;
   }
 
+  // Not while a replay or drop of this model runs: the replay would swap in
+  // rows of the definition being replaced.
+  Result<FileLock> lock = LockReadModel((*store)->dir(), name);
+  if (!lock.ok()) return Fail(g, lock.status());
   // Write-then-rename so a crash never leaves a half-written registration.
   std::string dir = ProjectionsDir((*store)->dir());
   std::error_code ec;

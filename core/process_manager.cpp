@@ -1,13 +1,12 @@
 #include "core/process_manager.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <rapidjson/document.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <thread>
+
+#include "store/file_lock.h"
 
 namespace rill {
 
@@ -56,27 +55,26 @@ std::vector<ProcessManager::Outcome> FailedSagas(ActorRuntime& runtime, const Do
 
 namespace {
 
-// One runner per store at a time: an flock on a file in the store directory
-// (released by the kernel if the process dies).
+// One runner per store at a time: a FileLock on a file in the store
+// directory (released by the kernel if the process dies).
 class RunnerLock {
  public:
-  explicit RunnerLock(const std::string& dir) {
-    fd_ = ::open((dir + "/process-managers.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  explicit RunnerLock(const std::string& dir) : path_(dir + "/process-managers.lock") {}
+  // True once held; an error if the lock file cannot be opened.
+  Result<bool> TryAcquire() {
+    if (lock_.held()) return true;
+    Result<FileLock> r = FileLock::TryAcquire(path_, "process managers are running");
+    if (r.ok()) {
+      lock_ = std::move(r).value();
+      return true;
+    }
+    if (r.status().code() == Code::kBusy) return false;
+    return r.status();
   }
-  ~RunnerLock() {
-    if (fd_ >= 0) ::close(fd_);  // closing releases the lock
-  }
-  bool TryAcquire() {
-    if (held_) return true;
-    if (fd_ < 0) return false;
-    held_ = ::flock(fd_, LOCK_EX | LOCK_NB) == 0;
-    return held_;
-  }
-  bool usable() const { return fd_ >= 0; }
 
  private:
-  int fd_ = -1;
-  bool held_ = false;
+  std::string path_;
+  FileLock lock_;
 };
 
 class Context final : public ProcessContext {
@@ -198,7 +196,9 @@ Status WaitForOtherRunner(EventStore& store, const DomainRegistry& registry, Run
                           const ProcessRunOptions& options, bool* took_over) {
   auto deadline = std::chrono::steady_clock::now() + options.wait_for_other_runner;
   for (;;) {
-    if (lock.TryAcquire()) {
+    Result<bool> got = lock.TryAcquire();
+    RILL_RETURN_IF_ERROR(got.status());
+    if (*got) {
       *took_over = true;
       return Status::OK();
     }
@@ -222,14 +222,18 @@ Status RunProcessManagers(EventStore& store, ActorRuntime& runtime, const Domain
                           const ProcessRunOptions& options) {
   if (registry.process_managers().empty()) return Status::OK();
   RunnerLock lock(store.dir());
-  if (!lock.usable()) return Status::IOError("cannot open the process manager lock file in " + store.dir());
-  if (!lock.TryAcquire()) {
+  Result<bool> got = lock.TryAcquire();
+  RILL_RETURN_IF_ERROR(got.status());
+  if (!*got) {
     if (!options.follow) {
       bool took_over = false;
       RILL_RETURN_IF_ERROR(WaitForOtherRunner(store, registry, lock, store.LastPosition(), options, &took_over));
       if (!took_over) return Status::OK();
     } else {
-      while (!lock.TryAcquire()) {
+      for (;;) {
+        got = lock.TryAcquire();
+        RILL_RETURN_IF_ERROR(got.status());
+        if (*got) break;
         if (options.stop && options.stop()) return Status::OK();
         std::this_thread::sleep_for(options.poll);
       }

@@ -613,11 +613,25 @@ std::string ReplayPath(const std::string& store_dir, const std::string& name) {
   return ReadModelPath(store_dir, name) + ".replay";
 }
 
+Result<FileLock> LockReadModel(const std::string& store_dir, const std::string& name) {
+  RILL_RETURN_IF_ERROR(ValidateProjectionName(name));
+  const std::string dir = ReadModelDir(store_dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IOError(fmt::format("cannot create {}: {}", dir, ec.message()));
+  return FileLock::TryAcquire(dir + "/" + name + ".lock",
+                              fmt::format("read model {} is being replaced (a replay, drop or add --replace)", name));
+}
+
 Status ReplayProjection(EventStore& store, const Projection& projection, const ProjectionRunOptions& options,
                         ProjectionProgress* progress) {
   const std::string live = ReadModelPath(store.dir(), projection.name());
   const std::string replay = ReplayPath(store.dir(), projection.name());
   const std::string dir = ReadModelDir(store.dir());
+  // One replay of a model at a time: two would share the replay file, and
+  // the second to finish would swap in what the first left of it.
+  Result<FileLock> lock = LockReadModel(store.dir(), projection.name());
+  if (!lock.ok()) return lock.status();
   // The replay file is written with synchronous=OFF: no fsync per commit
   // (each commit of a big replay rewrites most of the model, and the fsyncs
   // were a good part of its time). A killed process loses nothing SQLite
@@ -652,13 +666,23 @@ Status ReplayProjection(EventStore& store, const Projection& projection, const P
 
   ProjectionRunOptions o = options;
   o.follow = false;
+  ProjectionProgress local;
+  if (progress == nullptr) progress = &local;
   Status run = RunInto(store, projection, replay, o, progress, /*unsynced=*/true);
   if (!run.ok()) {
     (void)settle();  // stopped or failed: what it committed is kept for a resume
     return run;
   }
 
-  // Caught up: swap it in.
+  // Caught up: swap it in, but only the file this run built: its checkpoint
+  // row must be this definition's, of this store, at the position reached.
+  Result<ReadModelState> built = ReadReadModelState(replay);
+  if (!built.ok()) return built.status().WithContext(fmt::format("projection {}: the replay file", projection.name()));
+  if (!built->exists || built->fingerprint != projection.fingerprint() || built->store_id != store.store_id() ||
+      built->position != progress->position)
+    return Status::Corruption(fmt::format("projection {}: the replay file {} is not the one this replay built; "
+                                          "the live model is unchanged: replay again",
+                                          projection.name(), replay));
   Result<std::unique_ptr<SqliteDb>> fresh = SqliteDb::Open(replay, SqliteMode::kReadWrite);
   if (!fresh.ok()) return fresh.status();
   RILL_RETURN_IF_ERROR((*fresh)->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
@@ -727,7 +751,8 @@ Status CheckNotStale(const std::string& store_dir, const Projection& projection)
 }
 
 Status DropReadModel(const std::string& store_dir, const std::string& name) {
-  RILL_RETURN_IF_ERROR(ValidateProjectionName(name));
+  Result<FileLock> lock = LockReadModel(store_dir, name);
+  if (!lock.ok()) return lock.status();
   RILL_RETURN_IF_ERROR(RemoveSqliteFiles(ReplayPath(store_dir, name)));
   std::string marker = UnsyncedMarkerPath(ReplayPath(store_dir, name));
   if (std::remove(marker.c_str()) != 0 && errno != ENOENT)

@@ -31,6 +31,7 @@
 
 #include "core/projection.h"
 #include "store/event_store.h"
+#include "store/file_lock.h"
 #include "store/status.h"
 
 namespace rill {
@@ -121,6 +122,15 @@ Status CheckNotStale(const std::string& store_dir, const Projection& projection)
 
 std::string ReplayPath(const std::string& store_dir, const std::string& name);  // ...sqlite.replay
 // Deletes the read model and any replay in progress (with -wal/-shm).
+// Busy while a replay of it runs.
 Status DropReadModel(const std::string& store_dir, const std::string& name);
+
+// The lock on replacing a read model (<db>/readmodels/<name>.lock):
+// ReplayProjection holds it for its whole run, DropReadModel while it
+// deletes, and a caller changing the definition (`project add --replace`)
+// while it writes the file. Busy, naming the model, when another process
+// holds it: these refuse rather than wait. Runners of the model do not take
+// it (they follow a replay's swap, see RunProjection).
+Result<FileLock> LockReadModel(const std::string& store_dir, const std::string& name);
 
 }  // namespace rill

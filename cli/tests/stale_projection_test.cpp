@@ -5,6 +5,10 @@
 // new definition, after which it runs again.
 #include <boost/test/unit_test.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include "cli/tests/harness.h"
 
 using namespace rill::clitest;
@@ -144,6 +148,35 @@ BOOST_AUTO_TEST_CASE(replay_all_rebuilds_every_stale_model_and_only_those) {
   // A name and --all together, or neither, is a usage error.
   BOOST_TEST(s.Run({"project", "replay", "ca", "--all"}).exit_code == 2);
   BOOST_TEST(s.Run({"project", "replay"}).exit_code == 2);
+}
+
+// While another process replaces a model (its replay holds
+// <db>/readmodels/NAME.lock), a second replay, a drop and an add --replace
+// are refused with one line, exit 1, and change nothing.
+BOOST_AUTO_TEST_CASE(replay_drop_and_replace_refuse_while_another_replaces_the_model) {
+  TestStore s;
+  Note(s, 1);
+  std::string file = s.dir / "totals.sql";
+  Add(s, file, Totals("1"), false);
+  BOOST_REQUIRE(s.Run({"project", "run", "totals"}).exit_code == 0);
+  std::string model = s.db + "/readmodels/totals.sqlite";
+  uint64_t before = HashFile(model);
+  std::string registered = ReadFile(s.db + "/projections/totals.sql");
+  int fd = ::open((s.db + "/readmodels/totals.lock").c_str(), O_CREAT | O_RDWR, 0644);
+  BOOST_REQUIRE(fd >= 0);
+  BOOST_REQUIRE(::flock(fd, LOCK_EX) == 0);
+  WriteFile(file, Totals("10"));
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"project", "replay", "totals"}, {"project", "drop", "totals"}, {"project", "add", file, "--replace"}}) {
+    RunResult r = s.Run(args);
+    BOOST_TEST(r.exit_code == 1, args[1] << ": " << r.err);
+    BOOST_TEST(Lines(r.err).size() == 1u, r.err);
+    BOOST_TEST(r.err.find("read model totals is being replaced") != std::string::npos, r.err);
+  }
+  ::close(fd);
+  BOOST_TEST(HashFile(model) == before);
+  BOOST_TEST(ReadFile(s.db + "/projections/totals.sql") == registered);
+  BOOST_TEST(s.Run({"project", "replay", "totals"}).exit_code == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

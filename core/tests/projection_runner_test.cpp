@@ -269,6 +269,46 @@ BOOST_AUTO_TEST_CASE(changed_definition_is_refused_until_replayed) {
   BOOST_TEST(CheckNotStale(fresh->dir(), *v2).ok());
 }
 
+// Two replays of one model would share its replay file; the second is
+// refused (Busy) while the first runs, and so is a drop. Neither touches the
+// first one's work, which then swaps in complete.
+BOOST_AUTO_TEST_CASE(a_second_replay_or_a_drop_is_refused_while_one_runs) {
+  TempDir dir;
+  auto store = OpenStore(dir.store());
+  auto p = ParseOrDie(kAllEvents);
+  AppendAll(*store, AB(3000));
+  BOOST_REQUIRE(RunProjection(*store, *p, {}).ok());
+  std::promise<void> paused;
+  std::promise<void> resume;
+  std::shared_future<void> resumed = resume.get_future().share();
+  ProjectionRunOptions o;
+  o.max_batch_events = 500;
+  bool first = true;
+  o.test_hook = [&](const char* point, uint64_t) {
+    if (std::string_view(point) != "committed" || !first) return;
+    first = false;
+    paused.set_value();
+    resumed.wait();
+  };
+  Status replayed;
+  std::thread replay([&] { replayed = ReplayProjection(*store, *p, o); });
+  paused.get_future().wait();
+  Status second = ReplayProjection(*store, *p, {});
+  BOOST_TEST((second.code() == Code::kBusy), second.ToString());
+  BOOST_TEST(second.message().find("read model every") != std::string::npos, second.message());
+  Status drop = DropReadModel(store->dir(), "every");
+  BOOST_TEST((drop.code() == Code::kBusy), drop.ToString());
+  BOOST_TEST(!LockReadModel(store->dir(), "every").ok());
+  resume.set_value();
+  replay.join();
+  BOOST_TEST(replayed.ok(), replayed.ToString());
+  std::string path = ReadModelPath(store->dir(), "every");
+  BOOST_TEST(SeenPositions(path) == Positions(3000));
+  // Released: the next ones go ahead.
+  BOOST_TEST(ReplayProjection(*store, *p, {}).ok());
+  BOOST_TEST(DropReadModel(store->dir(), "every").ok());
+}
+
 BOOST_AUTO_TEST_CASE(first_replay_renames_into_place) {
   TempDir dir;
   auto store = OpenStore(dir.store());
