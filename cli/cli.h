@@ -79,9 +79,11 @@ Result<std::unique_ptr<ActorRuntime>> StartRuntime(EventStore& store, RuntimeOpt
 // and `init`), applies --set, and builds Domains() from the built-in domains
 // (unless disabled) and the plugins (config's, then --plugin's).
 // InvalidArgument (exit 2) for a bad config or a plugin that does not load.
-// `raw`: the command reads events as stored (--raw), so migrations that
-// disagree with the domains do not block it (core/migration_check.h).
-Status PrepareCommand(const GlobalOptions& g, const std::string& command, bool raw = false);
+// `command` is the parsed subcommand (null: none): its name and flags say
+// whether it reads only what is stored (check, backup, stats, streams, any
+// --raw read), which then opens without plugins or migrations
+// (OpenOverrides::as_stored).
+Status PrepareCommand(const GlobalOptions& g, const CLI::App* command);
 // Opens `dir` with the prepared config, domains and overrides (core/open_store.h).
 Result<std::unique_ptr<EventStore>> OpenPreparedStore(const std::string& dir, StoreOptions options);
 // The current schema of event `type` in the store OpenStore opened last (1

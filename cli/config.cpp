@@ -135,7 +135,12 @@ void SetupConfig(CLI::App& root, GlobalOptions& g) {
 
 RILL_COMMANDS(92, SetupConfig);
 
-Status PrepareCommand(const GlobalOptions& g, const std::string& command, bool raw) {
+Status PrepareCommand(const GlobalOptions& g, const CLI::App* sub) {
+  const std::string command = sub ? sub->get_name() : "";
+  auto flag = [&](const char* name) {
+    const CLI::Option* opt = sub ? sub->get_option_no_throw(name) : nullptr;
+    return opt != nullptr && opt->count() > 0;
+  };
   RunState& st = State();
   st.prepared = true;
   st.builtin = !(g.no_builtin_domains || NoBuiltinFromEnv());
@@ -146,12 +151,14 @@ Status PrepareCommand(const GlobalOptions& g, const std::string& command, bool r
   o.read_config = command != "config" && command != "init";
   if (command != "config") o.plugins = g.plugins;
   if (st.builtin) o.domains = [](DomainRegistry& r) { domains::RegisterAll(r); };
-  // Commands that never read through a domain or an upcaster's output keep
-  // working on a store whose migrations disagree with the domains, so the
-  // operator can still inspect, check, back it up and export it as stored
-  // (--raw) (rill-migrations(1)).
-  o.check_migrations = !raw && command != "check" && command != "backup" && command != "stats" &&
-                       command != "streams" && command != "migrations" && command != "config" && command != "init";
+  // Commands that read only what is stored open without the config's
+  // plugins and without migrations, so that a plugin that fails (or
+  // crashes) or a migration file that disagrees with the domains never
+  // keeps the operator from inspecting, checking, backing up or exporting
+  // the store as stored (rill-migrations(1), rill-config(1)).
+  o.as_stored = flag("--raw") || command == "backup" || command == "stats" || command == "streams" ||
+                (command == "check" && !flag("--domains"));
+  o.check_migrations = !o.as_stored && command != "migrations" && command != "config" && command != "init";
   auto setup = LoadStoreSetup(g.ResolvedDb(), o);
   if (!setup.ok()) return setup.status();
   st.setup = std::move(setup).value();

@@ -25,14 +25,9 @@ int main(int argc, char** argv) {
       ->type_name("KEY=VALUE")->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   // Config and plugins load before the command runs (flag > config > default).
   app.parse_complete_callback([&app, &g] {
-    std::string command;
-    bool raw = false;  // export/show/log --raw: events as stored, no upcaster's output
-    for (const CLI::App* sub : app.get_subcommands()) {
-      command = sub->get_name();
-      const CLI::Option* opt = sub->get_option_no_throw("--raw");
-      raw = opt != nullptr && opt->count() > 0;
-    }
-    rill::Status s = rill::cli::PrepareCommand(g, command, raw);
+    const CLI::App* command = nullptr;
+    for (const CLI::App* sub : app.get_subcommands()) command = sub;
+    rill::Status s = rill::cli::PrepareCommand(g, command);
     if (!s.ok()) throw CLI::RuntimeError(rill::cli::Fail(g, s));
   });
   app.require_subcommand(1);

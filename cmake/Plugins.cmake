@@ -42,15 +42,20 @@ foreach(p rill_bank rill_inventory)
   target_include_directories(${p} PRIVATE ${CMAKE_BINARY_DIR}/generated)  # builtin_projections.inc
 endforeach()
 
-# Test-only plugins: a wrong ABI version, and a library that is no plugin.
+# Test-only plugins: a wrong ABI version, a library that is no plugin, one
+# whose register functions throw and one that crashes.
 if(RILL_BUILD_TESTS)
   rill_add_plugin(rill_test_bad_abi ${CMAKE_SOURCE_DIR}/cli/tests/plugins/bad_abi.cpp)
   rill_add_plugin(rill_test_not_a_plugin ${CMAKE_SOURCE_DIR}/cli/tests/plugins/not_a_plugin.cpp)
+  rill_add_plugin(rill_test_throwing ${CMAKE_SOURCE_DIR}/cli/tests/plugins/throwing.cpp)
+  rill_add_plugin(rill_test_crashing ${CMAKE_SOURCE_DIR}/cli/tests/plugins/crashing.cpp)
   if(TARGET cli_tests)
-    add_dependencies(cli_tests rill_bank rill_inventory rill_test_bad_abi rill_test_not_a_plugin)
+    add_dependencies(cli_tests rill_bank rill_inventory rill_test_bad_abi rill_test_not_a_plugin rill_test_throwing
+      rill_test_crashing)
     target_compile_definitions(cli_tests PRIVATE
       RILL_BANK_PLUGIN="$<TARGET_FILE:rill_bank>" RILL_INVENTORY_PLUGIN="$<TARGET_FILE:rill_inventory>"
-      RILL_BAD_ABI_PLUGIN="$<TARGET_FILE:rill_test_bad_abi>" RILL_NOT_A_PLUGIN="$<TARGET_FILE:rill_test_not_a_plugin>")
+      RILL_BAD_ABI_PLUGIN="$<TARGET_FILE:rill_test_bad_abi>" RILL_NOT_A_PLUGIN="$<TARGET_FILE:rill_test_not_a_plugin>"
+      RILL_THROWING_PLUGIN="$<TARGET_FILE:rill_test_throwing>" RILL_CRASHING_PLUGIN="$<TARGET_FILE:rill_test_crashing>")
   endif()
 endif()
 

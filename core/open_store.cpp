@@ -30,7 +30,7 @@ Result<StoreSetup> LoadStoreSetup(const std::string& dir, const OpenOverrides& o
   // Relative paths in rill.conf mean the store directory; given as an
   // override, they mean what the caller meant (its working directory).
   std::vector<std::pair<std::string, std::string>> files;  // path, where it was listed
-  if (overrides.read_config) {
+  if (overrides.read_config && !overrides.as_stored) {
     const ConfigSetting& listed = setup.config.values.at("plugins");
     bool from_file = listed.source == ConfigSource::kConfig;
     for (const auto& p : SplitConfigList(listed.value))
@@ -49,7 +49,7 @@ Result<std::unique_ptr<EventStore>> OpenEventStore(const std::string& dir, const
                                                    const OpenOverrides& overrides,
                                                    std::shared_ptr<const Upcaster>* upcaster_out) {
   StoreOptions options = overrides.store;
-  if (!options.read_transform && !options.read_expand) {
+  if (!options.read_transform && !options.read_expand && !overrides.as_stored) {
     auto loaded = LoadUpcasters(dir, overrides.extra_migrations_dir);
     if (!loaded.ok()) return loaded.status();
     std::shared_ptr<const Upcaster> upcaster = std::move(loaded).value();

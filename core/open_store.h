@@ -42,6 +42,12 @@ struct OpenOverrides {
   // false: migrations are not checked against the domains (rill.conf and
   // upcasters still apply). For tools that never read through a domain.
   bool check_migrations = true;
+  // true: the caller reads only what is stored, never through a domain or an
+  // upcaster (check, backup, stats, a raw export): the config's plugins are
+  // not loaded and no migration file is read, so a broken or crashing
+  // plugin, or a migration file that does not load, cannot block the tools
+  // that inspect, verify and copy the store. Plugins in `plugins` still load.
+  bool as_stored = false;
   // Base store options; a read hook set here (read_transform / read_expand)
   // replaces the upcasters (raw reads) and skips the migration check.
   StoreOptions store;

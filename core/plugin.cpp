@@ -22,6 +22,19 @@ std::string_view MajorMinor(std::string_view v) {
   return second == std::string_view::npos ? v : v.substr(0, second);
 }
 
+// Runs a plugin's function; an exception it throws comes back as an error.
+template <class F>
+Status Guarded(F&& f) {
+  try {
+    f();
+    return Status::OK();
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(fmt::format("its register function threw: {}", e.what()));
+  } catch (...) {
+    return Status::InvalidArgument("its register function threw (not a std::exception)");
+  }
+}
+
 std::string RealPath(const std::string& path) {
   char* p = ::realpath(path.c_str(), nullptr);
   if (p == nullptr) return path;
@@ -76,8 +89,11 @@ Status PluginSet::Load(const std::string& path, DomainRegistry* registry) {
 
   // Register into a scratch registry first, so a clash leaves `registry`
   // untouched and the error names every kind of duplicate the same way.
+  // A register function that throws is the plugin's failure, reported as
+  // one: an exception must not cross into rill (std::terminate).
   DomainRegistry mine;
-  entry->register_domains(mine);
+  // (Not unloaded on failure: `mine` may hold objects whose code it is.)
+  if (Status s = Guarded([&] { entry->register_domains(mine); }); !s.ok()) return fail(s.message());
   auto owner = [&](std::string_view name) {
     std::string o = OriginOf(name);
     return o.empty() ? std::string("built in") : "from plugin " + o;
@@ -112,7 +128,7 @@ Status PluginSet::Load(const std::string& path, DomainRegistry* registry) {
   }
   // No clash: register for real (the registry takes shared ownership of the
   // plugin's objects; registering twice is cheap and keeps the API one-way).
-  entry->register_domains(*registry);
+  if (Status s = Guarded([&] { entry->register_domains(*registry); }); !s.ok()) return fail(s.message());
   plugins_.push_back(std::move(loaded));
   real_paths_.push_back(real);
   return Status::OK();
@@ -124,7 +140,8 @@ Status PluginSet::RegisterProjections(ProjectionRegistry* registry) const {
     // Into a scratch registry first: whatever source the plugin claims, its
     // projections are listed as the plugin's (with its path as the file).
     ProjectionRegistry mine;
-    Status s = p.entry->register_projections(&mine);
+    Status s;
+    if (Status threw = Guarded([&] { s = p.entry->register_projections(&mine); }); !threw.ok()) s = threw;
     for (const auto& e : mine.entries()) {
       if (!s.ok()) break;
       s = registry->Add(e.projection, ProjectionRegistry::Source::kPlugin, p.path);

@@ -147,6 +147,42 @@ BOOST_AUTO_TEST_CASE(bad_plugins_fail_with_one_line_and_exit_2) {
   BOOST_TEST(r.out.find("{\"error\":\"invalid_argument\",") == 0);
 }
 
+// A register function that throws is a one-line error naming the plugin
+// (it used to abort rill); one that crashes cannot be caught, but the
+// commands that read only what is stored never load the config's plugins.
+BOOST_AUTO_TEST_CASE(throwing_and_crashing_plugins) {
+  TestStore s;
+  BOOST_REQUIRE(s.Run({"append", "note-1", "Noted", "--data", R"({"n":1})"}).exit_code == 0);
+  const std::string throwing = RILL_THROWING_PLUGIN;
+  RunResult r = s.Run({"--plugin", throwing, "domains"});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(r.err == "rill: invalid_argument: plugin " + throwing +
+                          ": its register function threw: cannot reach the licence server\n");
+  ::setenv("RILL_TEST_THROW_IN", "projections", 1);
+  r = s.Run({"--plugin", throwing, "project", "list"});
+  ::unsetenv("RILL_TEST_THROW_IN");
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(r.err == "rill: invalid_argument: plugin " + throwing +
+                          ": projections: its register function threw (not a std::exception)\n");
+
+  // Configured in rill.conf, either plugin keeps the domain commands from
+  // running, but never the ones that inspect, verify and copy the store.
+  int copies = 0;
+  for (const std::string& plugin : {throwing, std::string(RILL_CRASHING_PLUGIN)}) {
+    WriteFile(s.db + "/rill.conf", "plugins = " + plugin + "\n");
+    BOOST_TEST_CONTEXT(plugin) {
+      RunResult state = s.Run({"state", "account-1"});
+      BOOST_TEST(state.exit_code != 0);
+      for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+               {"check"}, {"stats"}, {"streams"}, {"export", "--raw"}, {"show", "note-1", "--raw"},
+               {"log", "--raw"}, {"backup", s.dir / ("copy-" + std::to_string(++copies))}}) {
+        RunResult ok = s.Run(args);
+        BOOST_TEST(ok.exit_code == 0, args[0] << ": " << ok.err);
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace rill::clitest
