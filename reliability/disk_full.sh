@@ -160,6 +160,44 @@ rel_run "$REL_DIR/out" "$REL_DIR/err" submit OpenAccount --to account-2 owner=y 
 check_clean "after deleting the filler"
 verify "after deleting the filler"
 
+# Round 3: a restored backup (no lock.mdb yet) on a full disk, and init
+# there. LMDB used to die of SIGBUS creating its lock file; now each
+# command fails with exit 1 and one line that says the disk is full.
+{ RILL_DB="$REL_DIR/small" rel_run "$REL_DIR/out" "$REL_DIR/err" init &&
+  RILL_DB="$REL_DIR/small" rel_run "$REL_DIR/out" "$REL_DIR/err" append fill-3 Filled --data '{"n":1}' &&
+  RILL_DB="$REL_DIR/small" rel_run "$REL_DIR/out" "$REL_DIR/err" backup "$REL_DIR/restore-src"; } ||
+  rel_fail "a small store's backup: $(head -1 "$REL_DIR/err")"
+mnt2="$REL_DIR/mnt2"
+mkdir -p "$mnt2"
+if mount -t tmpfs -o size=4m tmpfs "$mnt2"; then
+  trap 'umount "$mnt" "$mnt2" 2>/dev/null' EXIT
+  cp -a "$REL_DIR/restore-src" "$mnt2/db" || rel_fail "the restored store does not fit in 4 MiB"
+  head -c $((8 * 1024 * 1024)) /dev/zero >"$mnt2/filler" 2>/dev/null
+  restored=0
+  for cmd in "check" "stats" "show fill-3 --count 1" "append fill-3 Filled --data {}" "init-new"; do
+    if [ "$cmd" = init-new ]; then
+      RILL_DB="$mnt2/new" rel_run "$REL_DIR/out" "$REL_DIR/err" init
+    else
+      # shellcheck disable=SC2086
+      RILL_DB="$mnt2/db" rel_run "$REL_DIR/out" "$REL_DIR/err" $cmd
+    fi
+    code=$?
+    restored=$((restored + 1))
+    [ "$code" -lt 128 ] || rel_fail "restored store on a full disk: '$cmd' killed by signal $((code - 128))"
+    if [ "$code" != 0 ]; then
+      [ "$code" = 1 ] || rel_fail "restored store on a full disk: '$cmd' exit $code, documented 1"
+      rel_one_line_error "$REL_DIR/err" "restored store on a full disk: $cmd"
+      grep -qiE 'space|full' "$REL_DIR/err" || rel_fail "'$cmd' on a full disk does not say so: $(head -1 "$REL_DIR/err")"
+    fi
+  done
+  rm -f "$mnt2/filler"
+  RILL_DB="$mnt2/db" rel_run "$REL_DIR/out" "$REL_DIR/err" check || rel_fail "check of the restored store once space was freed: $(head -1 "$REL_DIR/err")"
+  umount "$mnt2"
+  rel_figure restored_full_commands "$restored"
+else
+  rel_fail "cannot mount a second tmpfs in the namespace"
+fi
+
 rel_figure fills "$failures_seen"
 rel_figure reads_on_full_disk "${reads_full:-ok}"
 rel_figure acked "$acked"

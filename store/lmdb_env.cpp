@@ -1,10 +1,12 @@
 #include "store/lmdb_env.h"
 
 #include <fmt/format.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -47,6 +49,40 @@ void LmdbEnv::ReadTxn::Reset() {
   if (lock_.owns_lock()) lock_.unlock();
 }
 
+namespace {
+
+// LMDB creates lock.mdb by ftruncate and then writes it through a shared
+// mapping: on a full filesystem the first store to a page that has no block
+// behind it raises SIGBUS, which no error code can report (a restored backup
+// has no lock.mdb, so this is the first thing it does on a full disk).
+// Allocating the file's blocks first turns that into ENOSPC here. The size
+// covers LMDB's reader table for the 1024 readers set above (64 bytes a
+// reader plus its header); LMDB keeps a larger file as it is.
+constexpr off_t kLockFileBytes = 128 * 1024;
+
+Status ReserveLockFile(const std::string& dir) {
+  const std::string path = dir + "/lock.mdb";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && st.st_size >= kLockFileBytes &&
+      static_cast<off_t>(st.st_blocks) * 512 >= st.st_size)
+    return Status::OK();  // there, and every page has its blocks
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    // A read-only directory: LMDB reports what it can or cannot do there.
+    if (errno == EROFS || errno == EACCES) return Status::OK();
+    return Status::IOError(fmt::format("cannot create {}: {}", path, std::strerror(errno)));
+  }
+  off_t want = std::max<off_t>(kLockFileBytes, st.st_size);
+  int rc = ::posix_fallocate(fd, 0, want);
+  ::close(fd);
+  if (rc == 0 || rc == EOPNOTSUPP || rc == EINVAL) return Status::OK();  // no fallocate here: as before
+  if (rc == ENOSPC)
+    return Status::IOError(fmt::format("cannot create {}: no space left on the device (free some space)", path));
+  return Status::IOError(fmt::format("cannot allocate {}: {}", path, std::strerror(rc)));
+}
+
+}  // namespace
+
 Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Options& options) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -77,6 +113,11 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Opt
   });
   unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
   if (!options.sync) flags |= MDB_NOSYNC;
+  if (Status s = ReserveLockFile(dir); !s.ok()) {
+    mdb_env_close(e->env_);
+    e->env_ = nullptr;
+    return s;
+  }
   rc = mdb_env_open(e->env_, dir.c_str(), flags, 0644);
   if (rc) {
     Status s = LmdbStatus(rc, fmt::format("cannot open LMDB environment {}", dir));
