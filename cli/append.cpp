@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/json_input.h"
 #include "core/append_guard.h"
+#include "store/start_thread.h"
 
 namespace rill::cli {
 namespace {
@@ -167,7 +168,7 @@ int RunSingle(GlobalOptions& g, const AppendArgs& a) {
 class OrderedPrinter {
  public:
   OrderedPrinter(const GlobalOptions& g, uint64_t total) : g_(g), progress_(g, "append", total) {
-    thread_ = std::thread([this] { Loop(); });
+    thread_ = MakeThread("printer", [this] { Loop(); });
   }
   ~OrderedPrinter() { Finish(); }
 

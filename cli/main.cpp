@@ -1,6 +1,9 @@
 // rill: the command-line toolkit. main() only sets up global options, lets
 // each command file register itself, and turns the outcome into an exit code.
 
+#include <new>
+#include <system_error>
+
 #include "cli/cli.h"
 
 namespace rill::cli {
@@ -65,6 +68,14 @@ int main(int argc, char** argv) {
     // One line, usage exit code.
     std::fprintf(stderr, "rill: usage: %s (see 'rill --help')\n", e.what());
     return rill::cli::kExitUsage;
+  } catch (const std::bad_alloc&) {
+    // Resources run out (ulimit -v, a cgroup): one line, exit 1. Whatever
+    // was acknowledged before is durable; nothing after was.
+    std::fputs("rill: io_error: out of memory\n", stderr);
+    return rill::cli::kExitError;
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "rill: io_error: %s\n", e.what());
+    return rill::cli::kExitError;
   }
   std::fflush(stdout);
   if (std::ferror(stdout)) return rill::cli::kExitError;

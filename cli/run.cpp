@@ -7,6 +7,7 @@
 #include "cli/project.h"
 #include "core/process_manager.h"
 #include "core/projection_runner.h"
+#include "store/start_thread.h"
 
 #include <algorithm>
 #include <thread>
@@ -66,8 +67,12 @@ int RunAll(GlobalOptions& g, bool follow) {
     pm_status = RunProcessManagers(**store, **runtime, Domains(), po);
   };
   std::thread managers;
-  if (follow) managers = std::thread(run_managers);
-  else run_managers();
+  if (follow) {
+    if (Status started = StartThread(&managers, "process manager", run_managers); !started.ok())
+      return Fail(g, started);
+  } else {
+    run_managers();
+  }
 
   std::vector<Status> results = RunProjections(**store, projections, o);
   if (managers.joinable()) managers.join();

@@ -9,10 +9,13 @@
 #include <deque>
 #include <list>
 #include <mutex>
+#include <new>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 
 #include "core/activation.h"
+#include "store/start_thread.h"
 
 namespace rill {
 
@@ -236,7 +239,7 @@ struct InFlightId {
 
 class SnapshotWriter {
  public:
-  explicit SnapshotWriter(EventStore* store) : store_(store), thread_([this] { Run(); }) {}
+  explicit SnapshotWriter(EventStore* store) : store_(store), thread_(MakeThread("snapshot writer", [this] { Run(); })) {}
   ~SnapshotWriter() {
     {
       std::lock_guard lk(mu_);
@@ -304,7 +307,7 @@ class Shard {
         max_in_flight_(o.max_in_flight),
         max_live_(std::max<size_t>(1, max_live)),
         snapshot_every_(o.snapshot_every),
-        thread_([this] { Run(); }) {}
+        thread_(MakeThread("shard", [this] { Run(); })) {}
 
   ~Shard() {
     {
@@ -1007,7 +1010,16 @@ Result<std::unique_ptr<ActorRuntime>> ActorRuntime::Start(EventStore* store, con
   if (!store || !registry) return Status::InvalidArgument("ActorRuntime needs a store and a registry");
   if (options.mailbox_capacity == 0 || options.max_in_flight == 0)
     return Status::InvalidArgument("mailbox_capacity and max_in_flight must be positive");
-  return std::unique_ptr<ActorRuntime>(new ActorRuntimeImpl(store, registry, options));
+  // A shard's or the snapshot writer's thread that cannot start (or memory
+  // that runs out while they are set up) fails the start; what was started
+  // is stopped as the partly built runtime unwinds.
+  try {
+    return std::unique_ptr<ActorRuntime>(new ActorRuntimeImpl(store, registry, options));
+  } catch (const std::system_error& e) {
+    return Status::IOError(fmt::format("cannot start the actor runtime's threads: {}", e.what()));
+  } catch (const std::bad_alloc&) {
+    return Status::IOError("out of memory while starting the actor runtime");
+  }
 }
 
 }  // namespace rill

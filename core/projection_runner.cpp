@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "store/read_model_store.h"
+#include "store/start_thread.h"
 
 namespace rill {
 
@@ -64,7 +65,7 @@ class EventPump {
         target_(grouped_chunk > 0 ? grouped_chunk : kReadSize),
         // Big grouped chunks: one waiting beside the one being applied.
         depth_(grouped_chunk > 0 ? 1 : 16) {
-    thread_ = std::thread([this] { Loop(); });
+    started_ = StartThread(&thread_, "projection reader", [this] { Loop(); });
   }
   ~EventPump() {
     {
@@ -72,8 +73,10 @@ class EventPump {
       stop_ = true;
     }
     cv_.notify_all();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
+  // Not OK if its thread could not start: then it delivers nothing.
+  const Status& started() const { return started_; }
   // Gives a consumed chunk's event buffer back for reuse.
   void Recycle(std::vector<Event>&& events) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -91,6 +94,7 @@ class EventPump {
 
  private:
   static constexpr size_t kReadSize = 4096;
+  Status started_;
 
   bool Push(Chunk c) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -343,6 +347,7 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
           : 0;
   auto pump = std::make_unique<EventPump>(store, projection.filter(), *handler, position, o.follow, o.follow_poll,
                                          grouped_chunk);
+  RILL_RETURN_IF_ERROR(pump->started());
 
   // Commits the open transaction through `through`.
   auto commit = [&](uint64_t through, uint64_t applied) -> Status {
@@ -417,6 +422,7 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
       pump.reset();
       pump = std::make_unique<EventPump>(store, projection.filter(), *handler, position, o.follow, o.follow_poll,
                                          grouped_chunk);
+      RILL_RETURN_IF_ERROR(pump->started());
       continue;
     }
 
@@ -713,9 +719,14 @@ std::vector<Status> RunProjections(EventStore& store, const std::vector<const Pr
                                    const ProjectionRunOptions& options) {
   std::vector<Status> out(projections.size());
   std::vector<std::thread> threads;
+  std::vector<Status> started(projections.size());
+  threads.resize(projections.size());
   for (size_t i = 0; i < projections.size(); ++i)
-    threads.emplace_back([&, i] { out[i] = RunProjection(store, *projections[i], options); });
-  for (auto& t : threads) t.join();
+    started[i] = StartThread(&threads[i], "projection", [&, i] { out[i] = RunProjection(store, *projections[i], options); });
+  for (size_t i = 0; i < projections.size(); ++i) {
+    if (threads[i].joinable()) threads[i].join();
+    if (!started[i].ok()) out[i] = started[i];
+  }
   return out;
 }
 
@@ -724,6 +735,16 @@ Result<ReadModelState> ReadReadModelState(const std::string& path) {
   if (!FileExists(path)) return st;
   Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(path, SqliteMode::kReadOnly);
   if (!db.ok()) return db.status();
+  // A database without a single table: a run created the file and failed
+  // (out of memory, a full disk) before its first transaction committed.
+  // Nothing was built; the next run builds it.
+  {
+    Result<SqliteStatement> tables = (*db)->Prepare("SELECT count(*) FROM sqlite_master");
+    if (!tables.ok()) return tables.status().WithContext(path);
+    Result<bool> row = tables->Step();
+    if (!row.ok()) return row.status().WithContext(path);
+    if (*row && tables->ColumnInt(0) == 0) return st;
+  }
   Result<std::optional<MetaRow>> meta = ReadMeta(**db);
   if (!meta.ok()) return meta.status().WithContext("not a rill read model");
   st.exists = true;

@@ -2,6 +2,7 @@
 // and operations. The group-commit writer is in group_commit_writer.cpp and
 // the indexer in stream_indexer.cpp; both are members of StoreImpl.
 #include "store/event_store_impl.h"
+#include "store/start_thread.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -73,7 +74,7 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const std::string& dir, con
   auto impl = std::unique_ptr<StoreImpl>(new StoreImpl(dir, options));
   RILL_RETURN_IF_ERROR(impl->OpenLog(fresh));
   RILL_RETURN_IF_ERROR(impl->OpenIndex());
-  impl->Start();
+  RILL_RETURN_IF_ERROR(impl->Start());
   return std::unique_ptr<EventStore>(std::move(impl));
 }
 
@@ -226,12 +227,23 @@ Status StoreImpl::OpenIndex() {
   return Status::OK();
 }
 
-void StoreImpl::Start() {
-  writer_thread_ = std::thread([this] {
+Status StoreImpl::Start() {
+  {
+    std::lock_guard lock(completer_mu_);
+    completer_stop_ = false;
+  }
+  RILL_RETURN_IF_ERROR(StartThread(&completer_thread_, "completer", [this] { CompleterLoop(); }));
+  Status s = StartThread(&writer_thread_, "writer", [this] {
     pthread_setname_np(pthread_self(), "rill-writer");  // for top -H, perf and the benches
     WriterLoop();
   });
-  indexer_thread_ = std::thread([this] { IndexerLoop(); });
+  if (!s.ok()) {
+    StopCompleter();
+    return s;
+  }
+  s = StartThread(&indexer_thread_, "indexer", [this] { IndexerLoop(); });
+  if (!s.ok()) Stop();
+  return s;
 }
 
 void StoreImpl::Stop() {

@@ -290,7 +290,9 @@ class StoreImpl final : public EventStore {
 
   Status OpenLog(bool fresh);
   Status OpenIndex();
-  void Start();
+  // Starts the completer, writer and indexer threads; an error (and none
+  // left running) if one cannot be started.
+  Status Start();
   void Stop();
 
   // EventStore
@@ -486,10 +488,13 @@ class StoreImpl final : public EventStore {
   // Request ids of the batch the completer holds: not in the tail yet, so
   // the next batch's dedupe looks here first.
   std::unordered_map<std::string, RequestRecord> pending_ids_;
-  // The completer thread (started and joined by WriterLoop). The writer
+  // The completer thread (started by Start, stopped and joined by the
+  // writer as it ends, or by Start when the writer cannot start). The writer
   // waits for it to finish one batch before handing it the next, so it
   // trails by at most one batch and the WriterHead pointers it holds stay
   // valid (the writer waits for it before dropping its head cache).
+  std::thread completer_thread_;
+  void StopCompleter();
   std::mutex completer_mu_;
   std::condition_variable completer_cv_;
   WriteScratch* completer_batch_ = nullptr;  // handed over, not yet completed

@@ -243,14 +243,18 @@ void StoreImpl::WaitForQueuedLocked(std::unique_lock<std::mutex>& lock, uint64_t
   DrainOverflowLocked();
 }
 
+void StoreImpl::StopCompleter() {
+  {
+    std::lock_guard lock(completer_mu_);
+    completer_stop_ = true;  // it finishes the batch it holds first
+  }
+  completer_cv_.notify_all();
+  if (completer_thread_.joinable()) completer_thread_.join();
+}
+
 void StoreImpl::WriterLoop() {
   last_sync_ = std::chrono::steady_clock::now();
   const bool async = options_.durability == Durability::kAsync;
-  {
-    std::lock_guard lock(completer_mu_);
-    completer_stop_ = false;
-  }
-  std::thread completer([this] { CompleterLoop(); });
   size_t current = 0;  // the write_scratch_ the completer does not hold
   auto closing = [&] { return (queue_reserved_.load() & kQueueClosed) != 0; };
   for (;;) {
@@ -347,12 +351,7 @@ void StoreImpl::WriterLoop() {
       last_sync_ = std::chrono::steady_clock::now();
     }
   }
-  {
-    std::lock_guard lock(completer_mu_);
-    completer_stop_ = true;  // it finishes the batch it holds first
-  }
-  completer_cv_.notify_all();
-  completer.join();
+  StopCompleter();
 }
 
 void StoreImpl::WaitForCompleter() {

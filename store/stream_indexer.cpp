@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "store/event_store_impl.h"
+#include "store/start_thread.h"
 
 namespace rill {
 
@@ -753,7 +754,7 @@ Status StoreImpl::Check(CheckReport* report, bool repair, const std::function<vo
       if (!n.ok()) return n.status().WithContext("rebuilding the index");
       if (*n == 0) break;
     }
-    indexer_thread_ = std::thread([this] { IndexerLoop(); });
+    RILL_RETURN_IF_ERROR(StartThread(&indexer_thread_, "indexer", [this] { IndexerLoop(); }));
     report->index_rebuilt = true;
     index_rebuilds_++;
   }

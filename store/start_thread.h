@@ -1,0 +1,50 @@
+// Starting a thread as an error value. std::thread's constructor throws
+// std::system_error when the thread cannot be created (EAGAIN: no address
+// space for its stack under ulimit -v, a pid or thread limit); thrown from
+// inside another thread, or through a noexcept path, that is
+// std::terminate and a core dump. Every thread rill starts goes through
+// StartThread, so that running out of threads is one clear error.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <new>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include "store/status.h"
+
+namespace rill {
+
+// Ends the process: one line on stderr naming `what`, exit status 1.
+[[noreturn]] void DieOutOfMemory(const char* what);
+
+// Starts `*thread` running `f`. IOError naming `what` if it cannot be.
+// Memory that runs out inside `f` (std::bad_alloc) ends the process with
+// DieOutOfMemory instead of std::terminate: nothing a thread half did can be
+// handed back, and exit 1 with a line is what rill answers for every
+// resource failure. What was committed (the log's transactions, a read
+// model's checkpoint with its rows) stays; the rest was never acknowledged.
+template <class F>
+std::thread MakeThread(const char* what, F&& f) {  // throws std::system_error: for constructors
+  return std::thread([what, fn = std::forward<F>(f)]() mutable {
+    try {
+      fn();
+    } catch (const std::bad_alloc&) {
+      DieOutOfMemory(what);
+    }
+  });
+}
+
+template <class F>
+Status StartThread(std::thread* thread, const char* what, F&& f) {
+  try {
+    *thread = MakeThread(what, std::forward<F>(f));
+    return Status::OK();
+  } catch (const std::system_error& e) {
+    return Status::IOError(fmt::format("cannot start the {} thread: {}", what, e.what()));
+  }
+}
+
+}  // namespace rill
