@@ -12,12 +12,14 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include <rapidjson/document.h>
 
 #include "cli/cli.h"
 #include "cli/json_input.h"
 #include "core/append_guard.h"
+#include "store/durable_file.h"
 
 namespace rill::cli {
 namespace {
@@ -32,20 +34,19 @@ struct ExportArgs {
 int RunExport(GlobalOptions& g, const ExportArgs& a) {
   auto store = OpenStore(g);
   if (!store.ok()) return Fail(g, store.status());
-  // A file is written under a temporary name and renamed when complete, so
-  // an interrupted export never looks like a whole one.
+  // A file is written under a private temporary name and renamed when
+  // complete and durable (store/durable_file.h), so an interrupted export
+  // never looks like a whole one and a reported one survives a power loss.
   std::FILE* out = stdout;
-  std::string tmp;
+  std::optional<AtomicFileWriter> file;
   if (!a.output.empty() && a.output != "-") {
-    tmp = a.output + ".tmp";
-    out = std::fopen(tmp.c_str(), "wb");
-    if (!out) return Fail(g, Status::IOError(fmt::format("cannot create {}: {}", tmp, std::strerror(errno))));
+    Result<AtomicFileWriter> created = AtomicFileWriter::Create(a.output);
+    if (!created.ok()) return Fail(g, created.status());
+    file.emplace(std::move(created).value());
+    out = file->file();
   }
   auto abandon = [&](const Status& s) {
-    if (out != stdout) {
-      std::fclose(out);
-      std::remove(tmp.c_str());
-    }
+    file.reset();  // removes the temporary
     return Fail(g, s);
   };
   uint64_t total = (*store)->LastPosition();
@@ -72,13 +73,8 @@ int RunExport(GlobalOptions& g, const ExportArgs& a) {
     progress.Update(written);
   }
   progress.Finish();
-  if (out != stdout) {
-    bool ok = std::fflush(out) == 0 && fsync(fileno(out)) == 0;
-    ok = std::fclose(out) == 0 && ok;
-    if (!ok || std::rename(tmp.c_str(), a.output.c_str()) != 0) {
-      std::remove(tmp.c_str());
-      return Fail(g, Status::IOError(fmt::format("cannot write {}: {}", a.output, std::strerror(errno))));
-    }
+  if (file) {
+    if (Status s = file->Commit(); !s.ok()) return Fail(g, s);
     if (g.json) {
       PrintJsonLine([&](JsonWriter& w) {
         w.StartObject();

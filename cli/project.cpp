@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -12,6 +13,7 @@
 #include "core/projection_runner.h"
 #include "core/sql_projection.h"
 #include "domains/sample_projections.h"
+#include "store/durable_file.h"
 #include "store/read_model_store.h"
 
 namespace rill::cli {
@@ -215,15 +217,11 @@ int RunAdd(GlobalOptions& g, const std::string& file, bool replace) {
   std::filesystem::create_directories(dir, ec);
   if (ec) return Fail(g, Status::IOError(fmt::format("cannot create {}: {}", dir, ec.message())));
   std::string dest = dir + "/" + name + ".sql";
-  std::string tmp = dest + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << *text;
-    out.flush();
-    if (!out) return Fail(g, Status::IOError(fmt::format("cannot write {}", tmp)));
-  }
-  std::filesystem::rename(tmp, dest, ec);
-  if (ec) return Fail(g, Status::IOError(fmt::format("cannot rename {} to {}: {}", tmp, dest, ec.message())));
+  Result<AtomicFileWriter> out = AtomicFileWriter::Create(dest);
+  if (!out.ok()) return Fail(g, out.status());
+  if (std::fwrite(text->data(), 1, text->size(), out->file()) != text->size())
+    return Fail(g, Status::IOError(fmt::format("cannot write {}: {}", dest, std::strerror(errno))));
+  if (Status w = out->Commit(); !w.ok()) return Fail(g, w);
 
   if (g.json) {
     PrintJsonLine([&](JsonWriter& w) {

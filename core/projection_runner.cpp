@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "store/read_model_store.h"
+#include "store/durable_file.h"
 #include "store/start_thread.h"
 
 namespace rill {
@@ -544,28 +545,9 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
   }
 }
 
-Status SyncDirectory(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return Status::IOError(fmt::format("cannot open {}", dir));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Status::IOError(fmt::format("fsync {} failed", dir));
-  return Status::OK();
-}
-
 bool FileExists(const std::string& path) {
   std::error_code ec;
   return std::filesystem::exists(path, ec);
-}
-
-// fsync of one file; a missing file is fine (a -wal SQLite already folded).
-Status SyncFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return errno == ENOENT ? Status::OK() : Status::IOError(fmt::format("cannot open {}", path));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Status::IOError(fmt::format("fsync {} failed", path));
-  return Status::OK();
 }
 
 // This boot of the machine: the kernel draws a new random id at each boot.
@@ -596,17 +578,14 @@ std::string UnsyncedMarkerPath(const std::string& replay) { return replay + "-un
 // Writes the marker durably (content: this boot's id) before the replay file
 // gets its first unsynced write.
 Status WriteUnsyncedMarker(const std::string& marker, const std::string& dir) {
-  std::string tmp = marker + ".tmp";
+  (void)dir;  // the writer syncs the marker's directory
   std::string id = BootId();
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return Status::IOError(fmt::format("cannot create {}: {}", tmp, std::strerror(errno)));
-  bool ok = ::write(fd, id.data(), id.size()) == static_cast<ssize_t>(id.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || std::rename(tmp.c_str(), marker.c_str()) != 0)
+  Result<AtomicFileWriter> out = AtomicFileWriter::Create(marker);
+  if (!out.ok()) return out.status();
+  if (std::fwrite(id.data(), 1, id.size(), out->file()) != id.size())
     return Status::IOError(fmt::format("cannot write {}: {}", marker, std::strerror(errno)));
-  return SyncDirectory(dir);
+  return out->Commit();
 }
-
 
 }  // namespace
 

@@ -1,5 +1,7 @@
 #include "core/store_config.h"
 
+#include "store/durable_file.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -32,36 +34,11 @@ bool ParseCount(const std::string& v, uint64_t min, uint64_t max, uint64_t* out)
 }
 
 Status WriteFileAtomically(const std::string& path, const std::string& text) {
-  std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IOError(fmt::format("{}: {}", tmp, std::strerror(errno)));
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t w = ::write(fd, text.data() + done, text.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) {
-      Status s = Status::IOError(fmt::format("{}: {}", tmp, std::strerror(errno)));
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return s;
-    }
-    done += static_cast<size_t>(w);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    return Status::IOError(fmt::format("{}: {}", tmp, std::strerror(errno)));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Status s = Status::IOError(fmt::format("rename to {}: {}", path, std::strerror(errno)));
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return Status::OK();
+  Result<AtomicFileWriter> out = AtomicFileWriter::Create(path);
+  if (!out.ok()) return out.status();
+  if (std::fwrite(text.data(), 1, text.size(), out->file()) != text.size())
+    return Status::IOError(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+  return out->Commit();
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // and operations. The group-commit writer is in group_commit_writer.cpp and
 // the indexer in stream_indexer.cpp; both are members of StoreImpl.
 #include "store/event_store_impl.h"
+#include "store/durable_file.h"
 #include "store/start_thread.h"
 
 #include <fcntl.h>
@@ -909,7 +910,9 @@ Status StoreImpl::Backup(const std::string& dest) {
       if (ec) return Status::IOError(fmt::format("copying {}: {}", from.string(), ec.message()));
     }
   }
-  return Status::OK();
+  // Durable before the backup is reported: every file and directory of the
+  // copy, and the name of the copy in its parent.
+  return SyncTree(dest);
 }
 
 Status StoreImpl::WaitIndexed(uint64_t position) {

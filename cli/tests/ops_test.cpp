@@ -2,6 +2,7 @@
 // check on good and damaged stores, backup, stats, delete/metadata, two
 // writer processes at once, a writer killed mid-file, log --follow + SIGINT.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
@@ -391,6 +392,30 @@ BOOST_AUTO_TEST_CASE(log_follow_prints_new_events_and_stops_on_sigint) {
   BOOST_TEST(WaitExit(pid) == 0, ReadFile(s.dir / "err"));
   auto lines = Lines(ReadFile(s.dir / "out"));
   BOOST_TEST(lines.size() == 2u);
+}
+
+// export -o writes a private temporary beside the target (O_EXCL, a unique
+// name): a symlink planted at the old predictable F.tmp is never written
+// through, and nothing is left beside the file. The file follows the umask.
+BOOST_AUTO_TEST_CASE(export_output_never_writes_through_a_planted_temporary) {
+  TestStore s;
+  BOOST_REQUIRE(s.Run({"import", TestData("fixture.jsonl")}).exit_code == 0);
+  std::string victim = s.dir / "victim", out = s.dir / "events.jsonl";
+  WriteFile(victim, "precious\n");
+  BOOST_REQUIRE(::symlink(victim.c_str(), (out + ".tmp").c_str()) == 0);
+  mode_t old_mask = ::umask(077);
+  RunResult r = s.Run({"export", "-o", out});
+  ::umask(old_mask);
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(ReadFile(victim) == "precious\n");
+  BOOST_TEST(ReadFile(out) == s.Run({"export"}).out);
+  struct stat st {};
+  BOOST_REQUIRE(::stat(out.c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0600u);
+  size_t beside = 0;
+  for (const auto& e : std::filesystem::directory_iterator(s.dir.path()))
+    if (e.path().filename().string().rfind("events.jsonl.tmp.", 0) == 0) ++beside;
+  BOOST_TEST(beside == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,49 @@
+// Files rill writes beside the log that must survive a power loss once the
+// command that wrote them has said so: exports, backups, registered
+// projection files. The pattern is one: write a private temporary beside
+// the target, fsync it, rename it over the target, fsync the directory.
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+#include "store/status.h"
+
+namespace rill {
+
+// fsync of one file (a missing file is fine: nothing to make durable).
+Status SyncFile(const std::string& path);
+// fsync of a directory, which makes the names in it (a rename, a new
+// file) durable.
+Status SyncDirectory(const std::string& dir);
+// SyncFile of every file and SyncDirectory of every directory under `root`
+// (root included), then of root's parent: a copied tree, durable.
+Status SyncTree(const std::string& root);
+
+// A file written whole or not at all. The temporary is created beside the
+// target with a unique name, O_EXCL (so no file, and no symlink planted at a
+// predictable name, is ever written through) and the mode a new file gets
+// (0666 less the umask). Destroyed without Commit, it removes the temporary.
+class AtomicFileWriter {
+ public:
+  // IOError if the temporary cannot be created.
+  static Result<AtomicFileWriter> Create(const std::string& target);
+  AtomicFileWriter(AtomicFileWriter&& other) noexcept;
+  AtomicFileWriter& operator=(AtomicFileWriter&&) = delete;
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  ~AtomicFileWriter();
+
+  std::FILE* file() const { return file_; }
+  // Flushes, fsyncs and closes the temporary, renames it over the target
+  // and fsyncs the directory. IOError (the temporary removed) on failure.
+  Status Commit();
+
+ private:
+  AtomicFileWriter(std::string target, std::string temp, std::FILE* file)
+      : target_(std::move(target)), temp_(std::move(temp)), file_(file) {}
+  void Abandon();
+  std::string target_, temp_;
+  std::FILE* file_ = nullptr;
+};
+
+}  // namespace rill
