@@ -42,14 +42,27 @@ void WriteStringOrNull(JsonWriter& w, const std::string& s) {
   }
 }
 
+// The store and its projections, opened for one command: kExitOk, or
+// Fail()'s exit code when either cannot be.
+struct Opened {
+  std::unique_ptr<EventStore> store;
+  ProjectionRegistry reg;
+};
+int OpenWithProjections(GlobalOptions& g, Opened* o) {
+  auto store = OpenStore(g);
+  if (!store.ok()) return Fail(g, store.status());
+  o->store = std::move(store).value();
+  Status s = LoadProjections(o->store->dir(), &o->reg);
+  return s.ok() ? kExitOk : Fail(g, s);
+}
+
 // ---- list / status -------------------------------------------------------------
 
 int RunList(GlobalOptions& g) {
-  auto store = OpenStore(g);
-  if (!store.ok()) return Fail(g, store.status());
-  ProjectionRegistry reg;
-  Status s = LoadProjections((*store)->dir(), &reg);
-  if (!s.ok()) return Fail(g, s);
+  Opened opened;
+  if (int exit = OpenWithProjections(g, &opened); exit != kExitOk) return exit;
+  auto* store = &opened.store;
+  ProjectionRegistry& reg = opened.reg;
   uint64_t head = (*store)->LastPosition();
   Table t({"NAME", "KIND", "SOURCE", "CHECKPOINT", "LAG", "STALE", "LAST ERROR"},
           {false, false, false, true, true, false, false});
@@ -92,11 +105,10 @@ int RunList(GlobalOptions& g) {
 }
 
 int RunStatus(GlobalOptions& g, const std::string& name) {
-  auto store = OpenStore(g);
-  if (!store.ok()) return Fail(g, store.status());
-  ProjectionRegistry reg;
-  Status s = LoadProjections((*store)->dir(), &reg);
-  if (!s.ok()) return Fail(g, s);
+  Opened opened;
+  if (int exit = OpenWithProjections(g, &opened); exit != kExitOk) return exit;
+  auto* store = &opened.store;
+  ProjectionRegistry& reg = opened.reg;
   auto found = FindProjection(reg, name);
   if (!found.ok()) return Fail(g, found.status());
   const ProjectionRegistry::Entry& e = **found;
@@ -315,25 +327,23 @@ Status RunOne(GlobalOptions& g, EventStore& store, const Projection& p, bool rep
 }
 
 int RunOrReplay(GlobalOptions& g, const std::string& name, bool replay, bool follow) {
-  auto store = OpenStore(g);
-  if (!store.ok()) return Fail(g, store.status());
-  ProjectionRegistry reg;
-  Status s = LoadProjections((*store)->dir(), &reg);
-  if (!s.ok()) return Fail(g, s);
+  Opened opened;
+  if (int exit = OpenWithProjections(g, &opened); exit != kExitOk) return exit;
+  auto* store = &opened.store;
+  ProjectionRegistry& reg = opened.reg;
   auto found = FindProjection(reg, name);
   if (!found.ok()) return Fail(g, found.status());
-  s = RunOne(g, **store, *(*found)->projection, replay, follow);
+  Status s = RunOne(g, **store, *(*found)->projection, replay, follow);
   return s.ok() ? kExitOk : Fail(g, s);
 }
 
 // project replay --all: replays every stale read model, one after another,
 // stopping at the first failure (what was replayed before it stays swapped in).
 int RunReplayStale(GlobalOptions& g) {
-  auto store = OpenStore(g);
-  if (!store.ok()) return Fail(g, store.status());
-  ProjectionRegistry reg;
-  Status s = LoadProjections((*store)->dir(), &reg);
-  if (!s.ok()) return Fail(g, s);
+  Opened opened;
+  if (int exit = OpenWithProjections(g, &opened); exit != kExitOk) return exit;
+  auto* store = &opened.store;
+  ProjectionRegistry& reg = opened.reg;
   std::vector<const Projection*> stale;
   for (const auto& e : reg.entries()) {
     Result<ReadModelState> st = ReadReadModelState(ReadModelPath((*store)->dir(), e.projection->name()));
@@ -342,7 +352,7 @@ int RunReplayStale(GlobalOptions& g) {
   }
   if (stale.empty() && !g.json && !g.quiet) std::printf("no read model is stale\n");
   for (const Projection* p : stale) {
-    s = RunOne(g, **store, *p, /*replay=*/true, /*follow=*/false);
+    Status s = RunOne(g, **store, *p, /*replay=*/true, /*follow=*/false);
     if (!s.ok()) return Fail(g, s);
   }
   return kExitOk;

@@ -47,22 +47,12 @@ int main(int argc, char** argv) {
     if (q.code != 0) run.Fail("query failed: " + q.FirstErrLine());
     return rel::QueryRows(q.out);
   };
-  auto oracle = [&] {
-    rel::Output ex = run.RillDb(db, {"export"});
-    std::vector<rel::Event> events;
-    std::string error;
-    if (!run.Expect(ex.code == 0 && rel::ParseExport(ex.out, &events, &error), "export failed: " + error))
-      return std::vector<std::string>();
-    return rel::BalancesFromLog(events);
-  };
+  auto oracle = [&] { return rel::BalancesOracle(run, db); };
 
   if (!run.Expect(run.RillDb(db, {"init"}).code == 0, "init failed")) return run.Finish();
   {
     std::string text;
-    for (int a = 0; a < accounts; ++a)
-      text += R"({"stream":"account-)" + std::to_string(a) +
-              R"(","type":"AccountOpened","schema":3,"data":{"holder":{"name":"owner )" + std::to_string(a) +
-              R"("},"currency":"EUR"}})" + "\n";
+    text += rel::AccountOpenings(accounts);
     text += MoneyLines(run, accounts, initial);
     rel::WriteFile(run.Path("initial.jsonl"), text);
     rel::Output o = run.RillDb(db, {"append", "--quiet", "--file", run.Path("initial.jsonl")});

@@ -596,4 +596,24 @@ inline std::string FirstDifference(const std::vector<std::string>& a, const std:
   return "";
 }
 
+// The `balances` rows the log itself says (an export through `rill`, then
+// BalancesFromLog); a failed export fails the run and answers no rows.
+inline std::vector<std::string> BalancesOracle(Run& run, const std::string& db) {
+  Output ex = run.RillDb(db, {"export"});
+  std::vector<Event> events;
+  std::string error;
+  if (!run.Expect(ex.code == 0 && ParseExport(ex.out, &events, &error), "export failed: " + error)) return {};
+  return BalancesFromLog(events);
+}
+
+// append --file lines opening account-0 .. account-(n-1) (AccountOpened v3).
+inline std::string AccountOpenings(int accounts) {
+  std::string text;
+  for (int a = 0; a < accounts; ++a)
+    text += R"({"stream":"account-)" + std::to_string(a) +
+            R"(","type":"AccountOpened","schema":3,"data":{"holder":{"name":"owner )" + std::to_string(a) +
+            R"("},"currency":"EUR"}})" + "\n";
+  return text;
+}
+
 }  // namespace rill::reliability

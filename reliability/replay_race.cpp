@@ -25,22 +25,12 @@ int main(int argc, char** argv) {
   const int accounts = run.Budget(1000, 5000);
   const uint64_t events = run.Budget<uint64_t>(40000, 200000);
   const std::string db = run.Path("db");
-  auto oracle = [&] {
-    rel::Output ex = run.RillDb(db, {"export"});
-    std::vector<rel::Event> all;
-    std::string error;
-    if (!run.Expect(ex.code == 0 && rel::ParseExport(ex.out, &all, &error), "export failed: " + error))
-      return std::vector<std::string>();
-    return rel::BalancesFromLog(all);
-  };
+  auto oracle = [&] { return rel::BalancesOracle(run, db); };
 
   if (!run.Expect(run.RillDb(db, {"init"}).code == 0, "init failed")) return run.Finish();
   {
     std::string text;
-    for (int a = 0; a < accounts; ++a)
-      text += R"({"stream":"account-)" + std::to_string(a) +
-              R"(","type":"AccountOpened","schema":3,"data":{"holder":{"name":"owner )" + std::to_string(a) +
-              R"("},"currency":"EUR"}})" + "\n";
+    text += rel::AccountOpenings(accounts);
     for (uint64_t i = 0; i < events; ++i)
       text += R"({"stream":"account-)" + std::to_string(run.Random(0, accounts - 1)) +
               R"(","type":"Deposited","data":{"amount":)" + std::to_string(run.Random(1, 500)) + "}}\n";
