@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
       ->type_name("KEY=VALUE")->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   // Config and plugins load before the command runs (flag > config > default).
   app.parse_complete_callback([&app, &g] {
+    // `--db ""` (an unset variable in a script) must not mean ./rill.db.
+    if (app.get_option("--db")->count() > 0 && g.db.empty())
+      throw CLI::RuntimeError(rill::cli::Fail(g, rill::cli::kExitUsage, "usage: --db needs a store directory, not \"\""));
     const CLI::App* command = nullptr;
     for (const CLI::App* sub : app.get_subcommands()) command = sub;
     rill::Status s = rill::cli::PrepareCommand(g, command);

@@ -418,4 +418,10 @@ BOOST_AUTO_TEST_CASE(export_output_never_writes_through_a_planted_temporary) {
   BOOST_TEST(beside == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(an_empty_db_argument_is_a_usage_error) {
+  RunResult r = Rill({"--db", "", "stats"});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(r.err == "rill: usage: --db needs a store directory, not \"\"\n");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
