@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/json_input.h"
 #include "core/activation.h"
+#include "core/store_config.h"
 
 namespace rill::cli {
 namespace {
@@ -400,7 +401,17 @@ int RunBackup(GlobalOptions& g, const BackupArgs& a) {
   auto store = OpenStore(g);
   if (!store.ok()) return Fail(g, store.status());
   uint64_t last = (*store)->LastPosition();
-  Status s = (*store)->Backup(a.dest);
+  BackupOptions o;
+  // A config that does not parse is still copied; only the files it names
+  // cannot be known.
+  if (auto config = ReadStoreConfig((*store)->dir()); config.ok()) o.also_copy = StoreRelativeFiles(*config);
+  o.should_stop = [] { return InterruptRequested(); };
+  Progress progress(g, "backup (MiB)");
+  o.progress = [&](uint64_t bytes) { progress.Update(bytes >> 20); };
+  Status s = (*store)->Backup(a.dest, o);
+  progress.Finish();
+  if (s.code() == Code::kInterrupted)
+    return Fail(g, Status::Interrupted(fmt::format("backup to {} stopped by a signal; nothing was left there", a.dest)));
   if (!s.ok()) return Fail(g, s.WithContext(fmt::format("backup to {}", a.dest)));
   if (g.json) {
     PrintJsonLine([&](JsonWriter& w) {

@@ -30,6 +30,7 @@ int ExitCodeFor(const Status& s) {
     case Code::kIOError:
     case Code::kBusy:
     case Code::kFailedPrecondition: return kExitError;
+    case Code::kDeadlineExceeded: return kExitError;
   }
   return kExitError;
 }

@@ -10,6 +10,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -31,6 +32,29 @@ struct ExportArgs {
   bool raw = false;
 };
 
+// An export is for importing: an event that `rill import` would refuse
+// fails the export instead of being written. Two ways one gets there: an
+// upcast that grows an event past the size limit, and text stored before
+// input refused unpaired surrogate escapes (their bytes are not UTF-8; such
+// a string always holds a byte 0xED, so the full check runs only then).
+Status CheckImportable(const Event& e, bool raw) {
+  size_t bytes = e.data.size() + e.meta.size() + e.type.size();
+  size_t limit = StoreOptions{}.max_event_bytes;
+  if (bytes > limit)
+    return Status::FailedPrecondition(fmt::format(
+        "event {} ({} v{}) is {} bytes{}; import accepts at most {}{}", e.position, e.stream,
+        e.version, bytes, raw ? "" : " after upcasting", limit,
+        raw ? "" : " (export --raw exports events as stored)"));
+  for (const std::string* text : {&e.data, &e.meta}) {
+    if (std::memchr(text->data(), 0xED, text->size()) != nullptr && !IsValidUtf8(*text))
+      return Status::Corruption(fmt::format(
+          "event {} ({} v{}) holds text that is not UTF-8 (an unpaired surrogate escape accepted by an older rill), "
+          "which import refuses",
+          e.position, e.stream, e.version));
+  }
+  return Status::OK();
+}
+
 int RunExport(GlobalOptions& g, const ExportArgs& a) {
   auto store = OpenStore(g);
   if (!store.ok()) return Fail(g, store.status());
@@ -40,7 +64,7 @@ int RunExport(GlobalOptions& g, const ExportArgs& a) {
   std::FILE* out = stdout;
   std::optional<AtomicFileWriter> file;
   if (!a.output.empty() && a.output != "-") {
-    Result<AtomicFileWriter> created = AtomicFileWriter::Create(a.output);
+    Result<AtomicFileWriter> created = AtomicFileWriter::Create(a.output, StoreFileMode((*store)->dir()));
     if (!created.ok()) return Fail(g, created.status());
     file.emplace(std::move(created).value());
     out = file->file();
@@ -61,6 +85,7 @@ int RunExport(GlobalOptions& g, const ExportArgs& a) {
     if (batch.empty()) break;
     chunk.clear();
     for (const auto& e : batch) {
+      if (Status importable = CheckImportable(e, a.raw); !importable.ok()) return abandon(importable);
       chunk += EventToJsonLine(e, /*request=*/true);
       chunk += '\n';
     }

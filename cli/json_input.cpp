@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
+#include <unordered_set>
 
 namespace rill::cli {
 namespace {
@@ -63,6 +65,54 @@ Status RunParse(std::string_view text, Handler& handler, std::string_view what) 
   return Status::OK();
 }
 
+// RapidJSON validates the input's bytes but decodes a "\udc00" escape (a
+// lone low surrogate) to bytes that are not UTF-8; stored, it would make an
+// export that import refuses. A surrogate's UTF-8 form starts ED A0..ED BF.
+bool HasSurrogate(const char* s, SizeType n) {
+  const char* end = s + n;
+  for (const char* p = s; (p = static_cast<const char*>(std::memchr(p, 0xED, static_cast<size_t>(end - p))));
+       ++p)
+    if (p + 1 < end && static_cast<unsigned char>(p[1]) >= 0xA0) return true;
+  return false;
+}
+constexpr const char* kSurrogateError = "contains an unpaired UTF-16 surrogate escape, which is not Unicode";
+
+// The keys of each object open in a parse, innermost last: a key that
+// appears twice in one object is refused (readers would disagree on which
+// one counts). Linear while an object is small, a hash set once it is not.
+class KeyTracker {
+ public:
+  void Open() {
+    if (depth_ == levels_.size()) levels_.emplace_back();
+    Level& l = levels_[depth_++];
+    l.small.clear();
+    l.big.clear();
+  }
+  void Close() {
+    if (depth_ > 0) --depth_;
+  }
+  // False if the innermost open object already has `key`.
+  bool Add(std::string_view key) {
+    if (depth_ == 0) return true;
+    Level& l = levels_[depth_ - 1];
+    if (l.big.empty()) {
+      if (std::find(l.small.begin(), l.small.end(), key) != l.small.end()) return false;
+      l.small.emplace_back(key);
+      if (l.small.size() > 32) l.big.insert(l.small.begin(), l.small.end());
+      return true;
+    }
+    return l.big.emplace(key).second;
+  }
+
+ private:
+  struct Level {
+    std::vector<std::string> small;
+    std::unordered_set<std::string> big;
+  };
+  std::vector<Level> levels_;
+  size_t depth_ = 0;
+};
+
 // Copies a JSON object to a compact writer, refusing any other root type.
 struct ObjectCompactor {
   rapidjson::StringBuffer buf;
@@ -87,10 +137,31 @@ struct ObjectCompactor {
   bool RawNumber(const char* s, SizeType n, bool) {
     return Root(false, "a number") && w.RawValue(s, n, rapidjson::kNumberType);
   }
-  bool String(const char* s, SizeType n, bool) { return Root(false, "a string") && w.String(s, n); }
-  bool StartObject() { return Root(true, "") && w.StartObject(); }
-  bool Key(const char* s, SizeType n, bool) { return w.Key(s, n); }
-  bool EndObject(SizeType n) { return w.EndObject(n); }
+  bool String(const char* s, SizeType n, bool) {
+    return Root(false, "a string") && Unicode(s, n) && w.String(s, n);
+  }
+  bool StartObject() {
+    keys.Open();
+    return Root(true, "") && w.StartObject();
+  }
+  bool Key(const char* s, SizeType n, bool) {
+    if (!Unicode(s, n)) return false;
+    if (!keys.Add(std::string_view(s, n))) {
+      error = fmt::format("{} has the key \"{}\" twice in one object", what, Abbreviate(std::string_view(s, n), 40));
+      return false;
+    }
+    return w.Key(s, n);
+  }
+  bool EndObject(SizeType n) {
+    keys.Close();
+    return w.EndObject(n);
+  }
+  bool Unicode(const char* s, SizeType n) {
+    if (!HasSurrogate(s, n)) return true;
+    error = fmt::format("{} {}", what, kSurrogateError);
+    return false;
+  }
+  KeyTracker keys;
   bool StartArray() { return Root(false, "an array") && w.StartArray(); }
   bool EndArray(SizeType n) { return w.EndArray(n); }
 };
@@ -140,12 +211,15 @@ struct LineHandler {
     return Scalar(JsonScalar::kNumber, std::string_view(s, n));
   }
   bool String(const char* s, SizeType n, bool) {
+    if (HasSurrogate(s, n)) return Fail(fmt::format("\"{}\" {}", key, kSurrogateError));
     if (capturing) return w.String(s, n);
     return Scalar(JsonScalar::kString, std::string_view(s, n));
   }
+  KeyTracker keys;  // of the captured objects
   bool StartObject() {
     if (capturing) {
       ++capture_depth;
+      keys.Open();
       return w.StartObject();
     }
     if (depth == 0) {
@@ -157,6 +231,7 @@ struct LineHandler {
     w.Reset(buf);
     capturing = true;
     capture_depth = 1;
+    keys.Open();
     return w.StartObject();
   }
   bool EndObject(SizeType n) {
@@ -164,6 +239,7 @@ struct LineHandler {
       depth = 0;
       return true;
     }
+    keys.Close();
     if (!w.EndObject(n)) return false;
     if (--capture_depth == 0) {
       capturing = false;
@@ -185,7 +261,13 @@ struct LineHandler {
     return w.EndArray(n);
   }
   bool Key(const char* s, SizeType n, bool) {
-    if (capturing) return w.Key(s, n);
+    if (HasSurrogate(s, n)) return Fail(fmt::format("a key in \"{}\" {}", key, kSurrogateError));
+    if (capturing) {
+      if (!keys.Add(std::string_view(s, n)))
+        return Fail(fmt::format("\"{}\" has the key \"{}\" twice in one object", key,
+                                Abbreviate(std::string_view(s, n), 40)));
+      return w.Key(s, n);
+    }
     key.assign(s, n);
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
       return Fail(fmt::format("unknown field \"{}\"", Abbreviate(key, 40)));

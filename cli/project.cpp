@@ -200,7 +200,8 @@ int RunAdd(GlobalOptions& g, const std::string& file, bool replace) {
   if (!text.ok()) return Fail(g, text.status());
   auto parsed = ParseSqlProjection(*text, file);
   if (!parsed.ok()) return Fail(g, kExitUsage, parsed.status().message());
-  Status s = ValidateSqlProjection(**parsed);
+  Status s = ValidateSqlProjection(**parsed, [] { return InterruptRequested(); });
+  if (s.code() == Code::kInterrupted) return Fail(g, s);
   if (!s.ok()) return Fail(g, kExitUsage, s.message());
   const std::string& name = (*parsed)->name();
 

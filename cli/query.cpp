@@ -1,11 +1,14 @@
 // rill query MODEL SQL: one read-only statement on a read model. The file is
 // opened with SQLITE_OPEN_READONLY and the statement must also be read-only
 // by SQLite's own judgement (sqlite3_stmt_readonly), so neither a write nor
-// a pragma that changes state can slip through.
+// a pragma that changes state can slip through. Nor may it ATTACH another
+// file or call fts3_tokenizer()/load_extension() (UserSql::kQuery). SIGINT,
+// SIGTERM and --timeout stop a statement that runs long (exit 130 or 1).
 #include <fmt/format.h>
 #include <sqlite3.h>
 
 #include <cctype>
+#include <chrono>
 #include <filesystem>
 
 #include "cli/cli.h"
@@ -27,7 +30,7 @@ std::string Blob(SqliteStatement& st, int c) {
   return p ? Hex(std::string_view(static_cast<const char*>(p), static_cast<size_t>(n))) : "";
 }
 
-int RunQuery(GlobalOptions& g, const std::string& model, const std::string& sql) {
+int RunQuery(GlobalOptions& g, const std::string& model, const std::string& sql, double timeout_seconds) {
   Status s = ValidateProjectionName(model);
   if (!s.ok()) return Fail(g, s);
   std::string path = ReadModelPath(g.ResolvedDb(), model);
@@ -42,6 +45,22 @@ int RunQuery(GlobalOptions& g, const std::string& model, const std::string& sql)
   if (auto probe = (*db)->Prepare("SELECT 1 FROM sqlite_master LIMIT 1", &schema_consumed); !probe.ok())
     return Fail(g, Status::Corruption(fmt::format("read model {} is damaged: {}: {}", model, path,
                                                   probe.status().message())));
+  (*db)->RestrictUserSql(UserSql::kQuery);
+  using Clock = std::chrono::steady_clock;
+  const bool timed = timeout_seconds > 0;
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_seconds));
+  bool timed_out = false;
+  (*db)->SetStopCheck([&] {
+    if (timed && Clock::now() >= deadline) timed_out = true;
+    return timed_out || InterruptRequested();
+  });
+  auto stopped = [&](const Status& s) {
+    if (s.code() != Code::kInterrupted) return Fail(g, s);
+    if (timed_out)
+      return Fail(g, Status::DeadlineExceeded(fmt::format("query stopped at its --timeout of {} s", timeout_seconds)));
+    return Fail(g, Status::Interrupted("query stopped by a signal"));
+  };
   size_t consumed = 0;
   auto st = (*db)->Prepare(sql, &consumed);
   if (!st.ok()) return Fail(g, Status::InvalidArgument(fmt::format("bad SQL: {}", st.status().message())));
@@ -60,7 +79,8 @@ int RunQuery(GlobalOptions& g, const std::string& model, const std::string& sql)
   std::vector<std::vector<std::string>> rows;
   while (true) {
     auto more = st->Step();
-    if (!more.ok()) return Fail(g, more.status());
+    if (!more.ok()) return stopped(more.status());
+    if (InterruptRequested()) return stopped(Status::Interrupted("interrupted"));
     if (!*more) break;
     if (g.json) {
       PrintJsonLine([&](JsonWriter& w) {
@@ -110,10 +130,13 @@ int RunQuery(GlobalOptions& g, const std::string& model, const std::string& sql)
 void SetupQuery(CLI::App& root, GlobalOptions& g) {
   auto model = std::make_shared<std::string>();
   auto sql = std::make_shared<std::string>();
+  auto timeout = std::make_shared<double>(0);
   CLI::App* q = root.add_subcommand("query", "Run one read-only SQL statement on a read model");
   q->add_option("model", *model, "Read model (projection) name")->required();
   q->add_option("sql", *sql, "The statement, e.g. \"SELECT * FROM balances\"")->required();
-  q->callback([model, sql, &g] { g.exit_code = RunQuery(g, *model, *sql); });
+  q->add_option("--timeout", *timeout, "Stop the statement after SECONDS (decimals allowed; 0, the default: no limit)")
+      ->check(CLI::NonNegativeNumber);
+  q->callback([model, sql, timeout, &g] { g.exit_code = RunQuery(g, *model, *sql, *timeout); });
 }
 
 }  // namespace

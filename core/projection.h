@@ -100,6 +100,14 @@ class Projection {
   virtual bool partitioned_by_stream() const { return false; }
 };
 
+// The checkpoint table every read model file holds (one row): which
+// projection, definition and store built it, and through which position.
+// The runner commits it with each batch; projections may not write it.
+inline constexpr const char* kCheckpointTableSchema =
+    "CREATE TABLE IF NOT EXISTS _rill_projection("
+    "name TEXT PRIMARY KEY, position INTEGER NOT NULL, applied INTEGER NOT NULL, "
+    "fingerprint TEXT NOT NULL, store_id TEXT NOT NULL, updated TEXT, last_error TEXT)";
+
 // Events per chunk a partitioned projection's events are grouped in.
 inline constexpr size_t kPartitionedChunkEvents = 262144;
 

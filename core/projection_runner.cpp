@@ -26,10 +26,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr const char* kMetaSchema =
-    "CREATE TABLE IF NOT EXISTS _rill_projection("
-    "name TEXT PRIMARY KEY, position INTEGER NOT NULL, applied INTEGER NOT NULL, "
-    "fingerprint TEXT NOT NULL, store_id TEXT NOT NULL, updated TEXT, last_error TEXT)";
 
 // What the reader thread hands over: the events of one read that pass the
 // filter, and the position the read went through (filtered-out events still
@@ -278,6 +274,9 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
   Result<std::unique_ptr<SqliteDb>> opened = SqliteDb::Open(path, SqliteMode::kReadWrite);
   if (!opened.ok()) return opened.status();
   SqliteDb& db = **opened;
+  // A handler statement that runs away (a recursive CTE) must still yield
+  // to a stop request; its batch rolls back with it.
+  db.SetStopCheck([&o] { return StopRequested(o); });
   RILL_RETURN_IF_ERROR(db.Exec(fmt::format("PRAGMA cache_size=-{}", static_cast<int64_t>(o.cache_mb) * 1024)));
   if (unsynced) RILL_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous=OFF"));
 
@@ -292,7 +291,7 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
       (void)db.Rollback();
       return s;
     };
-    Status s = db.Exec(kMetaSchema);
+    Status s = db.Exec(kCheckpointTableSchema);
     if (!s.ok()) return fail(s);
     Result<std::optional<MetaRow>> meta = ReadMeta(db);
     if (!meta.ok()) return fail(meta.status());
@@ -467,6 +466,13 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
 
     if (!failure.ok()) {
       RILL_RETURN_IF_ERROR(db.Rollback());
+      if (failure.code() == Code::kInterrupted && StopRequested(o)) {
+        // A statement cut short by the stop request: not the handler's
+        // fault, so no last_error and no redo; the batch is simply undone.
+        if (o.follow) return Status::OK();
+        return Status::Interrupted(
+            fmt::format("projection {} stopped at position {} of {}", name, position, prog.head));
+      }
       if (failed_event == nullptr) {
         Status out = failure.WithContext(fmt::format("projection {}: reading events after {}", name, position));
         record_error(out.message());

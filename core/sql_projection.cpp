@@ -494,15 +494,24 @@ class SqlHandler : public ProjectionHandler {
 
 }  // namespace
 
-// A read model writes its own file and nothing else: a projection file may
-// not ATTACH (write to) another database, nor DETACH. Denied at prepare
-// time, so `rill project add` refuses such a file naming its line.
-static int DenyAttach(void*, int action, const char*, const char*, const char*, const char*) {
-  return action == SQLITE_ATTACH || action == SQLITE_DETACH ? SQLITE_DENY : SQLITE_OK;
-}
+namespace {
+// The file's SQL runs under the projection rules (store/read_model_store.h,
+// UserSql::kProjection) while it is prepared; the runner's own statements
+// after it are trusted again.
+class UserSqlScope {
+ public:
+  explicit UserSqlScope(SqliteDb& db) : db_(db) { db_.RestrictUserSql(UserSql::kProjection); }
+  ~UserSqlScope() { db_.RestrictUserSql(UserSql::kTrusted); }
+  UserSqlScope(const UserSqlScope&) = delete;
+  UserSqlScope& operator=(const UserSqlScope&) = delete;
+
+ private:
+  SqliteDb& db_;
+};
+}  // namespace
 
 Result<std::unique_ptr<ProjectionHandler>> SqlProjection::Attach(SqliteDb& db) const {
-  sqlite3_set_authorizer(db.handle(), DenyAttach, nullptr);
+  UserSqlScope rules(db);
   // Schema: prepared and run one statement at a time (a later statement may
   // use a table an earlier one creates), so an error names its line.
   {
@@ -650,9 +659,13 @@ Result<std::shared_ptr<SqlProjection>> LoadSqlProjectionFile(const std::string& 
   return ParseSqlProjection(ss.str(), path);
 }
 
-Status ValidateSqlProjection(const SqlProjection& projection) {
+Status ValidateSqlProjection(const SqlProjection& projection, std::function<bool()> should_stop) {
   Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(":memory:", SqliteMode::kMemory);
   if (!db.ok()) return db.status();
+  (*db)->SetStopCheck(std::move(should_stop));
+  // As in a real model file, so a statement that names rill's table is
+  // judged by the rules rather than failing as "no such table".
+  RILL_RETURN_IF_ERROR((*db)->Exec(kCheckpointTableSchema));
   Result<std::unique_ptr<ProjectionHandler>> h = projection.Attach(**db);
   return h.status();
 }

@@ -37,8 +37,17 @@
 // strings as TEXT, true/false as 1/0, objects and arrays as their JSON text,
 // and null or a MISSING field (or a path through a non-object) as NULL.
 // Path segments are [A-Za-z0-9_]. Any other parameter is a parse error.
+//
+// The runner owns the transactions: it applies a batch of events and moves
+// the checkpoint in one commit, which is what makes a model exactly-once. So
+// the schema and handlers may not BEGIN, COMMIT, ROLLBACK, SAVEPOINT or
+// RELEASE, nor write rill's _rill_* tables, nor ATTACH another file
+// (UserSql::kProjection in store/read_model_store.h); such a file is refused
+// when added, naming its line. A statement that runs away stops when the
+// runner is asked to stop (SIGINT, SIGTERM), and its batch is rolled back.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -83,8 +92,9 @@ class SqlProjection : public Projection {
 Result<std::shared_ptr<SqlProjection>> ParseSqlProjection(std::string_view text, const std::string& origin);
 Result<std::shared_ptr<SqlProjection>> LoadSqlProjectionFile(const std::string& path);
 // Runs the schema and prepares every statement on a private in-memory
-// database: what `rill project add` does before registering a file.
-Status ValidateSqlProjection(const SqlProjection& projection);
+// database: what `rill project add` does before registering a file. A schema
+// that runs away (a recursive CTE) stops when `should_stop` says so.
+Status ValidateSqlProjection(const SqlProjection& projection, std::function<bool()> should_stop = {});
 
 // 64-bit FNV-1a as 16 hex digits: fingerprints of definitions.
 std::string FingerprintOf(std::string_view text);

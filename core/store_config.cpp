@@ -197,4 +197,16 @@ Status RewriteStoreConfig(const std::string& db, const std::string& key, const s
   return WriteFileAtomically(path, text);
 }
 
+std::vector<std::string> StoreRelativeFiles(const StoreConfig& config) {
+  std::vector<std::string> out;
+  const ConfigSetting& plugins = config.values.at("plugins");
+  if (plugins.source != ConfigSource::kConfig) return out;
+  for (const std::string& p : SplitConfigList(plugins.value)) {
+    std::filesystem::path path = std::filesystem::path(p).lexically_normal();
+    if (path.empty() || path.is_absolute() || *path.begin() == "..") continue;
+    out.push_back(path.string());
+  }
+  return out;
+}
+
 }  // namespace rill

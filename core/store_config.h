@@ -58,6 +58,11 @@ struct StoreConfig {
   void ApplyTo(RuntimeOptions* options) const;
 };
 
+// The plugin files rill.conf names by relative paths (which mean the store
+// directory), as normalized relative paths that stay inside it: what a
+// backup carries along so that the copy opens as the store does.
+std::vector<std::string> StoreRelativeFiles(const StoreConfig& config);
+
 std::string StoreConfigPath(const std::string& db);
 // Defaults, then <db>/rill.conf (a missing file is no config).
 Result<StoreConfig> ReadStoreConfig(const std::string& db);

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <utility>
 
 namespace rill {
@@ -57,13 +58,43 @@ Status SyncTree(const std::string& root) {
   return SyncDirectory(Parent(fs::absolute(root).string()));
 }
 
-Result<AtomicFileWriter> AtomicFileWriter::Create(const std::string& target) {
+mode_t CurrentUmask() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Umask:", 0) != 0) continue;
+    try {
+      return static_cast<mode_t>(std::stoul(line.substr(6), nullptr, 8)) & 0777;
+    } catch (const std::exception&) {
+      break;
+    }
+  }
+  return 022;  // kernels before 4.7 do not say; the common default
+}
+
+Status CopyModes(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  auto apply = [&](const fs::path& source, const fs::path& copy) -> Status {
+    struct stat st {};
+    if (::lstat(source.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) return Status::OK();  // nothing to follow
+    if (::chmod(copy.c_str(), st.st_mode & 07777) != 0 && errno != ENOENT)
+      return Status::IOError(fmt::format("cannot set the mode of {}: {}", copy.string(), std::strerror(errno)));
+    return Status::OK();
+  };
+  for (auto it = fs::recursive_directory_iterator(to, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (it->is_symlink(ec)) continue;
+    RILL_RETURN_IF_ERROR(apply(fs::path(from) / fs::relative(it->path(), to, ec), it->path()));
+  }
+  if (ec) return Status::IOError(fmt::format("cannot list {}: {}", to, ec.message()));
+  return apply(from, to);
+}
+
+Result<AtomicFileWriter> AtomicFileWriter::Create(const std::string& target, mode_t mode) {
   std::string temp = target + ".tmp.XXXXXX";
   int fd = ::mkostemp(temp.data(), O_CLOEXEC);  // O_CREAT|O_EXCL: never an existing file or symlink
   if (fd < 0) return Status::IOError(fmt::format("cannot create a file beside {}: {}", target, std::strerror(errno)));
-  mode_t mask = ::umask(0);
-  ::umask(mask);
-  (void)::fchmod(fd, 0666 & ~mask);  // mkostemp makes 0600; a new file follows the umask
+  (void)::fchmod(fd, mode & 0666 & ~CurrentUmask());  // mkostemp makes 0600
   std::FILE* f = ::fdopen(fd, "wb");
   if (f == nullptr) {
     int err = errno;

@@ -4,6 +4,8 @@
 // the target, fsync it, rename it over the target, fsync the directory.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdio>
 #include <string>
 
@@ -20,14 +22,24 @@ Status SyncDirectory(const std::string& dir);
 // (root included), then of root's parent: a copied tree, durable.
 Status SyncTree(const std::string& root);
 
+// The process's umask, read from /proc/self/status: umask(2) reads it only
+// by setting it, a race with any other thread creating a file meanwhile.
+mode_t CurrentUmask();
+
+// Gives every file and directory under `to` (and `to` itself) the mode of
+// its namesake under `from`: a copy is exactly as private as what it copies
+// (a store made under umask 077 backs up as 0600/0700, not 0644/0755).
+Status CopyModes(const std::string& from, const std::string& to);
+
 // A file written whole or not at all. The temporary is created beside the
 // target with a unique name, O_EXCL (so no file, and no symlink planted at a
-// predictable name, is ever written through) and the mode a new file gets
-// (0666 less the umask). Destroyed without Commit, it removes the temporary.
+// predictable name, is ever written through) and the mode `mode` less the
+// umask: a copy of a private file passes that file's mode, so the copy is
+// no more open than it. Destroyed without Commit, it removes the temporary.
 class AtomicFileWriter {
  public:
   // IOError if the temporary cannot be created.
-  static Result<AtomicFileWriter> Create(const std::string& target);
+  static Result<AtomicFileWriter> Create(const std::string& target, mode_t mode = 0666);
   AtomicFileWriter(AtomicFileWriter&& other) noexcept;
   AtomicFileWriter& operator=(AtomicFileWriter&&) = delete;
   AtomicFileWriter(const AtomicFileWriter&) = delete;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,11 @@ namespace fs = std::filesystem;
 namespace rill {
 
 std::string ReadModelDir(const std::string& d) { return d + "/readmodels"; }
+
+mode_t StoreFileMode(const std::string& dir) {
+  struct stat st {};
+  return ::stat((dir + "/log/data.mdb").c_str(), &st) == 0 ? (st.st_mode & 07777) : 0666;
+}
 std::string ProjectionsDir(const std::string& d) { return d + "/projections"; }
 std::string MigrationsDir(const std::string& d) { return d + "/migrations"; }
 
@@ -890,29 +896,61 @@ StoreStats StoreImpl::Stats() {
   return s;
 }
 
-Status StoreImpl::Backup(const std::string& dest) {
+Status StoreImpl::Backup(const std::string& dest, const BackupOptions& options) {
   std::error_code ec;
-  if (fs::exists(dest, ec) && !fs::is_empty(dest, ec))
+  const bool existed = fs::exists(dest, ec);
+  if (existed && !fs::is_empty(dest, ec))
     return Status::Conflict(fmt::format("backup destination {} exists and is not empty", dest));
+  // Whatever stops the backup, nothing half-copied is left to be mistaken
+  // for a backup.
+  auto undo = [&](Status s) {
+    std::error_code ignored;
+    if (existed) {
+      for (auto it = fs::directory_iterator(dest, ignored); !ignored && it != fs::directory_iterator();
+           it.increment(ignored))
+        fs::remove_all(it->path(), ignored);
+    } else {
+      fs::remove_all(dest, ignored);
+    }
+    return s;
+  };
   fs::create_directories(dest, ec);
   if (ec) return Status::IOError(fmt::format("cannot create {}: {}", dest, ec.message()));
+  uint64_t index_bytes = 0;
+  auto report = [&](uint64_t bytes) {
+    if (options.progress) options.progress(bytes);
+  };
   // Index first, then log: the copy's index may lag its log (it catches up on
   // open) but is never ahead of it.
-  RILL_RETURN_IF_ERROR(index_env_->CopyCompact(dest + "/index"));
-  RILL_RETURN_IF_ERROR(log_env_->CopyCompact(dest + "/log"));
+  Status s = index_env_->CopyCompact(dest + "/index", options.should_stop, [&](uint64_t bytes) {
+    index_bytes = bytes;
+    report(bytes);
+  });
+  if (s.ok())
+    s = log_env_->CopyCompact(dest + "/log", options.should_stop, [&](uint64_t bytes) { report(index_bytes + bytes); });
+  if (!s.ok()) return undo(s);
   // What the operator put beside the store goes along: registered
-  // projections, migrations and the config (rill.conf). Read models are
-  // derived: a restored store rebuilds them.
-  for (const char* sub : {"projections", "migrations", "rill.conf"}) {
-    fs::path from = fs::path(dir_) / sub;
-    if (fs::exists(from, ec)) {
-      fs::copy(from, fs::path(dest) / sub, fs::copy_options::recursive, ec);
-      if (ec) return Status::IOError(fmt::format("copying {}: {}", from.string(), ec.message()));
-    }
+  // projections, migrations, the config (rill.conf) and the files it names.
+  // Read models are derived: a restored store rebuilds them.
+  std::vector<std::string> beside = {"projections", "migrations", "rill.conf"};
+  beside.insert(beside.end(), options.also_copy.begin(), options.also_copy.end());
+  for (const std::string& sub : beside) {
+    if (options.should_stop && options.should_stop()) return undo(Status::Interrupted("backup stopped"));
+    fs::path relative = fs::path(sub).lexically_normal();
+    if (relative.empty() || relative.is_absolute() || *relative.begin() == "..")
+      return undo(Status::InvalidArgument(fmt::format("{} is not a path inside the store", sub)));
+    fs::path from = fs::path(dir_) / relative;
+    fs::path to = fs::path(dest) / sub;
+    if (!fs::exists(from, ec) || fs::exists(to, ec)) continue;
+    fs::create_directories(to.parent_path(), ec);
+    if (!ec) fs::copy(from, to, fs::copy_options::recursive, ec);
+    if (ec) return undo(Status::IOError(fmt::format("copying {}: {}", from.string(), ec.message())));
   }
+  s = CopyModes(dir_, dest);
   // Durable before the backup is reported: every file and directory of the
   // copy, and the name of the copy in its parent.
-  return SyncTree(dest);
+  if (s.ok()) s = SyncTree(dest);
+  return s.ok() ? s : undo(s);
 }
 
 Status StoreImpl::WaitIndexed(uint64_t position) {

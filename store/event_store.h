@@ -109,6 +109,17 @@ class Subscription {
   virtual uint64_t position() const = 0;
 };
 
+struct BackupOptions {
+  // More files or trees to copy, as paths relative to the store directory:
+  // the plugin files rill.conf names by store-relative paths.
+  std::vector<std::string> also_copy;
+  // Polled while copying (every 64 KiB at most): true stops the backup
+  // (Interrupted).
+  std::function<bool()> should_stop;
+  // Bytes of the log and index copied so far.
+  std::function<void(uint64_t bytes)> progress;
+};
+
 struct StoreStats {
   uint64_t events = 0;         // = last position
   uint64_t streams = 0;        // streams known to the index ($$ system streams too)
@@ -237,8 +248,13 @@ class EventStore {
   virtual Status Check(CheckReport* report, bool repair = false,
                        const std::function<void(uint64_t done, uint64_t total)>& progress = {}) = 0;
   // Consistent, compacted copy into `dest` (must not exist or be empty) while
-  // writers keep running.
-  virtual Status Backup(const std::string& dest) = 0;
+  // writers keep running: the log, the index, the files an operator put
+  // beside them (projections/, migrations/, rill.conf) and
+  // options.also_copy. Every file and directory keeps its source's mode, and
+  // the copy is fsynced before Backup returns. A failed or stopped backup
+  // (Interrupted) removes what it wrote, and `dest` if it created it.
+  virtual Status Backup(const std::string& dest, const BackupOptions& options) = 0;
+  Status Backup(const std::string& dest) { return Backup(dest, BackupOptions{}); }
   virtual StoreStats Stats() = 0;
   // Blocks until the index covers `position` (tests, benchmarks, tools).
   virtual Status WaitIndexed(uint64_t position) = 0;
@@ -257,6 +273,10 @@ class EventStore {
   // True if `dir` looks like a rill store (has log/data.mdb).
   static bool Exists(const std::string& dir);
 };
+
+// Permission bits of the store's log file: what a copy of its events
+// (export -o) passes as its mode, so it is no more open than the store.
+mode_t StoreFileMode(const std::string& dir);
 
 // If fd 0, 1 or 2 is closed, the next open() would get it and a database file
 // could become "stderr": fills each hole with /dev/null. Open() calls it;

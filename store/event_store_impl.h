@@ -320,7 +320,7 @@ class StoreImpl final : public EventStore {
   Status ListSnapshots(std::vector<std::pair<std::string, Snapshot>>* out) override;
   Status Check(CheckReport* report, bool repair,
                const std::function<void(uint64_t, uint64_t)>& progress) override;
-  Status Backup(const std::string& dest) override;
+  Status Backup(const std::string& dest, const BackupOptions& options) override;
   StoreStats Stats() override;
   Status WaitIndexed(uint64_t position) override;
   Status Flush() override;

@@ -1,5 +1,7 @@
 #include "store/lmdb_env.h"
 
+#include "store/start_thread.h"
+
 #include <fmt/format.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,6 +13,8 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 namespace rill {
 
@@ -253,12 +257,74 @@ Status LmdbEnv::Write(const std::function<Status(MDB_txn*)>& fn) {
 
 Status LmdbEnv::Sync(bool force) { return LmdbStatus(mdb_env_sync(env_, force ? 1 : 0), "fsync"); }
 
-Status LmdbEnv::CopyCompact(const std::string& dest_dir) {
+Status LmdbEnv::CopyCompact(const std::string& dest_dir, const std::function<bool()>& should_stop,
+                            const std::function<void(uint64_t copied)>& copied) {
   std::error_code ec;
   std::filesystem::create_directories(dest_dir, ec);
   if (ec) return Status::IOError(fmt::format("cannot create {}: {}", dest_dir, ec.message()));
+  struct stat source {};
+  mode_t mode = ::stat((dir_ + "/data.mdb").c_str(), &source) == 0 ? (source.st_mode & 07777) : 0644;
+  const std::string target = dest_dir + "/data.mdb";
+  int out = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (out < 0) return Status::IOError(fmt::format("cannot create {}: {}", target, std::strerror(errno)));
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    int err = errno;
+    ::close(out);
+    ::unlink(target.c_str());
+    return Status::IOError(fmt::format("copying to {}: pipe: {}", dest_dir, std::strerror(err)));
+  }
   std::shared_lock lock(resize_mu_);
-  return LmdbStatus(mdb_env_copy2(env_, dest_dir.c_str(), MDB_CP_COMPACT), fmt::format("copying to {}", dest_dir));
+  // LMDB's copy blocks SIGPIPE in its writer thread and reports EPIPE: a
+  // stop is closing the pipe's read end.
+  int copy_rc = 0;
+  std::thread writer;
+  Status started = StartThread(&writer, "backup copy", [&] {
+    copy_rc = mdb_env_copyfd2(env_, pipe_fds[1], MDB_CP_COMPACT);
+    ::close(pipe_fds[1]);
+  });
+  if (!started.ok()) {
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    ::close(out);
+    ::unlink(target.c_str());
+    return started;
+  }
+  Status result;
+  std::vector<char> buffer(1 << 20);
+  uint64_t total = 0;
+  for (;;) {
+    if (should_stop && should_stop()) {
+      result = Status::Interrupted(fmt::format("copying to {} stopped after {} bytes", dest_dir, total));
+      break;
+    }
+    ssize_t n = ::read(pipe_fds[0], buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      result = Status::IOError(fmt::format("copying to {}: {}", dest_dir, std::strerror(errno)));
+      break;
+    }
+    if (n == 0) break;
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = ::write(out, buffer.data() + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        result = Status::IOError(fmt::format("cannot write {}: {}", target, std::strerror(errno)));
+        break;
+      }
+      done += w;
+    }
+    if (!result.ok()) break;
+    total += static_cast<uint64_t>(n);
+    if (copied) copied(total);
+  }
+  ::close(pipe_fds[0]);  // a copy still writing gets EPIPE and ends
+  writer.join();
+  if (result.ok() && copy_rc != 0) result = LmdbStatus(copy_rc, fmt::format("copying to {}", dest_dir));
+  if (::close(out) != 0 && result.ok())
+    result = Status::IOError(fmt::format("cannot write {}: {}", target, std::strerror(errno)));
+  if (!result.ok()) ::unlink(target.c_str());
+  return result;
 }
 
 LmdbEnv::Usage LmdbEnv::GetUsage() {

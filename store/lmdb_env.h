@@ -67,7 +67,14 @@ class LmdbEnv {
   Status Check(int rc, std::string_view what);
 
   Status Sync(bool force);
-  Status CopyCompact(const std::string& dest_dir);
+  // A compacted copy of the environment into dest_dir/data.mdb, which gets
+  // the mode of this environment's data.mdb (less the umask). LMDB writes
+  // the copy into a pipe that this thread drains into the file, so that
+  // `should_stop` is polled (at every read of the pipe, 64 KiB at most) and `copied` told the bytes so far;
+  // stopped, the copy is removed and the result is Interrupted. Not synced:
+  // the caller syncs the whole copy.
+  Status CopyCompact(const std::string& dest_dir, const std::function<bool()>& should_stop = {},
+                     const std::function<void(uint64_t copied)>& copied = {});
 
   MDB_env* env() const { return env_; }
   const std::string& dir() const { return dir_; }

@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <strings.h>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 
 #include "store/event_store.h"
 
@@ -177,9 +180,10 @@ Status SqliteDb::Error(int rc, std::string_view what) const {
 Status SqliteDb::Exec(std::string_view sql) {
   std::string text(sql);
   char* err = nullptr;
+  denied_.clear();
   int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err);
   if (rc != SQLITE_OK) {
-    std::string msg = err ? err : sqlite3_errstr(rc);
+    std::string msg = !denied_.empty() ? denied_ : err ? err : sqlite3_errstr(rc);
     sqlite3_free(err);
     return SqliteStatus(rc, fmt::format("{}: {}", path_, msg));
   }
@@ -189,7 +193,9 @@ Status SqliteDb::Exec(std::string_view sql) {
 Result<SqliteStatement> SqliteDb::Prepare(std::string_view sql, size_t* consumed) {
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
+  denied_.clear();
   int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+  if (rc != SQLITE_OK && !denied_.empty()) return Status::InvalidArgument(denied_);
   if (rc != SQLITE_OK) return SqliteStatus(rc, sqlite3_errmsg(db_));
   if (consumed) *consumed = tail ? static_cast<size_t>(tail - sql.data()) : sql.size();
   return SqliteStatement(stmt, db_);
@@ -235,6 +241,76 @@ Status SqliteDb::ReplaceContentWith(SqliteDb& from) {
   if (rc != SQLITE_DONE) return SqliteStatus(rc, fmt::format("{}: replacing content: {}", path_, sqlite3_errstr(rc)));
   if (frc != SQLITE_OK) return Error(frc, "replacing content");
   return Status::OK();
+}
+
+// ---- what user SQL may do ---------------------------------------------------
+
+namespace {
+
+bool IsRillTable(const char* name) { return name != nullptr && strncasecmp(name, "_rill_", 6) == 0; }
+
+}  // namespace
+
+int SqliteDb::Authorize(void* self, int action, const char* a, const char* b, const char*, const char*) {
+  auto* db = static_cast<SqliteDb*>(self);
+  if (db->rules_ == UserSql::kTrusted) return SQLITE_OK;
+  auto deny = [&](std::string why) {
+    db->denied_ = std::move(why);
+    return SQLITE_DENY;
+  };
+  const char* where = db->rules_ == UserSql::kQuery ? "in rill query" : "in a projection";
+  switch (action) {
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+      return deny(fmt::format("{} is not allowed {}: a read model is its own file",
+                              action == SQLITE_ATTACH ? "ATTACH" : "DETACH", where));
+    case SQLITE_FUNCTION:
+      if (b != nullptr && (strcasecmp(b, "fts3_tokenizer") == 0 || strcasecmp(b, "load_extension") == 0))
+        return deny(fmt::format("{}() is not allowed {}", b, where));
+      return SQLITE_OK;
+    default: break;
+  }
+  if (db->rules_ != UserSql::kProjection) return SQLITE_OK;
+  switch (action) {
+    case SQLITE_TRANSACTION:
+    case SQLITE_SAVEPOINT: {
+      std::string_view op = a ? a : "";
+      if (action == SQLITE_SAVEPOINT) op = op == "BEGIN" ? "SAVEPOINT" : op == "RELEASE" ? "RELEASE" : "ROLLBACK TO";
+      return deny(fmt::format("{} is not allowed in a projection: rill commits each batch with its checkpoint", op));
+    }
+    case SQLITE_INSERT:
+    case SQLITE_UPDATE:
+    case SQLITE_DELETE:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_CREATE_TABLE:
+      if (IsRillTable(a)) return deny(fmt::format("{} is rill's table: a projection may not write it", a));
+      return SQLITE_OK;
+    case SQLITE_ALTER_TABLE:
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_DROP_INDEX:
+    case SQLITE_DROP_TRIGGER:
+      if (IsRillTable(b)) return deny(fmt::format("{} is rill's table: a projection may not change it", b));
+      return SQLITE_OK;
+    default: return SQLITE_OK;
+  }
+}
+
+void SqliteDb::RestrictUserSql(UserSql rules) {
+  rules_ = rules;
+  sqlite3_set_authorizer(db_, rules == UserSql::kTrusted ? nullptr : &SqliteDb::Authorize, this);
+}
+
+int SqliteDb::Progress(void* self) {
+  auto* db = static_cast<SqliteDb*>(self);
+  return db->should_stop_ && db->should_stop_() ? 1 : 0;
+}
+
+void SqliteDb::SetStopCheck(std::function<bool()> should_stop) {
+  should_stop_ = std::move(should_stop);
+  // Every 4096 VM steps: a few microseconds apart, and too rare to cost a
+  // projection's per-event statements anything measurable.
+  sqlite3_progress_handler(db_, should_stop_ ? 4096 : 0, should_stop_ ? &SqliteDb::Progress : nullptr, this);
 }
 
 std::string ReadModelPath(const std::string& store_dir, const std::string& name) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -74,6 +75,19 @@ enum class SqliteMode {
   kMemory,     // private in-memory database (validation, tests)
 };
 
+// What SQL written by a user (a projection file, `rill query`) may do on a
+// connection. SQLite's authorizer checks it when a statement is prepared, so
+// a projection file is refused by `rill project add`, naming its line.
+enum class UserSql {
+  kTrusted,     // rill's own statements: anything
+  kQuery,       // no ATTACH/DETACH (a probe of any file's existence), no
+                // fts3_tokenizer() (returns a pointer) or load_extension()
+  kProjection,  // kQuery's rules, and no BEGIN/COMMIT/ROLLBACK/SAVEPOINT/
+                // RELEASE (the runner commits each batch with its checkpoint:
+                // a handler that commits breaks exactly-once) and no write to
+                // rill's own _rill_* tables
+};
+
 class SqliteDb {
  public:
   // Busy timeout: how long a statement waits for another connection's lock.
@@ -108,6 +122,16 @@ class SqliteDb {
   // never a mix; a reader inside a transaction keeps its snapshot.
   Status ReplaceContentWith(SqliteDb& from);
 
+  // Rules for the statements prepared from now on (kTrusted when opened).
+  // A refused statement fails to prepare with the reason, e.g. "COMMIT is not
+  // allowed in a projection: rill commits each batch with its checkpoint".
+  void RestrictUserSql(UserSql rules);
+  // Polled every few thousand SQLite VM steps while a statement runs: when it
+  // returns true the statement stops with Interrupted (SQLITE_INTERRUPT) and
+  // its transaction is rolled back. How a runaway statement (a recursive CTE)
+  // yields to SIGINT, SIGTERM or a deadline. Empty: never stops.
+  void SetStopCheck(std::function<bool()> should_stop);
+
   const std::string& path() const { return path_; }
   sqlite3* handle() { return db_; }
   // "<path>: <sqlite message>" status for return code rc.
@@ -115,8 +139,13 @@ class SqliteDb {
 
  private:
   SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  static int Authorize(void* self, int action, const char* a, const char* b, const char* db, const char* trigger);
+  static int Progress(void* self);
   sqlite3* db_;
   std::string path_;
+  UserSql rules_ = UserSql::kTrusted;
+  std::string denied_;  // why the authorizer refused the last statement
+  std::function<bool()> should_stop_;
   std::map<std::string, SqliteStatement, std::less<>> cache_;
 };
 

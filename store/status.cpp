@@ -14,6 +14,7 @@ const char* Status::CodeName() const {
     case Code::kBusy: return "busy";
     case Code::kInterrupted: return "interrupted";
     case Code::kFailedPrecondition: return "failed_precondition";
+    case Code::kDeadlineExceeded: return "deadline_exceeded";
   }
   return "error";
 }

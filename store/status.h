@@ -22,6 +22,7 @@ enum class Code {
   kInterrupted,      // stopped by a signal (exit 130)
   kFailedPrecondition,  // the files are not in the state the operation needs:
                         // a read model built by another definition (exit 1)
+  kDeadlineExceeded,  // ran past the time it was given: query --timeout (exit 1)
 };
 
 class [[nodiscard]] Status {
@@ -37,6 +38,7 @@ class [[nodiscard]] Status {
   static Status Busy(std::string m) { return {Code::kBusy, std::move(m)}; }
   static Status Interrupted(std::string m) { return {Code::kInterrupted, std::move(m)}; }
   static Status FailedPrecondition(std::string m) { return {Code::kFailedPrecondition, std::move(m)}; }
+  static Status DeadlineExceeded(std::string m) { return {Code::kDeadlineExceeded, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

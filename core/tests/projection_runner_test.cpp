@@ -616,4 +616,39 @@ BOOST_AUTO_TEST_CASE(million_events) {
   BOOST_TEST(mismatches == 0u);
 }
 
+// A handler statement that never ends (a recursive CTE) yields to the stop
+// request: the run ends Interrupted, its batch undone, the checkpoint where
+// the last commit left it and no error recorded against the projection.
+BOOST_AUTO_TEST_CASE(a_runaway_handler_statement_stops_on_request) {
+  TempDir dir;
+  auto store = OpenStore(dir.store());
+  auto p = ParseOrDie(R"sql(-- rill projection: runaway
+-- schema
+CREATE TABLE IF NOT EXISTS seen(position INTEGER PRIMARY KEY);
+-- on A
+INSERT INTO seen VALUES (:position);
+-- on B
+WITH RECURSIVE forever(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM forever) SELECT count(*) FROM forever;
+)sql");
+  AppendAll(*store, {{"s-1", "A", "{}"}, {"s-1", "A", "{}"}});
+  BOOST_REQUIRE(RunProjection(*store, *p, ProjectionRunOptions{}).ok());
+  AppendAll(*store, {{"s-1", "A", "{}"}, {"s-1", "B", "{}"}});
+  std::atomic<bool> stop{false};
+  ProjectionRunOptions o;
+  o.should_stop = [&] { return stop.load(); };
+  Status result;
+  std::thread runner([&] { result = RunProjection(*store, *p, o); });
+  std::this_thread::sleep_for(300ms);
+  auto asked = std::chrono::steady_clock::now();
+  stop = true;
+  runner.join();
+  BOOST_TEST((std::chrono::steady_clock::now() - asked < 5s));
+  BOOST_TEST((result.code() == Code::kInterrupted), result.ToString());
+  std::string path = ReadModelPath(store->dir(), "runaway");
+  auto st = ReadReadModelState(path);
+  BOOST_TEST(st->position == 2u);
+  BOOST_TEST(st->last_error.empty(), st->last_error);
+  BOOST_TEST(SeenPositions(path) == Positions(2));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

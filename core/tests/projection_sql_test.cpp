@@ -82,10 +82,39 @@ BOOST_AUTO_TEST_CASE(parse_errors_name_file_and_line) {
     auto p = ParseSqlProjection(text, "p.sql");
     BOOST_REQUIRE(p.ok());
     Status v = ValidateSqlProjection(**p);
-    BOOST_TEST(Contains(v.message(), "not authorized"), v.message());
+    BOOST_TEST(Contains(v.message(), "is not allowed in a projection: a read model is its own file"), v.message());
     BOOST_TEST((Contains(v.message(), "p.sql:3") || Contains(v.message(), "p.sql:4")), v.message());
   }
   BOOST_TEST(!std::filesystem::exists("/tmp/other.db"));
+
+  // The runner owns the transactions (a handler that commits breaks
+  // exactly-once), and rill's checkpoint table is not the file's to write.
+  struct Case {
+    const char* body;
+    const char* message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"-- on A\nINSERT INTO t VALUES (1);\nCOMMIT;\nBEGIN;\n",
+            "p.sql:6: COMMIT is not allowed in a projection: rill commits each batch with its checkpoint"},
+           {"-- on A\nROLLBACK;\n", "p.sql:5: ROLLBACK is not allowed in a projection"},
+           {"-- on A\nEND TRANSACTION;\n", "p.sql:5: COMMIT is not allowed in a projection"},
+           {"-- on A\nSAVEPOINT s1;\n", "p.sql:5: SAVEPOINT is not allowed in a projection"},
+           {"-- on A\nRELEASE s1;\n", "p.sql:5: RELEASE is not allowed in a projection"},
+           {"-- on A\nROLLBACK TO s1;\n", "p.sql:5: ROLLBACK TO is not allowed in a projection"},
+           {"-- on A\nUPDATE _rill_projection SET position = 42;\n",
+            "p.sql:5: _rill_projection is rill's table: a projection may not write it"},
+           {"-- on A\nDELETE FROM _RILL_projection;\n", "p.sql:5: _rill_projection is rill's table"},
+           {"-- on A\nSELECT fts3_tokenizer('simple');\n", "p.sql:5: fts3_tokenizer() is not allowed"},
+       }) {
+    std::string text = std::string("-- rill projection: x\n-- schema\nCREATE TABLE IF NOT EXISTS t(a);\n") + c.body;
+    auto p = ParseSqlProjection(text, "p.sql");
+    BOOST_REQUIRE(p.ok());
+    Status v = ValidateSqlProjection(**p);
+    BOOST_TEST(Contains(v.message(), c.message), v.message());
+  }
+  s = ValidateSqlProjection(**ParseSqlProjection("-- rill projection: x\n-- schema\nBEGIN;\n-- on A\nSELECT 1;\n",
+                                                  "p.sql"));
+  BOOST_TEST(Contains(s.message(), "p.sql:3: schema: BEGIN is not allowed in a projection"), s.message());
 
   s = ParseError("-- rill projection: x\n-- partition: category\n-- on A\nSELECT 1;\n");
   BOOST_TEST(s.message() == "p.sql:2: '-- partition: category': the only partition is 'stream'", s.message());

@@ -1,6 +1,7 @@
 // EventStore behaviour on real LMDB environments in temp directories.
 #include <lmdb.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -960,6 +961,70 @@ BOOST_AUTO_TEST_CASE(backup_is_a_consistent_store) {
   BOOST_REQUIRE(copy->Check(&rep).ok());
   BOOST_TEST(rep.problems.empty());
   BOOST_TEST(s->Backup(tmp.sub("copy")).code() == Code::kConflict);
+}
+
+// A stopped backup (SIGINT in the CLI) and a failed one leave nothing that
+// could be taken for a backup; a finished one keeps every source mode and
+// carries the extra files it is given.
+BOOST_AUTO_TEST_CASE(backup_stops_cleanly_keeps_modes_and_carries_extra_files) {
+  TempDir tmp;
+  auto s = OpenOrDie(tmp.sub("db"));
+  for (int i = 0; i < 3000; ++i) BOOST_REQUIRE(s->Append(MakeAppend("m-" + std::to_string(i % 50), "E",
+                                                                    "{\"pad\":\"" + std::string(1000, 'p') + "\"}")).ok());
+  BOOST_REQUIRE(s->WaitIndexed(s->LastPosition()).ok());
+
+  // Stopped at the first progress report: Interrupted, the copy removed; an
+  // empty destination that existed stays, empty.
+  for (bool existed : {false, true}) {
+    std::string dest = tmp.sub(existed ? "empty" : "new");
+    if (existed) std::filesystem::create_directories(dest);
+    std::atomic<bool> stop{false};
+    BackupOptions o;
+    o.should_stop = [&] { return stop.load(); };
+    uint64_t reported = 0;
+    o.progress = [&](uint64_t bytes) {
+      reported = bytes;
+      stop = true;
+    };
+    Status st = s->Backup(dest, o);
+    BOOST_TEST((st.code() == Code::kInterrupted), st.ToString());
+    BOOST_TEST(reported > 0u);
+    BOOST_TEST(std::filesystem::exists(dest) == existed);
+    if (existed) BOOST_TEST(std::filesystem::is_empty(dest));
+  }
+
+  // Private store files stay private in the copy, whatever the umask.
+  for (const char* sub : {"", "/log", "/index"}) ::chmod((tmp.sub("db") + sub).c_str(), 0700);
+  ::chmod((tmp.sub("db") + "/log/data.mdb").c_str(), 0600);
+  ::chmod((tmp.sub("db") + "/index/data.mdb").c_str(), 0640);
+  std::filesystem::create_directories(tmp.sub("db") + "/plugins");
+  std::ofstream(tmp.sub("db") + "/plugins/p.so") << "not really a plugin";
+  ::chmod((tmp.sub("db") + "/plugins/p.so").c_str(), 0750);
+  BackupOptions o;
+  o.also_copy = {"plugins/p.so"};
+  mode_t old_mask = ::umask(022);
+  Status st = s->Backup(tmp.sub("copy"), o);
+  ::umask(old_mask);
+  BOOST_REQUIRE_MESSAGE(st.ok(), st.ToString());
+  auto mode = [](const std::string& path) {
+    struct stat sb {};
+    ::stat(path.c_str(), &sb);
+    return sb.st_mode & 07777;
+  };
+  BOOST_TEST(mode(tmp.sub("copy")) == 0700u);
+  BOOST_TEST(mode(tmp.sub("copy") + "/log") == 0700u);
+  BOOST_TEST(mode(tmp.sub("copy") + "/log/data.mdb") == 0600u);
+  BOOST_TEST(mode(tmp.sub("copy") + "/index/data.mdb") == 0640u);
+  BOOST_TEST(mode(tmp.sub("copy") + "/plugins/p.so") == 0750u);
+  BOOST_TEST(StoreFileMode(tmp.sub("db")) == 0600u);
+  auto copy = OpenOrDie(tmp.sub("copy"));
+  BOOST_TEST(copy->LastPosition() == 3000u);
+
+  // A path that leaves the store is refused, and nothing is left.
+  o.also_copy = {"../db/log"};
+  st = s->Backup(tmp.sub("copy2"), o);
+  BOOST_TEST((st.code() == Code::kInvalidArgument), st.ToString());
+  BOOST_TEST(!std::filesystem::exists(tmp.sub("copy2")));
 }
 
 BOOST_AUTO_TEST_CASE(rewrite_keeps_identity) {
