@@ -5,6 +5,7 @@
 // in input order as soon as it and every line before it are acknowledged.
 #include <fmt/format.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -102,36 +103,48 @@ Result<AppendRequest> RequestFromLine(std::string_view line) {
                       expected, static_cast<uint32_t>(schema), id);
 }
 
-void PrintSuccess(const GlobalOptions& g, const AppendResult& r, size_t line) {
-  if (g.json) {
-    PrintJsonLine([&](JsonWriter& w) { WriteAppendResult(w, r); });
-    return;
-  }
-  if (g.quiet) return;
+// One acknowledgement: --json {"stream",...,"line"} (line only from a file),
+// text "line N: STREAM version V position P", nothing with --quiet.
+std::string SuccessText(const GlobalOptions& g, const AppendResult& r, size_t line) {
+  if (g.json)
+    return JsonText([&](JsonWriter& w) {
+      WriteAppendResult(w, r, [&] {
+        if (line == 0) return;
+        w.Key("line");
+        w.Uint64(line);
+      });
+    });
+  if (g.quiet) return "";
   std::string where = line ? fmt::format("line {}: ", line) : "";
-  std::printf("%s%s version %llu position %llu%s\n", where.c_str(), r.stream.c_str(),
-              static_cast<unsigned long long>(r.last_version), static_cast<unsigned long long>(r.last_position),
-              r.duplicate ? " (duplicate id: nothing written)" : "");
+  return fmt::format("{}{} version {} position {}{}\n", where, r.stream, r.last_version, r.last_position,
+                     r.duplicate ? " (duplicate id: nothing written)" : "");
 }
 
-// One line on stderr; with --json also {"error","reason","line"} on stdout.
-// `to_stderr` false: --json line only (a repeat of the error before it).
-int PrintLineFailure(const GlobalOptions& g, const Status& s, size_t line, bool to_stderr = true) {
+void PrintSuccess(const GlobalOptions& g, const AppendResult& r, size_t line) {
+  WriteStdout(SuccessText(g, r, line));
+}
+
+// One line on stderr (unless `to_stderr` is false: a repeat of the error
+// before it); returns the --json line for stdout, {"error","reason","line"}.
+std::string LineFailureJson(const GlobalOptions& g, const Status& s, size_t line, bool to_stderr) {
   std::string msg = s.message();
   std::replace(msg.begin(), msg.end(), '\n', ' ');
   if (to_stderr) std::fprintf(stderr, "rill: line %zu: %s: %s\n", line, s.CodeName(), msg.c_str());
-  if (g.json) {
-    PrintJsonLine([&](JsonWriter& w) {
-      w.StartObject();
-      w.Key("error");
-      w.String(s.CodeName());
-      w.Key("reason");
-      w.String(msg);
-      w.Key("line");
-      w.Uint64(line);
-      w.EndObject();
-    });
-  }
+  if (!g.json) return "";
+  return JsonText([&](JsonWriter& w) {
+    w.StartObject();
+    w.Key("error");
+    w.String(s.CodeName());
+    w.Key("reason");
+    w.String(msg);
+    w.Key("line");
+    w.Uint64(line);
+    w.EndObject();
+  });
+}
+
+int PrintLineFailure(const GlobalOptions& g, const Status& s, size_t line, bool to_stderr = true) {
+  WriteStdout(LineFailureJson(g, s, line, to_stderr));
   return ExitCodeFor(s);
 }
 
@@ -196,8 +209,17 @@ class OrderedPrinter {
     if (repeats_ > 0)
       std::fprintf(stderr, "rill: %zu more line%s failed the same way\n", repeats_, repeats_ == 1 ? "" : "s");
     repeats_ = 0;
+    if (out_.failed() && !failure_reported_) {
+      failure_reported_ = true;
+      Status s = out_.FailureStatus("appended or refused (each refusal has its line on stderr)");
+      std::fprintf(stderr, "rill: %s: %s\n", s.CodeName(), s.message().c_str());
+      exit_code_ = WorseExit(exit_code_, kExitError);
+    }
     return exit_code_;
   }
+  // Set once the acknowledgements cannot be written: appending more lines
+  // would store what nobody is told about.
+  bool OutputFailed() const { return output_failed_.load(); }
 
  private:
   static constexpr size_t kWindow = 1 << 16;
@@ -222,7 +244,7 @@ class OrderedPrinter {
       }
       for (auto& s : batch) {
         if (s.result->ok())
-          PrintSuccess(g_, **s.result, s.line);
+          out_.Add(SuccessText(g_, **s.result, s.line), s.line);
         else {
           // After a failed commit (a full disk, an I/O error) every later
           // line fails alike: one stderr line for the lot, not thousands.
@@ -234,12 +256,13 @@ class OrderedPrinter {
           io_failed_ = io_failed_ || st.code() == Code::kIOError;
           if (repeat) ++repeats_;
           last_error_ = std::move(key);
-          exit_code_ = WorseExit(exit_code_, PrintLineFailure(g_, st, s.line, !repeat));
+          out_.Add(LineFailureJson(g_, st, s.line, !repeat), s.line);
+          exit_code_ = WorseExit(exit_code_, ExitCodeFor(st));
         }
       }
       done_ += batch.size();
       batch.clear();
-      std::fflush(stdout);
+      if (!out_.Flush()) output_failed_ = true;
       progress_.Update(done_);
     }
   }
@@ -256,6 +279,9 @@ class OrderedPrinter {
   std::string last_error_;
   size_t repeats_ = 0;
   bool io_failed_ = false;
+  ResultWriter out_;
+  std::atomic<bool> output_failed_{false};
+  bool failure_reported_ = false;
   std::thread thread_;
 };
 
@@ -312,6 +338,7 @@ int RunFile(GlobalOptions& g, const AppendArgs& a) {
     OrderedPrinter printer(g, lines.size());
     for (size_t i = 0; i < lines.size(); ++i) {
       const LineRef& l = lines[i];
+      if (printer.OutputFailed()) break;  // Finish() says what was stored
       if (InterruptRequested()) {
         exit_code = kExitInterrupted;
         std::fprintf(stderr, "rill: interrupted: stopped before line %zu; every line printed above is stored\n",

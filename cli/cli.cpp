@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -176,12 +178,96 @@ std::string EventToJsonLine(const Event& e, bool request) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-void PrintJsonLine(const std::function<void(JsonWriter&)>& fill) {
+namespace {
+std::atomic<int> g_stdout_errno{0};
+std::atomic<bool> g_stdout_reported{false};
+}  // namespace
+
+bool StdoutFailed() { return g_stdout_errno.load(std::memory_order_relaxed) != 0; }
+int StdoutErrno() { return g_stdout_errno.load(); }
+std::string StdoutError() { return std::strerror(StdoutErrno()); }
+void NoteStdoutFailure(int error) {
+  int none = 0;
+  g_stdout_errno.compare_exchange_strong(none, error != 0 ? error : EIO);
+}
+void StdoutFailureReported() { g_stdout_reported = true; }
+
+size_t WriteStdout(std::string_view text) {
+  if (StdoutFailed()) return 0;
+  if (std::fflush(stdout) != 0) {
+    NoteStdoutFailure(errno);
+    return 0;
+  }
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(STDOUT_FILENO, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      NoteStdoutFailure(n < 0 ? errno : EIO);
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+int FinishStdout(int exit_code) {
+  if (std::fflush(stdout) != 0) NoteStdoutFailure(errno);
+  if (std::ferror(stdout)) NoteStdoutFailure(EIO);
+  if (!StdoutFailed()) return exit_code;
+  if (g_stdout_reported || StdoutErrno() == EPIPE) return exit_code == kExitOk ? kExitError : exit_code;
+  std::fprintf(stderr, "rill: io_error: cannot write the output: %s; what was printed before it stands, and "
+               "nothing after it was printed\n", StdoutError().c_str());
+  return exit_code == kExitOk ? kExitError : exit_code;
+}
+
+void ResultWriter::Add(std::string_view text, size_t line) {
+  buffer_.append(text);
+  ends_.emplace_back(buffer_.size(), line);
+  added_through_ = line;
+}
+
+bool ResultWriter::Flush() {
+  if (failed_) return false;
+  size_t written = buffer_.empty() ? 0 : WriteStdout(buffer_);
+  for (const auto& [end, line] : ends_) {
+    if (end > written) break;
+    written_through_ = line;
+  }
+  bool ok = written == buffer_.size() && !StdoutFailed();
+  buffer_.clear();
+  ends_.clear();
+  if (!ok) {
+    failed_ = true;
+    StdoutFailureReported();
+  }
+  return ok;
+}
+
+Status ResultWriter::FailureStatus(const char* done) const {
+  std::string written = written_through_ == 0 ? "none was written"
+                                              : fmt::format("they were written through line {}", written_through_);
+  return Status::IOError(fmt::format("cannot write the results to stdout ({}): {}; lines through {} were {}, none "
+                                     "after",
+                                     StdoutError(), written, added_through_, done));
+}
+
+std::string JsonText(const std::function<void(JsonWriter&)>& fill) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   fill(w);
-  std::fwrite(buf.GetString(), 1, buf.GetSize(), stdout);
-  std::fputc('\n', stdout);
+  std::string line(buf.GetString(), buf.GetSize());
+  line += '\n';
+  return line;
+}
+
+void PrintJsonLine(const std::function<void(JsonWriter&)>& fill) {
+  if (StdoutFailed()) return;
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  fill(w);
+  if (std::fwrite(buf.GetString(), 1, buf.GetSize(), stdout) != buf.GetSize() || std::fputc('\n', stdout) == EOF)
+    NoteStdoutFailure(errno);
 }
 
 void WriteAppendResult(JsonWriter& w, const AppendResult& r, const std::function<void()>& more) {

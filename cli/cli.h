@@ -13,6 +13,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cli/output.h"
@@ -114,7 +116,56 @@ using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 void WriteEventJson(JsonWriter& w, const Event& e, bool request = false);
 std::string EventToJsonLine(const Event& e, bool request = false);
 // Prints one JSON line built by `fill` (which writes one object) to stdout.
+// Prints nothing once stdout has failed (see StdoutFailed).
 void PrintJsonLine(const std::function<void(JsonWriter&)>& fill);
+// The text PrintJsonLine would print, '\n' included.
+std::string JsonText(const std::function<void(JsonWriter&)>& fill);
+
+// ---- Standard output that knows its first failure ------------------------------
+// A full disk or EIO under stdout must not drop results silently: the first
+// failed write is remembered, nothing is written after it (what a reader got
+// is a prefix of what rill meant to print), and main() reports it (exit 1)
+// unless the command did. A reader that went away (EPIPE) is not reported.
+// Writes `text` now: stdio's buffer first, then write(2). Returns the bytes
+// of `text` written: all of them unless stdout failed.
+size_t WriteStdout(std::string_view text);
+bool StdoutFailed();
+// Remembers a failure noticed elsewhere (a printf whose flush failed).
+void NoteStdoutFailure(int error);
+// strerror of the first failure; its errno.
+std::string StdoutError();
+int StdoutErrno();
+// The command reported the failure itself: main() stays quiet.
+void StdoutFailureReported();
+// At exit: flushes stdout and reports an unreported failure; returns the
+// exit code to use.
+int FinishStdout(int exit_code);
+
+// Results printed in input order, each tagged with its input line, batched
+// into one write: after a failed write rill knows exactly which results a
+// reader got, and says so (append --file, submit --file).
+class ResultWriter {
+ public:
+  // `text` ends in '\n' ("" when nothing is printed for the line, --quiet).
+  void Add(std::string_view text, size_t line);
+  // Writes what was added. False once stdout has failed.
+  bool Flush();
+  size_t buffered() const { return buffer_.size(); }
+  bool failed() const { return failed_; }
+  // Input line of the last result fully written (0: none), and of the last
+  // result added.
+  size_t written_through() const { return written_through_; }
+  size_t added_through() const { return added_through_; }
+  // "cannot write the results (No space left on device): written through
+  // line K; lines through N were <done>, none after" — one line, exit 1.
+  Status FailureStatus(const char* done) const;
+
+ private:
+  std::string buffer_;
+  std::vector<std::pair<size_t, size_t>> ends_;  // (end offset in buffer_, line)
+  size_t written_through_ = 0, added_through_ = 0;
+  bool failed_ = false;
+};
 // {"stream","version","position","events"[,"duplicate"]}; `more` writes
 // further keys before the object closes.
 void WriteAppendResult(JsonWriter& w, const AppendResult& r, const std::function<void()>& more = {});

@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rill: io_error: %s\n", e.what());
     return rill::cli::kExitError;
   }
-  std::fflush(stdout);
-  if (std::ferror(stdout)) return rill::cli::kExitError;
-  return g.exit_code;
+  // A failed write of the output is an error (one line, exit 1), never a
+  // silently short result.
+  return rill::cli::FinishStdout(g.exit_code);
 }

@@ -244,7 +244,7 @@ int RunLog(GlobalOptions& g, const LogArgs& a) {
   EventPrinter out(g, /*with_stream=*/true);
   uint64_t shown = 0;
   uint64_t next = from;  // first position not yet read
-  while (shown < count && !InterruptRequested()) {
+  while (shown < count && !InterruptRequested() && !StdoutFailed()) {
     std::vector<Event> batch;
     Status s = (*store)->ReadAll(next, kReadChunk, &batch, a.raw);
     if (!s.ok()) return Fail(g, s);
@@ -264,7 +264,7 @@ int RunLog(GlobalOptions& g, const LogArgs& a) {
 
   // Follow: live commits (of any process) until SIGINT/SIGTERM or --count.
   auto sub = (*store)->Subscribe(next - 1, a.raw);
-  while (shown < count && !InterruptRequested()) {
+  while (shown < count && !InterruptRequested() && !StdoutFailed()) {
     std::vector<Event> batch;
     Status s = sub->Next(&batch, kReadChunk, std::chrono::milliseconds(200));
     if (!s.ok()) return Fail(g, s);

@@ -97,36 +97,45 @@ Status BuildData(const SubmitOptions& o, std::string* out) {
   return json::Parse(*out, &check, "the command data");
 }
 
-void PrintAccepted(const GlobalOptions& g, const CommandResult& r, uint64_t line) {
-  if (g.json) {
-    PrintJsonLine([&](JsonWriter& w) { WriteAppendResult(w, r); });
-    return;
-  }
-  if (g.quiet) return;
+// One accepted command: --json {"stream",...} (with "line" from a file),
+// text "[line N: ]accepted: ...", nothing with --quiet.
+std::string AcceptedText(const GlobalOptions& g, const CommandResult& r, uint64_t line) {
+  if (g.json)
+    return JsonText([&](JsonWriter& w) {
+      WriteAppendResult(w, r, [&] {
+        if (line == 0) return;
+        w.Key("line");
+        w.Uint64(line);
+      });
+    });
+  if (g.quiet) return "";
   std::string where = line ? fmt::format("line {}: ", line) : "";
-  if (r.events == 0)
-    fmt::print("{}accepted: {} unchanged at version {}\n", where, r.stream, r.last_version);
-  else
-    fmt::print("{}accepted: {} version {} position {} ({} event{}){}\n", where, r.stream, r.last_version,
-               r.last_position, r.events, r.events == 1 ? "" : "s", r.duplicate ? " (duplicate: first outcome)" : "");
+  if (r.events == 0) return fmt::format("{}accepted: {} unchanged at version {}\n", where, r.stream, r.last_version);
+  return fmt::format("{}accepted: {} version {} position {} ({} event{}){}\n", where, r.stream, r.last_version,
+                     r.last_position, r.events, r.events == 1 ? "" : "s",
+                     r.duplicate ? " (duplicate: first outcome)" : "");
 }
 
-// One failed line of a batch: JSON on stdout in order, or a line on stderr.
-void PrintLineFailure(const GlobalOptions& g, const Status& s, uint64_t line) {
-  if (g.json) {
-    PrintJsonLine([&](JsonWriter& w) {
-      w.StartObject();
-      w.Key("error");
-      w.String(s.CodeName());
-      w.Key("reason");
-      w.String(s.message());
-      w.Key("line");
-      w.Uint64(line);
-      w.EndObject();
-    });
-  }
+void PrintAccepted(const GlobalOptions& g, const CommandResult& r, uint64_t line) {
+  WriteStdout(AcceptedText(g, r, line));
+}
+
+// One failed line of a batch: a line on stderr, and the --json line for
+// stdout (in order with the others) returned.
+std::string LineFailureText(const GlobalOptions& g, const Status& s, uint64_t line) {
   std::fprintf(stderr, "rill: line %llu: %s: %s\n", static_cast<unsigned long long>(line), s.CodeName(),
                s.message().c_str());
+  if (!g.json) return "";
+  return JsonText([&](JsonWriter& w) {
+    w.StartObject();
+    w.Key("error");
+    w.String(s.CodeName());
+    w.Key("reason");
+    w.String(s.message());
+    w.Key("line");
+    w.Uint64(line);
+    w.EndObject();
+  });
 }
 
 Status WaitForProcessManagers(EventStore& store, ActorRuntime& rt) {
@@ -224,30 +233,36 @@ int RunFile(const GlobalOptions& g, const SubmitOptions& o, EventStore& store, A
   std::vector<std::string> written;  // streams of accepted commands, first seen first
   std::unordered_set<std::string> seen;
   Progress progress(g, "submitting", commands);
+  // Results are written in batches (a write per 64 KiB, and before waiting
+  // for a result), so that a failed write says which results got out.
+  ResultWriter out;
   auto finish_one = [&] {
     Pending p = std::move(window.front());
     window.pop_front();
     Status s = p.parse_error;
     if (s.ok()) {
+      if (p.result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) out.Flush();
       auto r = p.result.get();
       if (r.ok()) {
         ++accepted;
         if (seen.insert(r->stream).second) written.push_back(r->stream);
-        PrintAccepted(g, *r, p.line);
+        out.Add(AcceptedText(g, *r, p.line), p.line);
       } else {
         s = r.status();
       }
     }
     if (!s.ok()) {
-      PrintLineFailure(g, s, p.line);
+      out.Add(LineFailureText(g, s, p.line), p.line);
       if (first_failure == kExitOk) first_failure = ExitCodeFor(s);
     }
+    if (out.buffered() >= (64 << 10)) out.Flush();
     progress.Update(++done);
   };
   bool interrupted = false;
   for (size_t i = 0; i < lines.size(); ++i) {
     std::string_view l = lines[i];
     if (l.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    if (out.failed()) break;  // nobody would be told what the rest did
     if (InterruptRequested()) {
       interrupted = true;
       break;
@@ -265,7 +280,13 @@ int RunFile(const GlobalOptions& g, const SubmitOptions& o, EventStore& store, A
     while (!window.empty() && !window.front().result.valid()) finish_one();
   }
   while (!window.empty()) finish_one();
+  out.Flush();
   progress.Finish();
+  if (out.failed()) {
+    Status failure = out.FailureStatus("accepted or rejected (each rejection has its line on stderr)");
+    std::fprintf(stderr, "rill: %s: %s\n", failure.CodeName(), failure.message().c_str());
+    return WorseExit(first_failure, kExitError);
+  }
   if (interrupted) return Fail(g, Status::Interrupted(fmt::format("stopped after {} of {} commands", done, commands)));
   if (!o.no_wait && accepted > 0) {
     Status s = WaitForProcessManagers(store, rt);

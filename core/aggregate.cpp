@@ -1,6 +1,11 @@
 #include "core/aggregate.h"
 
+#include <fmt/format.h>
 #include <rapidjson/error/en.h>
+
+#include <algorithm>
+#include <string_view>
+#include <vector>
 
 #include "core/domain_registry.h"
 #include "core/json_depth.h"
@@ -36,6 +41,40 @@ Status FieldReader::CheckNoUnknownFields(const std::vector<FieldInfo>& known) {
   return Status::OK();
 }
 
+namespace {
+
+// What the parser lets through but readers cannot agree on: a "\udc00"
+// escape decodes to bytes that are not UTF-8, and of a key given twice in
+// one object one reader takes the first, another the last.
+Status CheckDecoded(const rapidjson::Value& v, const char* what) {
+  auto unicode = [&](const char* s, rapidjson::SizeType n) {
+    return IsValidUtf8(std::string_view(s, n))
+               ? Status::OK()
+               : Status::InvalidArgument(fmt::format(
+                     "{} contains an unpaired UTF-16 surrogate escape, which is not Unicode", what));
+  };
+  if (v.IsString()) return unicode(v.GetString(), v.GetStringLength());
+  if (v.IsArray()) {
+    for (const auto& e : v.GetArray()) RILL_RETURN_IF_ERROR(CheckDecoded(e, what));
+    return Status::OK();
+  }
+  if (!v.IsObject()) return Status::OK();
+  std::vector<std::string_view> names;
+  names.reserve(v.MemberCount());
+  for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+    RILL_RETURN_IF_ERROR(unicode(it->name.GetString(), it->name.GetStringLength()));
+    names.emplace_back(it->name.GetString(), it->name.GetStringLength());
+    RILL_RETURN_IF_ERROR(CheckDecoded(it->value, what));
+  }
+  std::sort(names.begin(), names.end());
+  auto twice = std::adjacent_find(names.begin(), names.end());
+  if (twice != names.end())
+    return Status::InvalidArgument(fmt::format("{} has the key \"{}\" twice in one object", what, *twice));
+  return Status::OK();
+}
+
+}  // namespace
+
 Status Parse(std::string_view text, rapidjson::Document* doc, const char* what) {
   RILL_RETURN_IF_ERROR(CheckDepth(text, what));
   doc->Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
@@ -44,7 +83,7 @@ Status Parse(std::string_view text, rapidjson::Document* doc, const char* what) 
                                    rapidjson::GetParseError_En(doc->GetParseError()) + " at offset " +
                                    std::to_string(doc->GetErrorOffset()));
   if (!doc->IsObject()) return Status::InvalidArgument(std::string(what) + " must be a JSON object");
-  return Status::OK();
+  return CheckDecoded(*doc, what);
 }
 
 Status SmallDocument::Parse(std::string_view text, const char* what) {

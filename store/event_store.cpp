@@ -60,6 +60,18 @@ Status EventStore::Init(const std::string& dir) {
   std::error_code ec;
   if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
     return Status::InvalidArgument(fmt::format("{} exists and is not a directory", dir));
+  // A store is made in a new or empty directory (or one holding only what an
+  // operator prepares for a store: rill.conf, projections/, migrations/,
+  // plugins/; a file system's lost+found), never in one full of other files: `init` in a home directory
+  // or in / is a slip, and a later `rm -r` of the "store" would take them.
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name != "rill.conf" && name != "projections" && name != "migrations" && name != "plugins" &&
+        name != "readmodels" && name != "lost+found")
+      return Status::FailedPrecondition(fmt::format(
+          "{} is not empty and is not a rill store (it holds {}): make a store in a new or empty directory", dir,
+          name));
+  }
   StoreOptions o;
   o.create_if_missing = true;
   auto s = Open(dir, o);

@@ -268,7 +268,11 @@ class EventStore {
   virtual const std::string& dir() const = 0;
   virtual const std::string& store_id() const = 0;
 
-  // Creates an empty store. Fails if `dir` already holds one.
+  // Creates an empty store in `dir`, a new or empty directory (or one that
+  // holds only rill.conf, projections/, migrations/, plugins/, readmodels/):
+  // Conflict if it already holds a store, FailedPrecondition if it holds
+  // anything else. Its files get 0644 and its directories 0755, less the
+  // umask (as sqlite3 and git do): make a private store under umask 077.
   static Status Init(const std::string& dir);
   // True if `dir` looks like a rill store (has log/data.mdb).
   static bool Exists(const std::string& dir);

@@ -418,6 +418,98 @@ BOOST_AUTO_TEST_CASE(export_output_never_writes_through_a_planted_temporary) {
   BOOST_TEST(beside == 0u);
 }
 
+// Item 14: a store made under umask 077 is private, and so are its backup
+// and its export, whatever the umask they are made under.
+BOOST_AUTO_TEST_CASE(copies_of_a_private_store_are_private) {
+  TempDir dir;
+  const std::string db = dir / "private";
+  mode_t old_mask = ::umask(077);
+  RunResult r = RillDb(db, {"init"});
+  ::umask(old_mask);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_REQUIRE(RillDb(db, {"append", "note-1", "Noted", "--data", "{}"}).exit_code == 0);
+  auto mode = [](const std::string& path) {
+    struct stat st {};
+    ::stat(path.c_str(), &st);
+    return st.st_mode & 07777;
+  };
+  BOOST_TEST(mode(db) == 0700u);
+  BOOST_TEST(mode(db + "/log/data.mdb") == 0600u);
+  old_mask = ::umask(022);
+  r = RillDb(db, {"backup", dir / "copy"});
+  BOOST_TEST(r.exit_code == 0, r.err);
+  r = RillDb(db, {"export", "-o", dir / "events.jsonl"});
+  BOOST_TEST(r.exit_code == 0, r.err);
+  ::umask(old_mask);
+  for (const char* sub : {"", "/log", "/index"}) BOOST_TEST(mode(dir / "copy" + sub) == 0700u, sub);
+  for (const char* sub : {"/log/data.mdb", "/index/data.mdb"}) BOOST_TEST(mode(dir / "copy" + sub) == 0600u, sub);
+  BOOST_TEST(mode(dir / "events.jsonl") == 0600u);
+}
+
+// Smaller item: `init` made a store in any directory, / included.
+BOOST_AUTO_TEST_CASE(init_refuses_a_directory_holding_other_files) {
+  TempDir dir;
+  WriteFile(dir / "notes.txt", "mine\n");
+  RunResult r = RillDb(dir.path(), {"init"});
+  BOOST_TEST(r.exit_code == 1);
+  BOOST_TEST(r.err == "rill: failed_precondition: cannot create a store at " + dir.path() + ": " + dir.path() +
+                          " is not empty and is not a rill store (it holds notes.txt): make a store in a new or "
+                          "empty directory\n");
+  BOOST_TEST(!FileExists(dir / "log"));
+  BOOST_TEST(RillDb("/", {"init"}).exit_code == 1);
+  // What an operator prepares for a store is fine.
+  const std::string prepared = dir / "prepared";
+  std::filesystem::create_directories(prepared + "/projections");
+  WriteFile(prepared + "/rill.conf", "durability = sync\n");
+  r = RillDb(prepared, {"init"});
+  BOOST_TEST(r.exit_code == 0, r.err);
+}
+
+// Item 11: output that cannot be written (a full disk under stdout) was
+// dropped silently. Now it is one line on stderr and exit 1; the bulk
+// commands stop at the first failed write and say exactly what was stored.
+BOOST_AUTO_TEST_CASE(a_failed_write_of_the_output_is_an_error, *boost::unit_test::label("many_processes")) {
+  TestStore s;
+  std::string lines;
+  for (int i = 0; i < 3000; ++i) lines += R"({"stream":"note-)" + std::to_string(i % 7) + R"(","type":"Noted","data":{}})" "\n";
+  WriteFile(s.dir / "in.jsonl", lines);
+  pid_t pid = Spawn({"--db", s.db, "--json", "append", "--file", s.dir / "in.jsonl"}, "/dev/full", s.dir / "err");
+  BOOST_TEST(WaitExit(pid) == 1);
+  std::string err = ReadFile(s.dir / "err");
+  BOOST_TEST(CountChar(err, '\n') == 1u, err);
+  const std::string head = "rill: io_error: cannot write the results to stdout (No space left on device): none was "
+                           "written; lines through ";
+  BOOST_REQUIRE_MESSAGE(err.rfind(head, 0) == 0, err);
+  size_t through = std::stoul(err.substr(head.size()));
+  BOOST_TEST(err.find(" were appended or refused (each refusal has its line on stderr), none after\n") !=
+                 std::string::npos,
+             err);
+  // Exactly the lines it names are stored (appends are pipelined: a small
+  // file may be stored whole before the first write fails), none after.
+  BOOST_TEST(through <= 3000u);
+  BOOST_TEST(Lines(s.Export()).size() == through);
+
+  WriteFile(s.dir / "commands.jsonl", R"({"command":"OpenAccount","to":"account-1","data":{"owner":"ann"}})" "\n"
+                                      R"({"command":"Deposit","to":"account-1","data":{"amount":5}})" "\n");
+  pid = Spawn({"--db", s.db, "--json", "submit", "--file", s.dir / "commands.jsonl"}, "/dev/full", s.dir / "err");
+  BOOST_TEST(WaitExit(pid) == 1);
+  err = ReadFile(s.dir / "err");
+  BOOST_TEST(err.find("rill: io_error: cannot write the results to stdout (No space left on device): none was "
+                      "written; lines through ") == 0,
+             err);
+
+  for (const std::vector<std::string>& command :
+       std::vector<std::vector<std::string>>{{"--json", "log"}, {"stats"}, {"show", "note-1"}}) {
+    std::vector<std::string> args = {"--db", s.db};
+    args.insert(args.end(), command.begin(), command.end());
+    pid = Spawn(args, "/dev/full", s.dir / "err");
+    BOOST_TEST(WaitExit(pid) == 1, command.back());
+    BOOST_TEST(ReadFile(s.dir / "err") == "rill: io_error: cannot write the output: No space left on device; what was "
+                                          "printed before it stands, and nothing after it was printed\n",
+               command.back());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(an_empty_db_argument_is_a_usage_error) {
   RunResult r = Rill({"--db", "", "stats"});
   BOOST_TEST(r.exit_code == 2);

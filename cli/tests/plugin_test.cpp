@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -181,6 +182,25 @@ BOOST_AUTO_TEST_CASE(throwing_and_crashing_plugins) {
       }
     }
   }
+}
+
+// Item: a backup did not carry the plugin files rill.conf names by
+// store-relative paths, so the copy could not open its domains.
+BOOST_AUTO_TEST_CASE(backup_carries_the_plugins_rill_conf_names_inside_the_store) {
+  TestStore s;
+  std::filesystem::create_directories(s.db + "/plugins");
+  std::filesystem::copy_file(RILL_INVENTORY_PLUGIN, s.db + "/plugins/inventory.so");
+  WriteFile(s.db + "/rill.conf", "plugins = plugins/inventory.so\n");
+  RunResult domains = s.Run({"--no-builtin-domains", "domains"});
+  BOOST_REQUIRE_MESSAGE(domains.exit_code == 0, domains.err);
+  BOOST_REQUIRE(domains.out.find("inventory") != std::string::npos);
+  const std::string copy = s.dir / "copy";
+  RunResult r = s.Run({"backup", copy});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_TEST(FileExists(copy + "/plugins/inventory.so"));
+  r = RillDb(copy, {"--no-builtin-domains", "domains"});
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(r.out == domains.out);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
