@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -102,10 +103,13 @@ StoreImpl::StoreImpl(std::string dir, StoreOptions options) : dir_(std::move(dir
 StoreImpl::~StoreImpl() { Stop(); }
 
 Status StoreImpl::OpenLog(bool fresh) {
+  struct statvfs fs_info {};
+  read_only_ = !fresh && ::statvfs(dir_.c_str(), &fs_info) == 0 && (fs_info.f_flag & ST_RDONLY) != 0;
   LmdbEnv::Options o;
   o.initial_map_bytes = options_.initial_map_bytes;
   o.sync = options_.durability == Durability::kSync;
   o.fault_hook = options_.fault_hook;
+  o.read_only = read_only_;
   auto env = LmdbEnv::Open(dir_ + "/log", o);
   if (!env.ok()) return env.status();
   log_env_ = std::move(env).value();
@@ -120,7 +124,7 @@ Status StoreImpl::OpenLog(bool fresh) {
   checkpoints_db_ = *c;
 
   // Format version and store id: written once, checked on every open.
-  return log_env_->Write([&](MDB_txn* txn) -> Status {
+  auto check = [&](MDB_txn* txn) -> Status {
     MDB_val k = Val(kMetaFormat), v;
     int rc = mdb_get(txn, meta_db_, &k, &v);
     if (rc == MDB_NOTFOUND) {
@@ -144,13 +148,18 @@ Status StoreImpl::OpenLog(bool fresh) {
     MDB_val ik = Val(kMetaStoreId), iv;
     if (mdb_get(txn, meta_db_, &ik, &iv) == 0) store_id_ = std::string(View(iv));
     return Status::OK();
-  });
+  };
+  if (!read_only_) return log_env_->Write(check);
+  LmdbEnv::ReadTxn txn;
+  RILL_RETURN_IF_ERROR(log_env_->BeginRead(&txn));
+  return check(txn.get());
 }
 
 Status StoreImpl::OpenIndexEnv() {
   LmdbEnv::Options o;
   o.initial_map_bytes = options_.initial_map_bytes;
   o.sync = false;  // derived: never fsync'd, rebuilt from the log
+  o.read_only = read_only_;
   auto env = LmdbEnv::Open(dir_ + "/index", o);
   if (!env.ok()) return env.status();
   index_env_ = std::move(env).value();
@@ -161,9 +170,10 @@ Status StoreImpl::OpenIndexEnv() {
     *dbi = *r;
   }
   // The index belongs to this log: a copied-in or foreign index is rebuilt.
-  return index_env_->Write([&](MDB_txn* txn) -> Status {
+  auto check = [&](MDB_txn* txn) -> Status {
     MDB_val k = Val(kMetaStoreId), v;
     int rc = mdb_get(txn, indexed_db_, &k, &v);
+    if (rc == MDB_NOTFOUND && read_only_) return Status::Corruption("index has no owner mark");
     if (rc == MDB_NOTFOUND) {
       MDB_val nv = Val(store_id_);
       RILL_RETURN_IF_ERROR(index_env_->Check(mdb_put(txn, indexed_db_, &k, &nv, 0), "writing index owner"));
@@ -177,6 +187,7 @@ Status StoreImpl::OpenIndexEnv() {
     // Any other layout is rebuilt.
     MDB_val fk = Val(kIndexFormatKey), fv;
     rc = mdb_get(txn, indexed_db_, &fk, &fv);
+    if (rc == MDB_NOTFOUND && read_only_) return Status::Corruption("index has no format mark");
     if (rc == MDB_NOTFOUND) {
       MDB_val nf = Val(kIndexFormat);
       return index_env_->Check(mdb_put(txn, indexed_db_, &fk, &nf, 0), "writing index format");
@@ -186,7 +197,11 @@ Status StoreImpl::OpenIndexEnv() {
       return Status::Corruption(
           fmt::format("index has format {}, this rill writes {}", std::string(View(fv)), kIndexFormat));
     return Status::OK();
-  });
+  };
+  if (!read_only_) return index_env_->Write(check);
+  LmdbEnv::ReadTxn txn;
+  RILL_RETURN_IF_ERROR(index_env_->BeginRead(&txn));
+  return check(txn.get());
 }
 
 Status StoreImpl::DropIndex() {
@@ -226,12 +241,18 @@ Status StoreImpl::OpenIndex() {
     // other failure (ENOMEM, EMFILE, EACCES, a full disk) says nothing about
     // the index, and rebuilding would cost its snapshots: it is an error.
     if (s.code() != Code::kCorruption) return s.WithContext(fmt::format("opening the index {}/index", dir_));
+    if (read_only_)
+      return s.WithContext(fmt::format(
+          "the index {}/index must be rebuilt, and the store is on a read-only file system (rill backup copies it "
+          "to where it can be)",
+          dir_));
     index_rebuilds_++;
     RILL_RETURN_IF_ERROR(DropIndex());
     RILL_RETURN_IF_ERROR(OpenIndexEnv());
   }
-  // Catch up synchronously so a fresh process starts with an empty tail.
-  for (;;) {
+  // Catch up synchronously so a fresh process starts with an empty tail. A
+  // read-only store cannot: its reads past the index come from the tail.
+  for (; !read_only_;) {
     auto n = IndexOnce(options_.index_batch_events);
     if (!n.ok()) {
       // A damaged record stops the index there; the store still opens so
@@ -247,6 +268,7 @@ Status StoreImpl::OpenIndex() {
 }
 
 Status StoreImpl::Start() {
+  if (read_only_) return Status::OK();  // nothing to write, nothing to index
   {
     std::lock_guard lock(completer_mu_);
     completer_stop_ = false;
@@ -966,6 +988,12 @@ Status StoreImpl::Backup(const std::string& dest, const BackupOptions& options) 
 }
 
 Status StoreImpl::WaitIndexed(uint64_t position) {
+  if (read_only_) {
+    std::lock_guard lock(tail_.mu);
+    if (tail_.indexed >= position) return Status::OK();
+    return Status::IOError(fmt::format("{} is on a read-only file system: its index stays at position {}", dir_,
+                                       tail_.indexed));
+  }
   for (;;) {
     {
       std::lock_guard lock(tail_.mu);
@@ -983,6 +1011,7 @@ Status StoreImpl::WaitIndexed(uint64_t position) {
 }
 
 Status StoreImpl::Flush() {
+  if (read_only_) return Status::OK();  // nothing can have been queued
   // An empty marker request drains the queue behind everything before it.
   std::promise<void> done;
   auto f = done.get_future();

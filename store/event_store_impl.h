@@ -397,6 +397,11 @@ class StoreImpl final : public EventStore {
   std::string dir_;
   StoreOptions options_;
   std::string store_id_;
+  // The store's file system is mounted read-only: both environments open
+  // MDB_RDONLY | MDB_NOLOCK, no writer or indexer runs, the index is not
+  // caught up (reads past it come from the tail, built from the log), and
+  // every write fails with one clear line.
+  bool read_only_ = false;
   std::unique_ptr<LmdbEnv> log_env_, index_env_;
   MDB_dbi log_db_ = 0, meta_db_ = 0, checkpoints_db_ = 0;
   MDB_dbi streams_db_ = 0, stream_index_db_ = 0, commands_db_ = 0, snapshots_db_ = 0, indexed_db_ = 0;

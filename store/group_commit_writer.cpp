@@ -102,6 +102,9 @@ void StoreImpl::Enqueue(PendingAppend&& p) {
 }
 
 Status StoreImpl::Reserve(bool flush_marker, size_t places) {
+  if (read_only_)
+    return Status::IOError(
+        fmt::format("{} is on a read-only file system: the store can be read, not written", dir_));
   if (!flush_marker && writer_failed_.load()) {
     std::lock_guard lock(queue_mu_);
     return writer_fatal_;

@@ -89,7 +89,7 @@ Status ReserveLockFile(const std::string& dir) {
 
 Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Options& options) {
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  if (!options.read_only) std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError(fmt::format("cannot create {}: {}", dir, ec.message()));
   std::unique_ptr<LmdbEnv> e(new LmdbEnv());
   e->dir_ = dir;
@@ -117,7 +117,8 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Opt
   });
   unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
   if (!options.sync) flags |= MDB_NOSYNC;
-  if (Status s = ReserveLockFile(dir); !s.ok()) {
+  if (options.read_only) flags |= MDB_RDONLY | MDB_NOLOCK;
+  if (Status s = options.read_only ? Status::OK() : ReserveLockFile(dir); !s.ok()) {
     mdb_env_close(e->env_);
     e->env_ = nullptr;
     return s;
@@ -154,6 +155,17 @@ LmdbEnv::~LmdbEnv() {
 
 Result<MDB_dbi> LmdbEnv::OpenDb(const char* name) {
   MDB_dbi dbi = 0;
+  if (options_.read_only) {
+    MDB_txn* txn = nullptr;
+    RILL_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn), name));
+    int rc = mdb_dbi_open(txn, name, 0, &dbi);
+    if (rc != 0) {
+      mdb_txn_abort(txn);
+      return Check(rc, name);
+    }
+    RILL_RETURN_IF_ERROR(Check(mdb_txn_commit(txn), name));  // keeps the handle
+    return dbi;
+  }
   Status s = Write([&](MDB_txn* txn) { return Check(mdb_dbi_open(txn, name, MDB_CREATE, &dbi), name); });
   if (!s.ok()) return s;
   return dbi;
@@ -201,6 +213,8 @@ Status LmdbEnv::Grow() {
 }
 
 Status LmdbEnv::Write(const std::function<Status(MDB_txn*)>& fn) {
+  if (options_.read_only)
+    return Status::IOError(fmt::format("{} is on a read-only file system: the store can be read, not written", dir_));
   hard_failure_ = false;
   for (int attempt = 0; attempt < 64; ++attempt) {
     std::shared_lock lock(resize_mu_);
@@ -255,7 +269,10 @@ Status LmdbEnv::Write(const std::function<Status(MDB_txn*)>& fn) {
   return Status::IOError("the map kept filling up while writing one transaction");
 }
 
-Status LmdbEnv::Sync(bool force) { return LmdbStatus(mdb_env_sync(env_, force ? 1 : 0), "fsync"); }
+Status LmdbEnv::Sync(bool force) {
+  if (options_.read_only) return Status::OK();  // nothing was written
+  return LmdbStatus(mdb_env_sync(env_, force ? 1 : 0), "fsync");
+}
 
 Status LmdbEnv::CopyCompact(const std::string& dest_dir, const std::function<bool()>& should_stop,
                             const std::function<void(uint64_t copied)>& copied) {

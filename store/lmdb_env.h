@@ -34,6 +34,10 @@ class LmdbEnv {
     bool sync = true;           // false: MDB_NOSYNC (caller flushes)
     unsigned max_dbs = 8;
     std::function<Status(const char*)> fault_hook;  // "commit" before commit
+    // MDB_RDONLY | MDB_NOLOCK: for a store on a read-only file system, where
+    // LMDB cannot even create its lock file and no process can write. Write
+    // and OpenDb of a missing database fail; nothing is created.
+    bool read_only = false;
   };
 
   static Result<std::unique_ptr<LmdbEnv>> Open(const std::string& dir, const Options& options);
@@ -77,6 +81,7 @@ class LmdbEnv {
                      const std::function<void(uint64_t copied)>& copied = {});
 
   MDB_env* env() const { return env_; }
+  bool read_only() const { return options_.read_only; }
   const std::string& dir() const { return dir_; }
   uint64_t map_growths() const { return growths_.load(); }
   // Commit failures other than injected faults: fsync errors are fatal.

@@ -7,6 +7,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -508,6 +509,54 @@ BOOST_AUTO_TEST_CASE(a_failed_write_of_the_output_is_an_error, *boost::unit_test
                                           "printed before it stands, and nothing after it was printed\n",
                command.back());
   }
+}
+
+// Item 12: on a read-only mount every read command failed "Read-only file
+// system". Now reads work (the same answers as on the writable store), and
+// every write is one clear line, exit 1, with nothing changed.
+BOOST_AUTO_TEST_CASE(a_store_on_a_read_only_mount_reads) {
+  if (::geteuid() != 0) {
+    BOOST_TEST_MESSAGE("skipped: a read-only bind mount needs root (CI runs as root)");
+    return;
+  }
+  TestStore s;
+  BOOST_REQUIRE(s.Run({"import", TestData("fixture.jsonl")}).exit_code == 0);
+  BOOST_REQUIRE(s.Run({"submit", "OpenAccount", "--to", "account-9", "owner=ann"}).exit_code == 0);
+  const std::vector<std::vector<std::string>> reads = {
+      {"export", "--raw"}, {"export"}, {"show", "account-9"}, {"streams"}, {"log"}, {"state", "account-9"},
+      {"--json", "check"}};
+  std::vector<std::string> expected;
+  for (const auto& args : reads) expected.push_back(s.Run(args).out);
+  const std::string mnt = s.dir / "ro";
+  std::filesystem::create_directories(mnt);
+  BOOST_REQUIRE(std::system(("mount --bind '" + s.db + "' '" + mnt + "' && mount -o remount,ro,bind '" + mnt + "'")
+                                .c_str()) == 0);
+  struct Unmount {
+    std::string at;
+    ~Unmount() { (void)std::system(("umount '" + at + "'").c_str()); }
+  } unmount{mnt};
+  const uint64_t log_hash = HashFile(mnt + "/log/data.mdb");
+  for (size_t i = 0; i < reads.size(); ++i) {
+    RunResult r = RillDb(mnt, reads[i]);
+    BOOST_TEST_CONTEXT(reads[i].back()) {
+      BOOST_TEST(r.exit_code == 0, r.err);
+      BOOST_TEST(r.out == expected[i]);
+    }
+  }
+  RunResult r = RillDb(mnt, {"backup", s.dir / "copy"});
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(RillDb(s.dir / "copy", {"export", "--raw"}).out == expected[0]);
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"append", "note-1", "Noted", "--data", "{}"}, {"submit", "Deposit", "--to", "account-9", "amount=5"},
+           {"snapshot", "rebuild", "--all"}, {"check", "--repair"}}) {
+    r = RillDb(mnt, args);
+    BOOST_TEST_CONTEXT(args[0]) {
+      BOOST_TEST(r.exit_code == 1);
+      BOOST_TEST(CountChar(r.err, '\n') == 1u, r.err);
+      BOOST_TEST(r.err.find("read-only file system") != std::string::npos, r.err);
+    }
+  }
+  BOOST_TEST(HashFile(mnt + "/log/data.mdb") == log_hash);
 }
 
 BOOST_AUTO_TEST_CASE(an_empty_db_argument_is_a_usage_error) {
