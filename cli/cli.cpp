@@ -114,6 +114,7 @@ int Fail(const GlobalOptions& g, int exit_code, const std::string& message) {
 
 Result<std::unique_ptr<EventStore>> OpenStore(const GlobalOptions& g, StoreOptions options) {
   std::string dir = g.ResolvedDb();
+  if (Status probe = EventStore::Probe(dir); probe.code() == Code::kIOError) return probe;
   if (!EventStore::Exists(dir)) {
     return Status::NotFound(fmt::format("no rill store at {} (create one with 'rill --db {} init')", dir, dir));
   }

@@ -122,9 +122,10 @@ void PrintAccepted(const GlobalOptions& g, const CommandResult& r, uint64_t line
 
 // One failed line of a batch: a line on stderr, and the --json line for
 // stdout (in order with the others) returned.
-std::string LineFailureText(const GlobalOptions& g, const Status& s, uint64_t line) {
-  std::fprintf(stderr, "rill: line %llu: %s: %s\n", static_cast<unsigned long long>(line), s.CodeName(),
-               s.message().c_str());
+std::string LineFailureText(const GlobalOptions& g, const Status& s, uint64_t line, bool to_stderr) {
+  if (to_stderr)
+    std::fprintf(stderr, "rill: line %llu: %s: %s\n", static_cast<unsigned long long>(line), s.CodeName(),
+                 s.message().c_str());
   if (!g.json) return "";
   return JsonText([&](JsonWriter& w) {
     w.StartObject();
@@ -236,6 +237,8 @@ int RunFile(const GlobalOptions& g, const SubmitOptions& o, EventStore& store, A
   // Results are written in batches (a write per 64 KiB, and before waiting
   // for a result), so that a failed write says which results got out.
   ResultWriter out;
+  std::string last_error;
+  size_t repeats = 0;
   auto finish_one = [&] {
     Pending p = std::move(window.front());
     window.pop_front();
@@ -252,7 +255,14 @@ int RunFile(const GlobalOptions& g, const SubmitOptions& o, EventStore& store, A
       }
     }
     if (!s.ok()) {
-      out.Add(LineFailureText(g, s, p.line), p.line);
+      // After the writer fails (a full disk) every later command fails
+      // alike: one stderr line for the lot, then a count (--json keeps one
+      // object per line).
+      std::string key = std::string(s.CodeName()) + ": " + s.message();
+      bool repeat = key == last_error;
+      if (repeat) ++repeats;
+      last_error = std::move(key);
+      out.Add(LineFailureText(g, s, p.line, !repeat), p.line);
       if (first_failure == kExitOk) first_failure = ExitCodeFor(s);
     }
     if (out.buffered() >= (64 << 10)) out.Flush();
@@ -282,6 +292,8 @@ int RunFile(const GlobalOptions& g, const SubmitOptions& o, EventStore& store, A
   while (!window.empty()) finish_one();
   out.Flush();
   progress.Finish();
+  if (repeats > 0)
+    std::fprintf(stderr, "rill: %zu more line%s failed the same way\n", repeats, repeats == 1 ? "" : "s");
   if (out.failed()) {
     Status failure = out.FailureStatus("accepted or rejected (each rejection has its line on stderr)");
     std::fprintf(stderr, "rill: %s: %s\n", failure.CodeName(), failure.message().c_str());

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <chrono>
@@ -222,7 +223,20 @@ Status ValidateStreamName(std::string_view name, bool allow_system) {
   return Status::OK();
 }
 
-Status ValidateTypeName(std::string_view name) { return ValidateName(name, kMaxTypeNameBytes, "event type"); }
+Status ValidateTypeName(std::string_view name) {
+  RILL_RETURN_IF_ERROR(ValidateName(name, kMaxTypeNameBytes, "event type"));
+  // A projection names the types it handles as "-- on TYPE", and a type with
+  // a space in it could never be named there.
+  if (name.find(' ') != std::string_view::npos)
+    return Status::InvalidArgument(fmt::format(
+        "event type '{}' contains a space: projections could not name it ('-- on TYPE'); use e.g. '{}'", name,
+        [&] {
+          std::string t(name);
+          std::replace(t.begin(), t.end(), ' ', '_');
+          return t;
+        }()));
+  return Status::OK();
+}
 
 std::string_view CategoryOf(std::string_view stream) {
   size_t dash = stream.find('-');

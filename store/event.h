@@ -37,7 +37,8 @@ std::optional<int64_t> ParseTime(std::string_view text);
 // Stream names: UTF-8, no control characters, 1..kMaxStreamNameBytes bytes.
 // LMDB keys are limited to 511 bytes; 400 leaves room for key prefixes.
 inline constexpr size_t kMaxStreamNameBytes = 400;
-// Event type names: same rules, shorter.
+// Event type names: same rules, shorter, and no spaces (a projection names
+// a type as "-- on TYPE").
 inline constexpr size_t kMaxTypeNameBytes = 200;
 // Names starting with '$' belong to the system ("$$account-1" holds the
 // metadata and tombstone of "account-1"). Users may not append to them.

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <unordered_map>
@@ -42,6 +44,17 @@ Result<AppendResult> EventStore::Append(AppendRequest request) { return AppendAs
 bool EventStore::Exists(const std::string& dir) {
   std::error_code ec;
   return fs::exists(fs::path(dir) / "log" / "data.mdb", ec);
+}
+
+Status EventStore::Probe(const std::string& dir) {
+  const std::string log = dir + "/log/data.mdb";
+  struct stat st {};
+  if (::stat(log.c_str(), &st) == 0) return Status::OK();
+  int err = errno;
+  if (err == ENOENT || err == ENOTDIR) return Status::NotFound(fmt::format("no rill store at {}", dir));
+  // EACCES, EIO, ELOOP...: whether a store is there is unknown, and saying
+  // "no store" would invite an init over it.
+  return Status::IOError(fmt::format("cannot look for a store at {}: {}: {}", dir, log, std::strerror(err)));
 }
 
 void EnsureStdDescriptors() {

@@ -276,6 +276,9 @@ class EventStore {
   static Status Init(const std::string& dir);
   // True if `dir` looks like a rill store (has log/data.mdb).
   static bool Exists(const std::string& dir);
+  // OK if `dir` holds a store; NotFound if it does not; IOError if that
+  // cannot be told (permission denied, an I/O error on the way).
+  static Status Probe(const std::string& dir);
 };
 
 // Permission bits of the store's log file: what a copy of its events

@@ -197,6 +197,10 @@ Status LmdbEnv::BeginRead(ReadTxn* out) {
 
 Status LmdbEnv::Check(int rc, std::string_view what) {
   if (rc == MDB_MAP_FULL) map_full_ = true;
+  // Damage is reported with the file it is in: "reading format: MDB_CORRUPTED"
+  // alone does not say which of the store's files to restore.
+  if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_BAD_TXN || rc == MDB_INVALID)
+    return LmdbStatus(rc, fmt::format("{}/data.mdb: {}", dir_, what));
   return LmdbStatus(rc, what);
 }
 

@@ -305,7 +305,7 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
         uint64_t log_limit = max_events;
         if (own_from) log_limit = own_from <= from ? 0 : std::min<uint64_t>(max_events, own_from - from);
         MDB_cursor* c;
-        RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(ltxn.get(), log_db_, &c), "cursor"));
+        RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(ltxn.get(), log_db_, &c), dir_ + "/log/data.mdb: cursor"));
         char key[8];
         PutBigEndian64(key, from);
         MDB_val k = Val(key, 8), v;
@@ -630,7 +630,7 @@ Status StoreImpl::Check(CheckReport* report, bool repair, const std::function<vo
   std::vector<uint64_t> fingerprint(last + 1, 0);  // position -> hash(stream, version)
   {
     MDB_cursor* c;
-    RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(log_txn.get(), log_db_, &c), "cursor"));
+    RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(log_txn.get(), log_db_, &c), dir_ + "/log/data.mdb: cursor"));
     MDB_val k, v;
     uint64_t expect = 1;
     int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
@@ -658,6 +658,11 @@ Status StoreImpl::Check(CheckReport* report, bool repair, const std::function<vo
       if (progress && report->events_checked % 65536 == 0) progress(report->events_checked, last);
       rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
+    // A page LMDB cannot read (a torn copy) ends the walk: say where, in
+    // which file, instead of a later "MDB_BAD_TXN" naming neither.
+    if (rc != 0 && rc != MDB_NOTFOUND)
+      problem(fmt::format("log: {}/log/data.mdb cannot be read after position {} (of {}): {}", dir_, expect - 1, last,
+                          mdb_strerror(rc)));
     mdb_cursor_close(c);
   }
   log_txn.Reset();
@@ -684,7 +689,7 @@ Status StoreImpl::Check(CheckReport* report, bool repair, const std::function<vo
     RILL_RETURN_IF_ERROR(index_env_->BeginRead(&txn));
     std::unordered_map<uint64_t, std::string> names;
     MDB_cursor* c;
-    RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn.get(), streams_db_, &c), "cursor"));
+    RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn.get(), streams_db_, &c), dir_ + "/index/data.mdb: cursor"));
     MDB_val k, v;
     size_t seen = 0;
     for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
@@ -713,7 +718,7 @@ Status StoreImpl::Check(CheckReport* report, bool repair, const std::function<vo
     if (seen != heads.size())
       index_problems.push_back(fmt::format("index: knows {} of the log's {} streams", seen, heads.size()));
     uint64_t entries = 0;
-    RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn.get(), stream_index_db_, &c), "cursor"));
+    RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn.get(), stream_index_db_, &c), dir_ + "/index/data.mdb: cursor"));
     uint64_t run_end_number = 0, run_end_version = 0;  // where the previous run ended
     for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
       if (k.mv_size != 16 || v.mv_size == 0 || v.mv_size % 8 != 0 || v.mv_size > kIndexRunEvents * 8) {
