@@ -106,14 +106,7 @@ Result<AppendRequest> RequestFromLine(std::string_view line) {
 // One acknowledgement: --json {"stream",...,"line"} (line only from a file),
 // text "line N: STREAM version V position P", nothing with --quiet.
 std::string SuccessText(const GlobalOptions& g, const AppendResult& r, size_t line) {
-  if (g.json)
-    return JsonText([&](JsonWriter& w) {
-      WriteAppendResult(w, r, [&] {
-        if (line == 0) return;
-        w.Key("line");
-        w.Uint64(line);
-      });
-    });
+  if (g.json) return AckJson(r, line);
   if (g.quiet) return "";
   std::string where = line ? fmt::format("line {}: ", line) : "";
   return fmt::format("{}{} version {} position {}{}\n", where, r.stream, r.last_version, r.last_position,
@@ -124,27 +117,8 @@ void PrintSuccess(const GlobalOptions& g, const AppendResult& r, size_t line) {
   WriteStdout(SuccessText(g, r, line));
 }
 
-// One line on stderr (unless `to_stderr` is false: a repeat of the error
-// before it); returns the --json line for stdout, {"error","reason","line"}.
-std::string LineFailureJson(const GlobalOptions& g, const Status& s, size_t line, bool to_stderr) {
-  std::string msg = s.message();
-  std::replace(msg.begin(), msg.end(), '\n', ' ');
-  if (to_stderr) std::fprintf(stderr, "rill: line %zu: %s: %s\n", line, s.CodeName(), msg.c_str());
-  if (!g.json) return "";
-  return JsonText([&](JsonWriter& w) {
-    w.StartObject();
-    w.Key("error");
-    w.String(s.CodeName());
-    w.Key("reason");
-    w.String(msg);
-    w.Key("line");
-    w.Uint64(line);
-    w.EndObject();
-  });
-}
-
 int PrintLineFailure(const GlobalOptions& g, const Status& s, size_t line, bool to_stderr = true) {
-  WriteStdout(LineFailureJson(g, s, line, to_stderr));
+  WriteStdout(LineFailureText(g, s, line, to_stderr));
   return ExitCodeFor(s);
 }
 
@@ -256,7 +230,7 @@ class OrderedPrinter {
           io_failed_ = io_failed_ || st.code() == Code::kIOError;
           if (repeat) ++repeats_;
           last_error_ = std::move(key);
-          out_.Add(LineFailureJson(g_, st, s.line, !repeat), s.line);
+          out_.Add(LineFailureText(g_, st, s.line, !repeat), s.line);
           exit_code_ = WorseExit(exit_code_, ExitCodeFor(st));
         }
       }

@@ -253,6 +253,33 @@ Status ResultWriter::FailureStatus(const char* done) const {
                                      StdoutError(), written, added_through_, done));
 }
 
+std::string AckJson(const AppendResult& r, size_t line) {
+  return JsonText([&](JsonWriter& w) {
+    WriteAppendResult(w, r, [&] {
+      if (line == 0) return;
+      w.Key("line");
+      w.Uint64(line);
+    });
+  });
+}
+
+std::string LineFailureText(const GlobalOptions& g, const Status& s, size_t line, bool to_stderr) {
+  std::string msg = s.message();
+  std::replace(msg.begin(), msg.end(), '\n', ' ');
+  if (to_stderr) std::fprintf(stderr, "rill: line %zu: %s: %s\n", line, s.CodeName(), msg.c_str());
+  if (!g.json) return "";
+  return JsonText([&](JsonWriter& w) {
+    w.StartObject();
+    w.Key("error");
+    w.String(s.CodeName());
+    w.Key("reason");
+    w.String(msg);
+    w.Key("line");
+    w.Uint64(line);
+    w.EndObject();
+  });
+}
+
 std::string JsonText(const std::function<void(JsonWriter&)>& fill) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);

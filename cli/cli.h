@@ -169,6 +169,14 @@ class ResultWriter {
 // {"stream","version","position","events"[,"duplicate"]}; `more` writes
 // further keys before the object closes.
 void WriteAppendResult(JsonWriter& w, const AppendResult& r, const std::function<void()>& more = {});
+// The --json acknowledgement of one input line: WriteAppendResult's object
+// with "line" (left out when `line` is 0: not from a file), '\n' included.
+std::string AckJson(const AppendResult& r, size_t line);
+// A failed input line of a bulk command: "rill: line N: CODE: REASON" on
+// stderr (unless `to_stderr` is false: a repeat of the error before it), and
+// the --json line for stdout returned, {"error","reason","line"} ("" without
+// --json).
+std::string LineFailureText(const GlobalOptions& g, const Status& s, size_t line, bool to_stderr = true);
 
 // ---- Text output -----------------------------------------------------------
 // Aligned columns; numbers right-aligned when the column is marked numeric.

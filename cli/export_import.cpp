@@ -356,21 +356,7 @@ int RunImport(GlobalOptions& g, const ImportArgs& a) {
           forced[&l - lines.data()] = f;
         }
       }
-      if (!s.ok() && ++bad <= 20) {
-        std::string msg = s.message();
-        std::fprintf(stderr, "rill: line %zu: %s: %s\n", l.number, s.CodeName(), msg.c_str());
-        if (g.json)
-          PrintJsonLine([&](JsonWriter& w) {
-            w.StartObject();
-            w.Key("error");
-            w.String(s.CodeName());
-            w.Key("reason");
-            w.String(msg);
-            w.Key("line");
-            w.Uint64(l.number);
-            w.EndObject();
-          });
-      }
+      if (!s.ok() && ++bad <= 20) WriteStdout(LineFailureText(g, s, l.number));
       progress.Update(++checked);
       prev_line = std::move(ie);
       previous = prev_line.ok() ? &*prev_line : nullptr;

@@ -100,14 +100,7 @@ Status BuildData(const SubmitOptions& o, std::string* out) {
 // One accepted command: --json {"stream",...} (with "line" from a file),
 // text "[line N: ]accepted: ...", nothing with --quiet.
 std::string AcceptedText(const GlobalOptions& g, const CommandResult& r, uint64_t line) {
-  if (g.json)
-    return JsonText([&](JsonWriter& w) {
-      WriteAppendResult(w, r, [&] {
-        if (line == 0) return;
-        w.Key("line");
-        w.Uint64(line);
-      });
-    });
+  if (g.json) return AckJson(r, line);
   if (g.quiet) return "";
   std::string where = line ? fmt::format("line {}: ", line) : "";
   if (r.events == 0) return fmt::format("{}accepted: {} unchanged at version {}\n", where, r.stream, r.last_version);
@@ -118,25 +111,6 @@ std::string AcceptedText(const GlobalOptions& g, const CommandResult& r, uint64_
 
 void PrintAccepted(const GlobalOptions& g, const CommandResult& r, uint64_t line) {
   WriteStdout(AcceptedText(g, r, line));
-}
-
-// One failed line of a batch: a line on stderr, and the --json line for
-// stdout (in order with the others) returned.
-std::string LineFailureText(const GlobalOptions& g, const Status& s, uint64_t line, bool to_stderr) {
-  if (to_stderr)
-    std::fprintf(stderr, "rill: line %llu: %s: %s\n", static_cast<unsigned long long>(line), s.CodeName(),
-                 s.message().c_str());
-  if (!g.json) return "";
-  return JsonText([&](JsonWriter& w) {
-    w.StartObject();
-    w.Key("error");
-    w.String(s.CodeName());
-    w.Key("reason");
-    w.String(s.message());
-    w.Key("line");
-    w.Uint64(line);
-    w.EndObject();
-  });
 }
 
 Status WaitForProcessManagers(EventStore& store, ActorRuntime& rt) {
