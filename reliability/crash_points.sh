@@ -111,8 +111,10 @@ for cmd in "${commands[@]}"; do
         replay) args=(project replay counting) ;;
       esac
       what="$cmd with $syscalls:$how at call $at"
-      strace -f -qq -o "$REL_DIR/strace.log" -e trace="$syscalls" -e inject="$syscalls:$how:when=$at" \
-        "$RILL" "${args[@]}" >"$REL_DIR/out" 2>"$REL_DIR/err"
+      # In a subshell whose stderr is dropped: bash's own "Killed" and
+      # "Segmentation fault" notices are not the test's output.
+      (strace -f -qq -o "$REL_DIR/strace.log" -e trace="$syscalls" -e inject="$syscalls:$how:when=$at" \
+        "$RILL" "${args[@]}" >"$REL_DIR/out" 2>"$REL_DIR/err") 2>/dev/null
       code=$?
       grep -q 'INJECTED' "$REL_DIR/strace.log" && fired=1 || fired=0
       [ "$fired" = 1 ] && injected=$((injected + 1))
