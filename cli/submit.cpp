@@ -231,9 +231,9 @@ int RunFile(const GlobalOptions& g, const SubmitOptions& o, EventStore& store, A
     if (!s.ok()) {
       // After the writer fails (a full disk) every later command fails
       // alike: one stderr line for the lot, then a count (--json keeps one
-      // object per line).
+      // object per line). Only I/O errors collapse: a bad line is named.
       std::string key = std::string(s.CodeName()) + ": " + s.message();
-      bool repeat = key == last_error;
+      bool repeat = key == last_error && s.code() == Code::kIOError;
       if (repeat) ++repeats;
       last_error = std::move(key);
       out.Add(LineFailureText(g, s, p.line, !repeat), p.line);
