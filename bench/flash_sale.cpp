@@ -1,4 +1,4 @@
-// The flash sale from the source article: purchase commands over many SKU
+// The flash sale: purchase commands over many SKU
 // aggregates through the actor runtime, durable (sync) store.
 //
 //   bench_flash_sale [--small] [--scenario uniform|hot|single|all]

@@ -8,7 +8,10 @@
 // byte-identical before and after.
 //
 // Large inputs (gen:NAME in the manifest) are made at run time, never
-// committed. Short and long mode run the same cases (about a minute).
+// committed. Each one-line case of the JSONL readers is also run at the
+// first and last line, without its newline, with CRLF, 1,000 lines deep and
+// from stdin (Variants): over 1,000 cases. Short and long mode run the same
+// cases (a few minutes).
 #include "reliability/reliability.h"
 
 #include <map>
@@ -23,6 +26,7 @@ struct Case {
   int exit_code = 0;
   std::vector<std::string> args;
   int manifest_line = 0;
+  std::string raw;  // the input itself, for the derived cases (input "raw")
 };
 
 // \\ \t \n \r \xHH
@@ -79,6 +83,67 @@ bool LoadManifest(const std::string& path, std::vector<Case>* cases, std::string
     cases->push_back(std::move(c));
   }
   return true;
+}
+
+// Where line-oriented readers slip: the first and the last line, a last
+// line without its newline, CRLF endings, a bad line deep in a file, and
+// stdin instead of a path. Each committed case of one of these shapes is
+// also run in those places, the error's line number moved to match:
+//   events   "G\nB\nG\n" naming line 2, append --file @IN
+//   import   "B\n" naming line 1, import --append @IN
+//   commands "B\n" naming line 1, submit --file @IN
+// (no good line goes before a bad command: submit runs each line on its own,
+// so the good one would change the store, as documented.)
+std::vector<Case> Variants(const Case& c) {
+  std::vector<Case> out;
+  if (c.input.rfind("text:", 0) != 0) return out;
+  const std::string text = Unescape(c.input.substr(5));
+  auto add = [&](const std::string& tag, std::string raw, std::string words, std::vector<std::string> args) {
+    Case v = c;
+    v.id = c.id + "/" + tag;
+    v.input = "raw";
+    v.raw = std::move(raw);
+    v.words = std::move(words);
+    v.args = std::move(args);
+    out.push_back(std::move(v));
+  };
+  auto lines_of = [](const std::string& t) {
+    std::vector<std::string> v;
+    size_t start = 0;
+    for (size_t nl; (nl = t.find('\n', start)) != std::string::npos; start = nl + 1) v.push_back(t.substr(start, nl - start));
+    if (start < t.size()) v.push_back(t.substr(start));
+    return v;
+  };
+  const std::vector<std::string> lines = lines_of(text);
+  const bool one_line = lines.size() == 1 && text.back() == '\n' && lines[0].find('\r') == std::string::npos;
+  if (c.kind == "events" && c.words == "line 2" && c.args == std::vector<std::string>{"append", "--file", "@IN"} &&
+      lines.size() == 3 && lines[0] == lines[2] && text.back() == '\n' && text.find('\r') == std::string::npos) {
+    const std::string& g = lines[0];
+    const std::string& b = lines[1];
+    add("first", b + "\n" + g + "\n", "line 1", c.args);
+    add("last", g + "\n" + g + "\n" + b, "line 3", c.args);
+    add("crlf", g + "\r\n" + b + "\r\n" + g + "\r\n", "line 2", c.args);
+    std::string deep;
+    for (int i = 0; i < 1000; ++i) deep += g + "\n";
+    add("deep", deep + b + "\n" + g + "\n", "line 1001", c.args);
+    add("stdin", text, "line 2", {"append", "--file", "-"});
+  } else if (c.kind == "import" && c.words == "line 1" && one_line &&
+             c.args == std::vector<std::string>{"import", "--append", "@IN"}) {
+    const std::string& b = lines[0];
+    const std::string g =
+        R"({"position":9,"stream":"imp-0","version":1,"type":"E","schema":1,"id":"7d0c3b59-3f0e-4a52-9a55-0f8f3e2c1a11","time":"2026-01-01T00:00:00Z","data":{},"meta":{}})";
+    add("nonl", b, "line 1", c.args);
+    add("crlf", b + "\r\n", "line 1", c.args);
+    add("after", g + "\n" + b + "\n", "line 2", c.args);
+    add("stdin", text, "line 1", {"import", "--append", "-"});
+  } else if (c.kind == "commands" && c.words == "line 1" && one_line &&
+             c.args == std::vector<std::string>{"submit", "--file", "@IN"}) {
+    const std::string& b = lines[0];
+    add("nonl", b, "line 1", c.args);
+    add("crlf", b + "\r\n", "line 1", c.args);
+    add("stdin", text, "line 1", {"submit", "--file", "-"});
+  }
+  return out;
 }
 
 void Replace(std::string* s, const std::string& from, const std::string& to) {
@@ -161,6 +226,9 @@ int main(int argc, char** argv) {
     run.Fail(error);
     return run.Finish();
   }
+  const size_t committed = cases.size();
+  for (size_t i = 0; i < committed; ++i)
+    for (Case& v : Variants(cases[i])) cases.push_back(std::move(v));
 
   // A small store with events and an aggregate to aim commands at.
   const std::string db = run.Path("db");
@@ -194,6 +262,8 @@ int main(int argc, char** argv) {
       WriteFile(in_path, "");
     } else if (how == "text") {
       made = WriteFile(in_path, Unescape(what));
+    } else if (input == "raw") {
+      made = WriteFile(in_path, c.raw);
     } else if (how == "sql") {
       in_path = scratch + "/bad.sql";
       made = WriteFile(in_path, Unescape(what));
@@ -305,10 +375,11 @@ int main(int argc, char** argv) {
   for (const auto& [k, n] : per_kind) kinds += (kinds.empty() ? "" : ",") + k + ":" + std::to_string(n);
   Log("cases per kind: %s", kinds.c_str());
   run.Figure("cases", static_cast<uint64_t>(cases.size()));
+  run.Figure("derived", static_cast<uint64_t>(cases.size() - committed));
   run.Figure("rejected", rejected);
   run.Figure("positioned", positioned);
   run.Figure("unchanged", unchanged);
   run.Figure("failed", failed);
-  if (cases.size() < 200) run.Fail("fewer than 200 cases in " + manifest);
+  if (cases.size() < 1000) run.Fail("fewer than 1,000 cases from " + manifest);
   return run.Finish();
 }

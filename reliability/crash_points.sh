@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 19's crash-point sweep. strace injects one fault into one run of a
 # command: the N-th call of a syscall class fails (EIO, ENOSPC, ENOMEM,
-# EAGAIN) or is a SIGKILL, for append, submit, import, export, backup and a
-# projection replay, over a sweep of N. Then, without the fault, it checks
+# EAGAIN) or is a SIGKILL, for append, submit, import, export, backup, a
+# projection replay and upcast --apply, over a sweep of N. Then, without the fault, it checks
 # what a user may count on:
 # - never a signal (unless the injection was SIGKILL), and exit 0 only if
 #   the work was done whole;
@@ -12,6 +12,9 @@
 # - export -o leaves the complete export or no file at all; backup leaves a
 #   backup that checks clean and exports like the store, or nothing;
 #   a replay leaves the live model as it was, or the rebuilt one;
+#   upcast --apply leaves each event in its stored or its upcast form (whole
+#   batches), its backup whole or absent, and a rerun gives exactly what an
+#   uninterrupted apply gives;
 # - and the command, run again without the fault, succeeds.
 # strace counts calls per thread (when=N is the N-th call in a thread), so
 # the sweep reaches every thread's early calls: the points where a command
@@ -58,6 +61,19 @@ for i in $(seq 1 150); do printf '{"stream":"imp-%d","type":"Noted","data":{"n":
 RILL_DB="$other" rel_run "$REL_DIR/out" "$REL_DIR/err" append --file "$REL_DIR/imp.jsonl"
 RILL_DB="$other" rel_run "$REL_DIR/import.jsonl" "$REL_DIR/err" export --raw || rel_fail "the import file: $(head -1 "$REL_DIR/err")"
 
+# An upcast for upcast --apply: Noted 1 -> 2, in batches of 20 events.
+mkdir -p "$REL_DIR/upcasts"
+printf '%s\n' '{"event":"Noted","from":1,"to":2,"ops":[{"op":"default","path":"tag","value":"swept"}]}' \
+  >"$REL_DIR/upcasts/0001-noted-tag.json"
+upcast_args=(upcast --apply --migrations "$REL_DIR/upcasts" --batch 20)
+rm -rf "$REL_DIR/ref-up"
+cp -a "$pristine" "$REL_DIR/ref-up"
+RILL_DB="$REL_DIR/ref-up" rel_run "$REL_DIR/out" "$REL_DIR/err" "${upcast_args[@]}" --no-backup ||
+  rel_fail "reference upcast: $(head -1 "$REL_DIR/err")"
+RILL_DB="$REL_DIR/ref-up" rel_run "$REL_DIR/upcast.export" "$REL_DIR/err" export --raw
+cmp -s "$REL_DIR/upcast.export" "$REL_DIR/pristine.export" && rel_fail "the reference upcast changed nothing"
+sort "$REL_DIR/pristine.export" "$REL_DIR/upcast.export" >"$REL_DIR/either.export"
+
 # The dynamic loader's own mmap and openat calls come first (mapping the
 # shared libraries); a failure there is ld.so's to report (exit 127, or a
 # crash inside ld.so at its very first mmap), before any of rill runs. The
@@ -85,7 +101,7 @@ faults=(
   "fdatasync,fsync:signal=KILL"
   "rename,renameat,renameat2:signal=KILL"
 )
-commands=(append submit import export backup replay)
+commands=(append submit import export backup replay upcast)
 at_list=$(rel_budget "1 2 4 9" "$(seq 1 30)")
 
 runs=0 allocator_boot=0 injected=0 killed=0 failed_runs=0 acked_total=0 lost_total=0 bad=0
@@ -99,7 +115,7 @@ for cmd in "${commands[@]}"; do
     for at in $at_list; do
       at=$((at + offset))
       runs=$((runs + 1))
-      rm -rf "$db" "$REL_DIR/dest" "$REL_DIR/events.out"
+      rm -rf "$db" "$REL_DIR/dest" "$REL_DIR/events.out" "$REL_DIR/pre"
       cp -a "$pristine" "$db"
       export RILL_DB="$db"
       case $cmd in
@@ -109,6 +125,7 @@ for cmd in "${commands[@]}"; do
         export) args=(export -o "$REL_DIR/events.out") ;;
         backup) args=(backup "$REL_DIR/dest") ;;
         replay) args=(project replay counting) ;;
+        upcast) args=("${upcast_args[@]}" --backup "$REL_DIR/pre") ;;
       esac
       what="$cmd with $syscalls:$how at call $at"
       # In a subshell whose stderr is dropped: bash's own "Killed" and
@@ -136,7 +153,13 @@ for cmd in "${commands[@]}"; do
       # The store: clean, what was there before unchanged, acks kept.
       rel_run "$REL_DIR/check.out" "$REL_DIR/check.err" check || fail "check afterwards: $(head -2 "$REL_DIR/check.out" | tr '\n' '|') $(head -1 "$REL_DIR/check.err")"
       rel_run "$REL_DIR/after.export" "$REL_DIR/x.err" export --raw || fail "export afterwards: $(head -1 "$REL_DIR/x.err")"
-      head -n "$base_events" "$REL_DIR/after.export" | cmp -s - "$REL_DIR/pristine.export" || fail "events stored before the run changed"
+      if [ "$cmd" = upcast ]; then
+        sort "$REL_DIR/after.export" | comm -23 - "$REL_DIR/either.export" | grep -q . &&
+          fail "an event is neither as stored nor as upcast"
+        [ "$(wc -l <"$REL_DIR/after.export")" = "$base_events" ] || fail "upcast changed the number of events"
+      else
+        head -n "$base_events" "$REL_DIR/after.export" | cmp -s - "$REL_DIR/pristine.export" || fail "events stored before the run changed"
+      fi
       rel_events "$REL_DIR/after.export" >"$REL_DIR/stored"
       [ "$(rel_gaps "$REL_DIR/stored")" = 0 ] || fail "positions out of sequence"
       stored=$(wc -l <"$REL_DIR/after.export")
@@ -183,6 +206,17 @@ for cmd in "${commands[@]}"; do
               fail "a failed backup left a partial copy at $REL_DIR/dest: $(head -1 "$REL_DIR/err")"
           fi
           ;;
+        upcast)
+          # The backup is taken before the first rewrite: whole (the store
+          # as it was) or absent; a killed one may be partial (rill-backup(1)).
+          if [ -e "$REL_DIR/pre" ] && [[ "$how" != signal=KILL ]]; then
+            RILL_DB="$REL_DIR/pre" rel_run "$REL_DIR/b.out" "$REL_DIR/b.err" check &&
+              RILL_DB="$REL_DIR/pre" rel_run "$REL_DIR/b.export" "$REL_DIR/b.err" export --raw &&
+              cmp -s "$REL_DIR/b.export" "$REL_DIR/pristine.export" ||
+              fail "upcast --apply left a backup that is not the store before it: $(head -1 "$REL_DIR/err")"
+          fi
+          if [ "$code" = 0 ]; then cmp -s "$REL_DIR/after.export" "$REL_DIR/upcast.export" || fail "exit 0 but the apply is not whole"; fi
+          ;;
         replay)
           rel_run "$REL_DIR/q.out" "$REL_DIR/q.err" --json query counting "SELECT count(*) AS n FROM seen" || fail "the live model does not answer: $(head -1 "$REL_DIR/q.err")"
           grep -q '^{"n":60}$' "$REL_DIR/q.out" || fail "the live model holds $(cat "$REL_DIR/q.out") rows, not 60"
@@ -193,6 +227,12 @@ for cmd in "${commands[@]}"; do
         export) rel_run "$REL_DIR/out2" "$REL_DIR/err2" export -o "$REL_DIR/events.out" ;;
         backup) rm -rf "$REL_DIR/dest"; rel_run "$REL_DIR/out2" "$REL_DIR/err2" backup "$REL_DIR/dest" ;;
         replay) rel_run "$REL_DIR/out2" "$REL_DIR/err2" project replay counting ;;
+        upcast)
+          rel_run "$REL_DIR/out2" "$REL_DIR/err2" "${upcast_args[@]}" --no-backup &&
+            rel_run "$REL_DIR/again.export" "$REL_DIR/x.err" export --raw &&
+            cmp -s "$REL_DIR/again.export" "$REL_DIR/upcast.export" ||
+            { [ -s "$REL_DIR/err2" ] || echo "the rerun's events differ from an uninterrupted apply" >"$REL_DIR/err2"; false; }
+          ;;
         *) rel_run "$REL_DIR/out2" "$REL_DIR/err2" append after-1 Recovered ;;
       esac
       [ $? = 0 ] || fail "$cmd again, without the fault: $(head -1 "$REL_DIR/err2")"

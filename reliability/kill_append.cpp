@@ -53,18 +53,20 @@ std::vector<std::string> ProducerArgs(const std::string& db, const Producer& pr)
   return {"--db", db, "--json", "append", "--file", pr.file};
 }
 
-}  // namespace
+struct Totals {
+  uint64_t kills = 0, rounds = 0, checks = 0, acked = 0, events = 0, lost = 0, dup = 0, gaps = 0, torn = 0,
+           retried_dups = 0, stores = 0;
+};
 
-int main(int argc, char** argv) {
-  rel::Run run("kill_append", argc, argv);
-  const int rounds = run.Budget(10, 50);
+// One store, `rounds` rounds of killed producers, then the final resend and
+// the checker's self-test.
+void Epoch(rel::Run& run, const std::string& db, int rounds, Totals* t) {
   const int appenders = 4;
-  const uint64_t lines_per_round = run.Budget<uint64_t>(20000, 40000);
-  const uint64_t commands_per_round = run.Budget<uint64_t>(4000, 8000);
+  const uint64_t lines_per_round = 20000;
+  const uint64_t commands_per_round = 4000;
   const int accounts = 40;
-  const std::string db = run.Path("db");
 
-  if (!run.Expect(run.RillDb(db, {"init"}).code == 0, "rill init failed")) return run.Finish();
+  if (!run.Expect(run.RillDb(db, {"init"}).code == 0, "rill init failed")) return;
   {
     std::string opens;
     for (int a = 0; a < accounts; ++a)
@@ -72,7 +74,7 @@ int main(int argc, char** argv) {
                std::to_string(a) + R"("},"id":"open-)" + std::to_string(a) + "\"}\n";
     rel::WriteFile(run.Path("opens.jsonl"), opens);
     rel::Output o = run.RillDb(db, {"submit", "--no-wait", "--file", run.Path("opens.jsonl")});
-    if (!run.Expect(o.code == 0, "opening accounts failed: " + o.FirstErrLine())) return run.Finish();
+    if (!run.Expect(o.code == 0, "opening accounts failed: " + o.FirstErrLine())) return;
   }
 
   std::vector<Producer> producers(appenders + 1);
@@ -80,6 +82,7 @@ int main(int argc, char** argv) {
   Ledger ledger;
   std::string pad(96, 'x');
   uint64_t kills = 0, acked_lines = 0, duplicates_answered = 0, checks = 0;
+  (void)acked_lines;
   Verdict last;
   std::vector<rel::Event> events;
 
@@ -137,7 +140,7 @@ int main(int argc, char** argv) {
           // Acknowledging: the writer is committing batches now. Kill within
           // the next moments (a process start is slow on a busy machine, so
           // a clock from the spawn would mostly hit processes still opening).
-          pr.kill_at_ms = now_ms + run.Random(0, run.Budget(250, 500));
+          pr.kill_at_ms = now_ms + run.Random(0, 250);
         } else if ((pr.kill_at_ms >= 0 && now_ms >= pr.kill_at_ms) || now_ms > 60000) {
           int code2 = rel::KillAndWait(pr.pid);
           done[p] = true;
@@ -239,18 +242,48 @@ int main(int argc, char** argv) {
     rel::Log("self-test: a dropped event is reported (%s)", v.first.c_str());
   }
 
-  run.Figure("kills", kills);
-  run.Figure("rounds", static_cast<uint64_t>(rounds));
-  run.Figure("checks", checks);
-  run.Figure("acked", static_cast<uint64_t>(ledger.acked.size()));
-  run.Figure("events", static_cast<uint64_t>(events.size()));
-  run.Figure("lost", last.lost + last.misplaced);
-  run.Figure("dup", last.dup);
-  run.Figure("gaps", last.gaps);
-  run.Figure("torn", last.foreign);
-  run.Figure("retried_dups", duplicates_answered);
-  if (run.ok() && kills < static_cast<uint64_t>(rounds))
-    run.Fail("only " + std::to_string(kills) + " producers were killed mid-run in " + std::to_string(rounds) +
+  t->kills += kills;
+  t->rounds += static_cast<uint64_t>(rounds);
+  t->checks += checks;
+  t->acked += ledger.acked.size();
+  t->events += events.size();
+  t->lost += last.lost + last.misplaced;
+  t->dup += last.dup;
+  t->gaps += last.gaps;
+  t->torn += last.foreign;
+  t->retried_dups += duplicates_answered;
+  ++t->stores;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  rel::Run run("kill_append", argc, argv);
+  // The short budget is one store of 10 rounds. The long one repeats such
+  // stores until 500 producers were killed: a store that grew for hundreds
+  // of rounds would spend the time re-reading itself, not being killed.
+  const int rounds = 10;
+  const uint64_t wanted_kills = run.Budget<uint64_t>(0, 500);
+  Totals t;
+  do {
+    Epoch(run, run.Path("db" + std::to_string(t.stores)), rounds, &t);
+    if (t.stores > 1) std::filesystem::remove_all(run.Path("db" + std::to_string(t.stores - 2)));
+  } while (run.ok() && t.kills < wanted_kills && t.stores < 60);
+  run.Figure("kills", t.kills);
+  run.Figure("stores", t.stores);
+  run.Figure("rounds", t.rounds);
+  run.Figure("checks", t.checks);
+  run.Figure("acked", t.acked);
+  run.Figure("events", t.events);
+  run.Figure("lost", t.lost);
+  run.Figure("dup", t.dup);
+  run.Figure("gaps", t.gaps);
+  run.Figure("torn", t.torn);
+  run.Figure("retried_dups", t.retried_dups);
+  if (run.ok() && t.kills < t.rounds)
+    run.Fail("only " + std::to_string(t.kills) + " producers were killed mid-run in " + std::to_string(t.rounds) +
              " rounds (the load finished too fast)");
+  if (run.ok() && t.kills < wanted_kills)
+    run.Fail("only " + std::to_string(t.kills) + " kills in " + std::to_string(t.stores) + " stores");
   return run.Finish();
 }

@@ -71,17 +71,20 @@ Books Audit(const std::vector<rel::Event>& events) {
   return b;
 }
 
-}  // namespace
+struct Totals {
+  uint64_t kills = 0, run_kills = 0, transfers = 0, acked = 0, completed = 0, failed = 0, stuck = 0, catchup_runs = 0,
+           stores = 0;
+  int64_t imbalance = 0;
+};
 
-int main(int argc, char** argv) {
-  rel::Run run("kill_saga", argc, argv);
-  const int rounds = run.Budget(6, 30);
+// One store: accounts opened and funded, `rounds` rounds of killed runners
+// and submitters, each followed by catch-up and the audit.
+void Epoch(rel::Run& run, const std::string& db, int rounds, Totals* t) {
   const int accounts = 60;
   const int64_t funding = 1000;
-  const uint64_t per_submitter = run.Budget<uint64_t>(800, 3000);
-  const std::string db = run.Path("db");
+  const uint64_t per_submitter = 800;
 
-  if (!run.Expect(run.RillDb(db, {"init"}).code == 0, "init failed")) return run.Finish();
+  if (!run.Expect(run.RillDb(db, {"init"}).code == 0, "init failed")) return;
   {
     std::string text;
     for (int a = 0; a < accounts; ++a) {
@@ -92,7 +95,7 @@ int main(int argc, char** argv) {
     }
     rel::WriteFile(run.Path("setup.jsonl"), text);
     rel::Output o = run.RillDb(db, {"submit", "--no-wait", "--file", run.Path("setup.jsonl")});
-    if (!run.Expect(o.code == 0, "setup failed: " + o.FirstErrLine())) return run.Finish();
+    if (!run.Expect(o.code == 0, "setup failed: " + o.FirstErrLine())) return;
   }
   const int64_t deposited = accounts * funding;
 
@@ -110,10 +113,10 @@ int main(int argc, char** argv) {
     };
     std::vector<Child> children;
     children.push_back({rel::SpawnRill({"--db", db, "run", "--follow"}, run.Path("run.out"), run.Path("run.err")),
-                        run.Random(100, run.Budget(1500, 3000)), run.Path("run.out"), run.Path("run.err"), {}, true});
+                        run.Random(100, 1500), run.Path("run.out"), run.Path("run.err"), {}, true});
     for (int s = 0; s < 2; ++s) {
       std::string text;
-      Child c{-1, run.Random(0, run.Budget(1200, 3000)), run.Path("sub" + std::to_string(s) + ".out"),
+      Child c{-1, run.Random(0, 1200), run.Path("sub" + std::to_string(s) + ".out"),
               run.Path("sub" + std::to_string(s) + ".err"), {}, false};
       for (uint64_t i = 0; i < per_submitter; ++i, ++next_transfer) {
         int64_t from = run.Random(0, accounts - 1), to = (from + run.Random(1, accounts - 1)) % accounts;
@@ -136,6 +139,7 @@ int main(int argc, char** argv) {
     auto spawned = std::chrono::steady_clock::now();
     std::optional<std::chrono::steady_clock::time_point> start;
     std::vector<bool> done(children.size(), false);
+    int restarts = 0;
     for (size_t left = children.size(); left > 0;) {
       auto wall = std::chrono::steady_clock::now();
       if (!start) {
@@ -160,6 +164,16 @@ int main(int argc, char** argv) {
           if (code2 == 128 + SIGKILL) {
             ++kills;
             run_kills += children[i].runner;
+          }
+          // While submitters still run, a killed runner is restarted (as a
+          // supervisor would) and killed again: it dies mid-saga more often.
+          bool submitting = false;
+          for (size_t j = 0; j < children.size(); ++j) submitting = submitting || (!done[j] && !children[j].runner);
+          if (children[i].runner && submitting && restarts++ < 4) {
+            children[i].pid = rel::SpawnRill({"--db", db, "run", "--follow"}, children[i].out, children[i].err);
+            children[i].kill_at = now + run.Random(100, 800);
+            done[i] = false;
+            ++left;
           }
         }
       }
@@ -225,14 +239,41 @@ int main(int argc, char** argv) {
     run.Expect(f.balances + f.held != deposited, "self-test: the audit missed a changed deposit");
   }
 
-  run.Figure("kills", kills);
-  run.Figure("runner_kills", run_kills);
-  run.Figure("transfers", books.transfers);
-  run.Figure("acked", acked);
-  run.Figure("completed", books.completed);
-  run.Figure("failed", books.failed);
-  run.Figure("stuck", books.stuck);
-  run.Figure("imbalance", books.balances + books.held - deposited);
-  run.Figure("catchup_runs", catchup_runs);
+  t->kills += kills;
+  t->run_kills += run_kills;
+  t->transfers += books.transfers;
+  t->acked += acked;
+  t->completed += books.completed;
+  t->failed += books.failed;
+  t->stuck += books.stuck;
+  t->imbalance += books.balances + books.held - deposited;
+  t->catchup_runs += catchup_runs;
+  ++t->stores;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  rel::Run run("kill_saga", argc, argv);
+  // The short budget is one store of 6 rounds; the long one repeats such
+  // stores until 500 processes were killed.
+  const uint64_t wanted_kills = run.Budget<uint64_t>(0, 500);
+  Totals t;
+  do {
+    Epoch(run, run.Path("db" + std::to_string(t.stores)), 6, &t);
+    if (t.stores > 1) std::filesystem::remove_all(run.Path("db" + std::to_string(t.stores - 2)));
+  } while (run.ok() && t.kills < wanted_kills && t.stores < 100);
+  run.Figure("kills", t.kills);
+  run.Figure("runner_kills", t.run_kills);
+  run.Figure("stores", t.stores);
+  run.Figure("transfers", t.transfers);
+  run.Figure("acked", t.acked);
+  run.Figure("completed", t.completed);
+  run.Figure("failed", t.failed);
+  run.Figure("stuck", t.stuck);
+  run.Figure("imbalance", t.imbalance);
+  run.Figure("catchup_runs", t.catchup_runs);
+  if (run.ok() && t.kills < wanted_kills)
+    run.Fail("only " + std::to_string(t.kills) + " kills in " + std::to_string(t.stores) + " stores");
   return run.Finish();
 }

@@ -5,13 +5,16 @@
 #
 #   scripts/fuzz.sh [--seconds N] [--jobs N] [--build-dir DIR] [target...]
 #
-# Default budget: 10 s per target (RILL_RELIABILITY=long: 300 s). A crash
+# Default budget: 10 s per target. RILL_RELIABILITY=long: 10,000,000
+# executions per target (-runs), capped at 2,400 s each; the run fails if a
+# target stops short of them without a finding. --seconds N: N s each. A crash
 # leaves its input in build-fuzz/crashes/<target>/; copy it to
 # testdata/fuzz/<target>/ (the regression corpus, replayed on every run)
 # once rill is fixed.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 seconds=""
+runs=""
 build="$here/build-fuzz"
 targets=()
 while [ $# -gt 0 ]; do
@@ -23,7 +26,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ -z "$seconds" ]; then
-  if [ "${RILL_RELIABILITY:-short}" = long ]; then seconds=300; else seconds=10; fi
+  if [ "${RILL_RELIABILITY:-short}" = long ]; then seconds=2400; runs=10000000; else seconds=10; fi
 fi
 [ ${#targets[@]} -gt 0 ] || targets=(json_input record upcaster sql_projection)
 
@@ -55,6 +58,8 @@ seeds_for() {
 total_execs=0
 total_crashes=0
 summary=""
+min_execs=""
+short_targets=0
 for t in "${targets[@]}"; do
   work="$build/corpus/$t"
   crashes="$build/crashes/$t"
@@ -74,21 +79,32 @@ for t in "${targets[@]}"; do
   dirs=("$work")
   [ -d "$regress" ] && dirs+=("$regress")
   log="$build/fuzz-$t.log"
-  "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+  runs_flag=()
+  [ -n "$runs" ] && runs_flag=(-runs="$runs")
+  started=$(date +%s)
+  "$build/fuzz/fuzz_$t" "${runs_flag[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$crashes/" "${dirs[@]}" >"$log" 2>&1
   rc=$?
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
   execs=${execs:-0}
   found=$(ls "$crashes" 2>/dev/null | wc -l)
   if [ "$rc" -ne 0 ] && [ "$found" -eq 0 ]; then found=1; fi
-  echo "# $t: $execs executions in ${seconds}s, exit $rc, $found crash/timeout/leak inputs in $crashes"
+  took=$(($(date +%s) - started))
+  echo "# $t: $execs executions in ${took}s, exit $rc, $found crash/timeout/leak inputs in $crashes"
   [ "$rc" -ne 0 ] && grep -m5 -E 'ERROR|SUMMARY|runtime error' "$log" | sed 's/^/#   /'
   total_execs=$((total_execs + execs))
   total_crashes=$((total_crashes + found))
   summary="$summary $t:$execs"
+  [ -z "$min_execs" ] || [ "$execs" -lt "$min_execs" ] && min_execs=$execs
+  if [ -n "$runs" ] && [ "$found" -eq 0 ] && [ "$execs" -lt "$runs" ]; then
+    echo "# $t: only $execs of $runs executions in the ${seconds}s cap"
+    short_targets=$((short_targets + 1))
+  fi
 done
 status=PASS
-[ "$total_crashes" -eq 0 ] || status=FAIL
+[ "$total_crashes" -eq 0 ] && [ "$short_targets" -eq 0 ] || status=FAIL
 echo "# executions per target:$summary"
-echo "RESULT fuzz $status execs=$total_execs crashes=$total_crashes targets=${#targets[@]} seconds_each=$seconds"
+budget="seconds_each=$seconds"
+[ -n "$runs" ] && budget="runs_each=$runs cap_seconds=$seconds"
+echo "RESULT fuzz $status execs=$total_execs min_execs=${min_execs:-0} crashes=$total_crashes targets=${#targets[@]} $budget"
 [ "$status" = PASS ]

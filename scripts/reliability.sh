@@ -55,8 +55,12 @@ if [ ${#names[@]} -eq 0 ]; then
   exit 2
 fi
 
-# Build what is needed, in scripts/build.sh's build directory.
-dir=build
+# Build what is needed, in scripts/build.sh's build directory (or
+# $RILL_BUILD_DIR: a copy of the binaries lets a long run go on while the
+# tree is rebuilt; with --no-build it only has to hold rill and rel_*).
+dir=${RILL_BUILD_DIR:-build}
+export RILL_BUILD_DIR=$dir
+export RILL_BINARY_OVERRIDE=${RILL_BINARY_OVERRIDE:-$dir/rill}
 if [ "$build" = 1 ]; then
   targets=(rill)
   for i in "${!names[@]}"; do [ "${kinds[$i]}" = program ] && targets+=("rel_${names[$i]}"); done

@@ -12,7 +12,9 @@
 // LMDB's write lock first catches up on the log entries others added.
 //
 // Thread safety: every method may be called from any thread. Callbacks given
-// to AppendAsync run on the writer thread and must not block.
+// to AppendAsync run on one of the store's own threads (the writer, or the
+// completer that acknowledges batches while the writer writes the next) and
+// must not block: every later acknowledgement waits for them.
 // An EventStore must not cross fork().
 #pragma once
 
@@ -53,21 +55,22 @@ struct StoreOptions {
   std::chrono::milliseconds async_flush_interval{200};
   // The indexer runs when this many events are unindexed, or every interval
   // once appends pause (while they keep coming, every 100 intervals at most).
-  // A batch costs about the index pages it touches, and over many streams
-  // that is most pages whatever the batch size, so big batches are cheap per
-  // event: 1M events over 1M streams cost the indexer ~25% less CPU per event
-  // than 200,000, and 4M over 2M streams ~40% less than 1M (flash sale; at
-  // 1M the indexer wrote 3.4 GB of index pages for 2.8 GB of log). What
-  // waits meanwhile is the in-memory tail (~50 bytes per event), the batch's
-  // scratch (~200 bytes per stream it touches) and, after a crash,
-  // re-indexing the tail from the log.
+  // A batch costs about the index pages it touches (LMDB copies each page it
+  // writes), and over many streams that is most pages of the index whatever
+  // the batch size, so the bigger the batch, the less it costs per event.
+  // What waits meanwhile is the in-memory tail (~50 bytes per event), the
+  // batch's scratch (~200 bytes per stream it touches) and, after a crash,
+  // re-indexing the tail from the log: that bounds the size (see
+  // docs/streams-and-versions.md, "How the index is kept").
   size_t index_batch_events = 4000000;
   std::chrono::milliseconds index_interval{50};
   // A committed batch of at least this many requests is recorded in the tail
   // and acknowledged by the completer thread while the writer writes the
-  // next one; a smaller one by the writer itself, where the hand-over would
-  // cost more than it saves (one appender: 177k -> 163k events/s). 0: every
-  // batch goes through the completer (tests that hold it use this).
+  // next one; a smaller one by the writer itself, where waking the completer
+  // costs more than the overlap saves (a lone appender's small batches leave
+  // the writer little to overlap, and it waits for every acknowledgement).
+  // 0: every batch goes through the completer (so that holding the completer
+  // holds every acknowledgement).
   size_t complete_inline_below = 512;
   // Test hook: called with "commit" before each log commit. A non-OK status
   // makes that batch fail (its callers get the status) as if the write had
@@ -78,9 +81,9 @@ struct StoreOptions {
   // and runs the batch's callbacks.
   std::function<Status(const char* point)> fault_hook;
   // Applied to every event handed out by ReadStream, ReadAll and
-  // subscriptions unless the read is raw: the upcaster engine (core/) installs
-  // itself here so every read path sees events at their current schema. It
-  // may change type, schema, data and meta; it must be thread-safe.
+  // subscriptions unless the read is raw, so that one hook (an upcaster)
+  // makes every read path see events at their current schema. It may change
+  // type, schema, data and meta; it must be thread-safe.
   std::function<Status(Event& event)> read_transform;
   // The one-to-many form of read_transform (used instead of it when set): the
   // stored `event` is read as zero or more events appended to *out, all with
@@ -163,17 +166,18 @@ class EventStore {
   virtual ~EventStore() = default;
 
   // ---- Writes ------------------------------------------------------------
-  // Queues the append for the group-commit writer; `done` runs on the writer
-  // thread once the batch is durable (or failed). Blocks while the queue is
-  // full (back-pressure). Validation errors call `done` before returning.
+  // Queues the append for the group-commit writer; `done` runs on a store
+  // thread (see Thread safety above) once the batch is durable (or failed).
+  // Blocks while the queue is full (back-pressure). Validation errors call
+  // `done` before returning.
   virtual void AppendAsync(AppendRequest request, std::function<void(Result<AppendResult>)> done) = 0;
   std::future<Result<AppendResult>> AppendAsync(AppendRequest request);
   // Several appends queued at once, in order, each as AppendAsync would
   // (its own callback, validation and outcome; one failing fails alone).
-  // For callers that produce appends in bursts (the actor runtime's shards):
-  // one lock and one reservation for the lot instead of one each, which on
-  // a contended queue was ~9% of a shard's time. Back-pressure may let the
-  // queue pass max_queued_requests by the size of one call. Consumes the
+  // One lock and one reservation for the lot instead of one each: the queue
+  // is shared by every appender and the writer, so a caller that produces
+  // appends in bursts contends for it once per burst. Back-pressure may let
+  // the queue pass max_queued_requests by the size of one call. Consumes the
   // appends: *appends is empty afterwards.
   struct QueuedRequest {
     AppendRequest request;
@@ -256,13 +260,15 @@ class EventStore {
   virtual Status Backup(const std::string& dest, const BackupOptions& options) = 0;
   Status Backup(const std::string& dest) { return Backup(dest, BackupOptions{}); }
   virtual StoreStats Stats() = 0;
-  // Blocks until the index covers `position` (tests, benchmarks, tools).
+  // Blocks until the index covers `position`. Reads never need it (they
+  // merge the unindexed tail); it is for measuring or inspecting the index.
   virtual Status WaitIndexed(uint64_t position) = 0;
   // Forces an fsync of the log (async mode) and waits for queued appends.
   virtual Status Flush() = 0;
   // Rewrites type, schema, data and meta of each given event in place (by
   // position), keeping position, stream, version, id, time and request id;
-  // one durable transaction. Used by `rill upcast --apply`.
+  // one durable transaction, so a batch of rewrites lands whole or not at
+  // all. For migrating stored events to a new schema in place.
   virtual Status RewriteEvents(const std::vector<Event>& events) = 0;
 
   virtual const std::string& dir() const = 0;

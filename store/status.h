@@ -1,6 +1,7 @@
 // Errors are values at every module boundary (LevelDB style): a Status says
 // what went wrong and which class of failure it is; the class decides the CLI
-// exit code (see cli/exit_codes.h), the message is the one line a person reads.
+// exit code (ExitCodeFor and the kExit* constants in cli/cli.h), the message
+// is the one line a person reads.
 #pragma once
 
 #include <optional>
