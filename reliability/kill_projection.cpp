@@ -74,7 +74,9 @@ int main(int argc, char** argv) {
 
   int kills = 0;
   uint64_t comparisons = 0;
-  for (int k = 0; k < replay_kills && run.ok(); ++k) {
+  // A replay that finished before its moment was not killed: try again,
+  // so the budget counts kills, not attempts.
+  for (int k = 0; kills < replay_kills && k < 3 * replay_kills && run.ok(); ++k) {
     pid_t pid = rel::SpawnRill({"--db", db, "project", "replay", "balances"}, run.Path("replay.out"),
                                run.Path("replay.err"));
     rel::SleepMs(run.Random(static_cast<int64_t>(replay_ms * 0.05), static_cast<int64_t>(replay_ms * 0.95)));
