@@ -107,14 +107,8 @@ std::vector<Case> Variants(const Case& c) {
     v.args = std::move(args);
     out.push_back(std::move(v));
   };
-  auto lines_of = [](const std::string& t) {
-    std::vector<std::string> v;
-    size_t start = 0;
-    for (size_t nl; (nl = t.find('\n', start)) != std::string::npos; start = nl + 1) v.push_back(t.substr(start, nl - start));
-    if (start < t.size()) v.push_back(t.substr(start));
-    return v;
-  };
-  const std::vector<std::string> lines = lines_of(text);
+  // Every shape below ends in a newline, so whole lines are all of it.
+  const std::vector<std::string> lines = WholeLines(text);
   const bool one_line = lines.size() == 1 && text.back() == '\n' && lines[0].find('\r') == std::string::npos;
   if (c.kind == "events" && c.words == "line 2" && c.args == std::vector<std::string>{"append", "--file", "@IN"} &&
       lines.size() == 3 && lines[0] == lines[2] && text.back() == '\n' && text.find('\r') == std::string::npos) {

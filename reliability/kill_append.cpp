@@ -252,23 +252,19 @@ void Epoch(rel::Run& run, const std::string& db, int rounds, Totals* t) {
   t->gaps += last.gaps;
   t->torn += last.foreign;
   t->retried_dups += duplicates_answered;
-  ++t->stores;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   rel::Run run("kill_append", argc, argv);
-  // The short budget is one store of 10 rounds. The long one repeats such
-  // stores until 500 producers were killed: a store that grew for hundreds
-  // of rounds would spend the time re-reading itself, not being killed.
+  // The short budget is one store of 10 rounds; the long one repeats such
+  // stores until 500 producers were killed.
   const int rounds = 10;
   const uint64_t wanted_kills = run.Budget<uint64_t>(0, 500);
   Totals t;
-  do {
-    Epoch(run, run.Path("db" + std::to_string(t.stores)), rounds, &t);
-    if (t.stores > 1) std::filesystem::remove_all(run.Path("db" + std::to_string(t.stores - 2)));
-  } while (run.ok() && t.kills < wanted_kills && t.stores < 60);
+  t.stores = rel::RepeatStores(
+      run, wanted_kills, 60, [&](const std::string& db) { Epoch(run, db, rounds, &t); }, [&] { return t.kills; });
   run.Figure("kills", t.kills);
   run.Figure("stores", t.stores);
   run.Figure("rounds", t.rounds);

@@ -248,7 +248,6 @@ void Epoch(rel::Run& run, const std::string& db, int rounds, Totals* t) {
   t->stuck += books.stuck;
   t->imbalance += books.balances + books.held - deposited;
   t->catchup_runs += catchup_runs;
-  ++t->stores;
 }
 
 }  // namespace
@@ -259,10 +258,8 @@ int main(int argc, char** argv) {
   // stores until 500 processes were killed.
   const uint64_t wanted_kills = run.Budget<uint64_t>(0, 500);
   Totals t;
-  do {
-    Epoch(run, run.Path("db" + std::to_string(t.stores)), 6, &t);
-    if (t.stores > 1) std::filesystem::remove_all(run.Path("db" + std::to_string(t.stores - 2)));
-  } while (run.ok() && t.kills < wanted_kills && t.stores < 100);
+  t.stores = rel::RepeatStores(
+      run, wanted_kills, 100, [&](const std::string& db) { Epoch(run, db, 6, &t); }, [&] { return t.kills; });
   run.Figure("kills", t.kills);
   run.Figure("runner_kills", t.run_kills);
   run.Figure("stores", t.stores);

@@ -342,6 +342,21 @@ class Run {
   std::vector<std::pair<std::string, std::string>> figures_;
 };
 
+// The long budgets of the kill tests: `epoch(db)` on fresh stores
+// run.Path("db0"), "db1", ... until `kills()` reaches `wanted` (one store at
+// least, `max_stores` at most), keeping the last two for a look after a
+// failure. A store that grew for hundreds of rounds would spend the run
+// re-reading itself instead of being killed. Returns the stores used.
+template <class Epoch, class Kills>
+uint64_t RepeatStores(Run& run, uint64_t wanted, uint64_t max_stores, const Epoch& epoch, const Kills& kills) {
+  uint64_t stores = 0;
+  do {
+    epoch(run.Path("db" + std::to_string(stores)));
+    if (++stores > 2) std::filesystem::remove_all(run.Path("db" + std::to_string(stores - 3)));
+  } while (run.ok() && kills() < wanted && stores < max_stores);
+  return stores;
+}
+
 // ---- the log, as exported ------------------------------------------------------
 
 // One stored event from `rill export [--raw]` (one JSON object per line).
