@@ -40,10 +40,15 @@ install(TARGETS rill_store rill_core rill_domains rill_thirdparty rill_warnings 
   INCLUDES DESTINATION ${RILL_INSTALL_INCLUDEDIR})
 install(EXPORT rillTargets NAMESPACE rill:: DESTINATION ${RILL_INSTALL_CMAKEDIR})
 
+# Only the public contract: a folder's internal/ headers (and util/, shared
+# by the libraries' sources alone) are how rill is built, not what an
+# application calls, and are never installed. scripts/check-install.sh
+# compares the installed set with testdata/installed_headers.txt and compiles
+# each installed header on its own.
 foreach(folder store core domains)
   if(IS_DIRECTORY ${CMAKE_SOURCE_DIR}/${folder})
     install(DIRECTORY ${folder}/ DESTINATION ${RILL_INSTALL_INCLUDEDIR}/${folder}
-      FILES_MATCHING PATTERN "*.h" PATTERN "tests" EXCLUDE)
+      FILES_MATCHING PATTERN "*.h" PATTERN "tests" EXCLUDE PATTERN "internal" EXCLUDE)
   endif()
 endforeach()
 

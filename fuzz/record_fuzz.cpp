@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "store/record.h"
+#include "store/internal/record.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string bytes(reinterpret_cast<const char*>(data), size);  // exact size: ASan sees overreads

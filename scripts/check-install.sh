@@ -35,7 +35,28 @@ flags=$(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs rill)
 c++ -std=c++20 -o "$tmp/embed-pc" examples/embed/main.cpp $flags
 "$tmp/embed-pc" "$tmp/store-pc" >/dev/null
 
-# 3. A domain plugin against the installed package, run by the installed rill
+# 3. The installed headers are the public contract: exactly the committed
+#    list (testdata/installed_headers.txt; a new public header is added there
+#    on purpose), no internal/ or util/ header, and each compiles on its own
+#    with only the package's flags (so none includes a header left out).
+(cd "$prefix/include/rill" && find . -name '*.h' | sed 's#^\./##' | LC_ALL=C sort) >"$tmp/headers.txt"
+if ! diff -u testdata/installed_headers.txt "$tmp/headers.txt" >&2; then
+  echo "check-install: the installed headers differ from testdata/installed_headers.txt" >&2
+  exit 1
+fi
+if grep -E '(^|/)(internal|util)/' "$tmp/headers.txt" >&2; then
+  echo "check-install: an internal header was installed" >&2
+  exit 1
+fi
+cflags=$(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags rill)
+export cflags
+# shellcheck disable=SC2016  # expanded by the inner shell
+if ! xargs -P "$(nproc)" -I{} sh -c 'printf "#include \"%s\"\n" "$1" | c++ -std=c++20 -fsyntax-only -Wall -Werror $cflags -x c++ - ||
+      { echo "check-install: installed header $1 does not compile on its own" >&2; exit 255; }' _ {} <"$tmp/headers.txt"; then
+  exit 1
+fi
+
+# 4. A domain plugin against the installed package, run by the installed rill
 #    (and the sample bank plugin in place of the built-in bank).
 cmake -S examples/plugin -B "$tmp/plugin" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build "$tmp/plugin" >/dev/null
@@ -47,4 +68,4 @@ state=$("$prefix/bin/rill" --db "$tmp/store-plugin" --json state counter-1)
 "$prefix/bin/rill" --db "$tmp/store-plugin" --no-builtin-domains \
   --plugin "$(find "$prefix" -name librill_bank.so | head -n 1)" submit OpenAccount --to account-1 owner=ann >/dev/null
 
-echo "check-install: ok (installed to a temp prefix; examples/embed built with find_package and with pkg-config; examples/plugin loaded by the installed rill)"
+echo "check-install: ok (installed to a temp prefix; $(wc -l <"$tmp/headers.txt") public headers, each compiling alone; examples/embed built with find_package and with pkg-config; examples/plugin loaded by the installed rill)"

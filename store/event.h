@@ -1,6 +1,6 @@
 // The value types of the event store: events as read, events to append, the
 // expected-version rule, stream heads and their metadata. Plain structs; the
-// binary record format lives in store/record.h and is private to store/.
+// binary record format lives in store/internal/record.h and is private to store/.
 #pragma once
 
 #include <array>

@@ -1,7 +1,9 @@
 // The EventStore implementation: opening, the reads, checkpoints, snapshots
 // and operations. The group-commit writer is in group_commit_writer.cpp and
 // the indexer in stream_indexer.cpp; both are members of StoreImpl.
-#include "store/event_store_impl.h"
+#include "store/internal/lmdb_log.h"
+#include "store/internal/log_cursor.h"
+#include "store/internal/store_impl.h"
 #include "store/durable_file.h"
 #include "store/start_thread.h"
 
@@ -129,6 +131,7 @@ Status StoreImpl::OpenLog(bool fresh) {
   auto a = log_env_->OpenDb("log");
   if (!a.ok()) return a.status();
   log_db_ = *a;
+  log_ = std::make_unique<LmdbLog>(log_env_.get(), log_db_);
   auto b = log_env_->OpenDb("meta");
   if (!b.ok()) return b.status();
   meta_db_ = *b;
@@ -301,7 +304,7 @@ Status StoreImpl::Start() {
 }
 
 void StoreImpl::Stop() {
-  if (!CloseQueue()) return;
+  if (!queue_.Close()) return;
   if (writer_thread_.joinable()) writer_thread_.join();
   {
     std::lock_guard lock(index_mu_);
@@ -318,17 +321,7 @@ Result<uint64_t> StoreImpl::LastLogPosition() {
   return LastLogPositionIn(txn.get());
 }
 
-Result<uint64_t> StoreImpl::LastLogPositionIn(MDB_txn* txn) {
-  MDB_cursor* c;
-  RILL_RETURN_IF_ERROR(log_env_->Check(mdb_cursor_open(txn, log_db_, &c), "opening a log cursor"));
-  MDB_val k, v;
-  int rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
-  mdb_cursor_close(c);
-  if (rc == MDB_NOTFOUND) return uint64_t{0};
-  RILL_RETURN_IF_ERROR(log_env_->Check(rc, "reading the log's last position"));
-  if (k.mv_size != 8) return Status::Corruption(fmt::format("{}/log/data.mdb: a log key of {} bytes", dir_, k.mv_size));
-  return GetBigEndian64(k.mv_data);
-}
+Result<uint64_t> StoreImpl::LastLogPositionIn(MDB_txn* txn) { return log_->Reader(txn).LastPosition(); }
 
 uint64_t StoreImpl::LastPosition() {
   (void)CatchUpTail();  // best effort: a failure leaves the last known end
@@ -357,11 +350,12 @@ Result<uint64_t> StoreImpl::IndexedIn(MDB_txn* txn) {
 Status StoreImpl::CatchUpTail() {
   LmdbEnv::ReadTxn txn;
   RILL_RETURN_IF_ERROR(log_env_->BeginRead(&txn));
-  return CatchUpTailIn(txn.get());
+  LmdbLogReader log = log_->Reader(txn.get());
+  return CatchUpTailIn(log);
 }
 
-Status StoreImpl::CatchUpTailIn(MDB_txn* txn) {
-  Result<uint64_t> last_at = LastLogPositionIn(txn);
+Status StoreImpl::CatchUpTailIn(LogReader& log) {
+  Result<uint64_t> last_at = log.LastPosition();
   if (!last_at.ok()) return last_at.status();
   uint64_t last = *last_at;
   uint64_t from;
@@ -381,28 +375,19 @@ Status StoreImpl::CatchUpTailIn(MDB_txn* txn) {
   if (own.first && own.first >= from) {
     // Our writer's batches, committed and about to enter the tail (see
     // own_commit_) if the record at their end is the one it wrote.
-    char key[8];
-    PutBigEndian64(key, own.last);
-    MDB_val k = Val(key, 8), v;
+    // (A failed read only means reading them below, as anyone else's.)
+    Result<std::string_view> at_end = log.Get(own.last);
     RecordView rv;
-    if (mdb_get(txn, log_db_, &k, &v) == 0 && DecodeRecord(View(v), &rv, /*verify_crc=*/false).ok() &&
-        rv.id == own.last_id) {
+    if (at_end.ok() && DecodeRecord(*at_end, &rv, /*verify_crc=*/false).ok() && rv.id == own.last_id) {
       last = own.first - 1;
       if (last < from) return Status::OK();
     }
   }
-  MDB_cursor* c;
-  RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn, log_db_, &c), "cursor"));
-  char key[8];
-  PutBigEndian64(key, from);
-  MDB_val k = Val(key, 8), v;
   std::vector<std::string> records;
-  int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-  while (rc == 0 && k.mv_size == 8 && GetBigEndian64(k.mv_data) <= last) {
-    records.emplace_back(View(v));
-    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-  }
-  mdb_cursor_close(c);
+  RILL_RETURN_IF_ERROR(log.Scan(from, last, [&](uint64_t, std::string_view record) {
+    records.emplace_back(record);
+    return Status::OK();
+  }));
   std::lock_guard lock(tail_.mu);
   for (const auto& r : records) {
     RecordView rv;
@@ -598,25 +583,27 @@ Status StoreImpl::ReadStream(const std::string& stream, Direction dir, uint64_t 
     // v_limit bounds them (exclusive for forward: stop before the tail's
     // first version).
     if (number == 0) return Status::OK();
-    MDB_cursor* c;
-    RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(itxn.get(), stream_index_db_, &c), "cursor"));
-    char key[16];
-    PutBigEndian64(key, number);
-    PutBigEndian64(key + 8, v_from);
-    MDB_val k = Val(key, 16), v;
-    auto ours = [&] { return k.mv_size == 16 && GetBigEndian64(k.mv_data) == number && v.mv_size >= 8; };
-    auto first_of = [&] { return GetBigEndian64(static_cast<char*>(k.mv_data) + 8); };
-    auto runs = [&] { return static_cast<uint64_t>(v.mv_size / 8); };
+    LmdbCursor c;
+    RILL_RETURN_IF_ERROR(c.Open(itxn.get(), stream_index_db_, "cursor"));
+    using Run = StreamIndexRun;
+    char key[Run::kKeyBytes];
+    Run::EncodeKey(key, number, v_from);
+    MDB_val k = Val(key, Run::kKeyBytes), v;
+    auto ours = [&] {
+      return Run::IsKey(k.mv_size) && Run::Number(k.mv_data) == number && v.mv_size >= Run::kPositionBytes;
+    };
+    auto first_of = [&] { return Run::FirstVersion(k.mv_data); };
+    auto runs = [&] { return static_cast<uint64_t>(Run::Count(v.mv_size)); };
     // The run holding v_from starts at it (the key SET_RANGE finds) or
     // before it (the key before that).
-    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    int rc = c.Get(&k, &v, MDB_SET_RANGE);
     uint64_t at = 0;  // index in the current run
     if (!(rc == 0 && ours() && first_of() == v_from)) {
-      rc = rc == 0 ? mdb_cursor_get(c, &k, &v, MDB_PREV) : mdb_cursor_get(c, &k, &v, MDB_LAST);
+      rc = rc == 0 ? c.Get(&k, &v, MDB_PREV) : c.Get(&k, &v, MDB_LAST);
       bool before = rc == 0 && ours() && first_of() < v_from;
       if (fwd && !(before && first_of() + runs() > v_from)) {
-        k = Val(key, 16);  // v_from is in no run: start at the next one
-        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        k = Val(key, Run::kKeyBytes);  // v_from is in no run: start at the next one
+        rc = c.Get(&k, &v, MDB_SET_RANGE);
       } else if (before) {
         at = std::min(v_from - first_of(), runs() - 1);
       } else {
@@ -629,7 +616,7 @@ Status StoreImpl::ReadStream(const std::string& stream, Direction dir, uint64_t 
       const char* p = static_cast<const char*>(v.mv_data);
       uint64_t first = first_of(), n = runs();
       for (uint64_t i = at; i < n && produced < max_count; fwd ? ++i : --i) {
-        uint64_t ver = first + i, pos = GetBigEndian64(p + 8 * i);
+        uint64_t ver = first + i, pos = Run::Position(p, i);
         if ((fwd && ver >= v_limit) || pos > indexed) {
           stop = true;
           break;
@@ -638,10 +625,11 @@ Status StoreImpl::ReadStream(const std::string& stream, Direction dir, uint64_t 
         if (!s.ok()) break;
       }
       if (!s.ok()) break;
-      rc = mdb_cursor_get(c, &k, &v, fwd ? MDB_NEXT : MDB_PREV);
-      at = fwd || rc != 0 || v.mv_size < 8 ? 0 : runs() - 1;
+      rc = c.Get(&k, &v, fwd ? MDB_NEXT : MDB_PREV);
+      at = fwd || rc != 0 || v.mv_size < Run::kPositionBytes ? 0 : runs() - 1;
     }
-    mdb_cursor_close(c);
+    // A failed read is an error, never a shorter stream.
+    if (s.ok() && rc != 0 && rc != MDB_NOTFOUND) s = LmdbStatus(rc, "reading stream_index");
     return s;
   };
 
@@ -663,37 +651,23 @@ Status StoreImpl::ReadStream(const std::string& stream, Direction dir, uint64_t 
 Status StoreImpl::ReadAll(uint64_t from, size_t max_count, std::vector<Event>* out, bool raw) {
   LmdbEnv::ReadTxn txn;
   RILL_RETURN_IF_ERROR(log_env_->BeginRead(&txn));
-  MDB_cursor* c;
-  RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn.get(), log_db_, &c), "cursor"));
-  char key[8];
-  PutBigEndian64(key, std::max<uint64_t>(from, 1));
-  MDB_val k = Val(key, 8), v;
-  int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-  Status s;
+  LogCursor c;
+  RILL_RETURN_IF_ERROR(c.Open(txn.get(), log_db_, dir_ + "/log/data.mdb"));
   size_t n = 0;
-  while (rc == 0 && n < max_count) {
+  RILL_RETURN_IF_ERROR(c.Seek(std::max<uint64_t>(from, 1)));
+  while (c.valid() && n < max_count) {
     RecordView rv;
-    s = DecodeRecord(View(v), &rv);
-    if (!s.ok()) break;
-    uint64_t pos = GetBigEndian64(k.mv_data);
-    if (rv.position != pos) {
-      s = Status::Corruption(fmt::format("record under key {} says it is position {}", pos, rv.position));
-      break;
-    }
+    RILL_RETURN_IF_ERROR(c.Decode(&rv));
+    if (rv.position != c.position())
+      return Status::Corruption(fmt::format("record under key {} says it is position {}", c.position(), rv.position));
     Event e = ToEvent(rv);
     size_t added = 1;
-    if (raw) {
-      out->push_back(std::move(e));
-    } else {
-      s = Deliver(std::move(e), /*forward=*/true, out, &added);
-      if (!s.ok()) break;
-    }
+    if (raw) out->push_back(std::move(e));
+    else RILL_RETURN_IF_ERROR(Deliver(std::move(e), /*forward=*/true, out, &added));
     if (added > 0) ++n;  // an event merged into a neighbour does not count
-    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    RILL_RETURN_IF_ERROR(c.Next());
   }
-  mdb_cursor_close(c);
-  if (s.ok() && rc != 0 && rc != MDB_NOTFOUND) s = LmdbStatus(rc, "reading the log");
-  return s;
+  return Status::OK();
 }
 
 Status StoreImpl::ListStreams(const std::string& category, std::vector<StreamInfo>* out, bool include_system) {
@@ -711,10 +685,10 @@ Status StoreImpl::ListStreams(const std::string& category, std::vector<StreamInf
     if (!include_system && !name.empty() && name[0] == '$') return false;
     return category.empty() || CategoryOf(name) == category;
   };
-  MDB_cursor* c;
-  RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn.get(), streams_db_, &c), "cursor"));
+  LmdbCursor c;
+  RILL_RETURN_IF_ERROR(c.Open(txn.get(), streams_db_, "cursor"));
   MDB_val k = Val(category), v;
-  int rc = category.empty() ? mdb_cursor_get(c, &k, &v, MDB_FIRST) : mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  int rc = category.empty() ? c.Get(&k, &v, MDB_FIRST) : c.Get(&k, &v, MDB_SET_RANGE);
   while (rc == 0) {
     std::string_view name = View(k);
     if (!category.empty() && name.substr(0, category.size()) != category) break;
@@ -725,9 +699,10 @@ Status StoreImpl::ListStreams(const std::string& category, std::vector<StreamInf
         found.emplace(info.name, info);
       }
     }
-    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    rc = c.Get(&k, &v, MDB_NEXT);
   }
-  mdb_cursor_close(c);
+  if (rc != 0 && rc != MDB_NOTFOUND) return LmdbStatus(rc, "listing streams");  // (0: past the category)
+  c.Close();
   txn.Reset();
   for (auto& name : tail_names) {
     if (!wanted(name)) continue;
@@ -790,15 +765,15 @@ Status StoreImpl::SetCheckpoint(const std::string& name, uint64_t position) {
 Status StoreImpl::ListCheckpoints(std::vector<std::pair<std::string, uint64_t>>* out) {
   LmdbEnv::ReadTxn txn;
   RILL_RETURN_IF_ERROR(log_env_->BeginRead(&txn));
-  MDB_cursor* c;
-  RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn.get(), checkpoints_db_, &c), "cursor"));
+  LmdbCursor c;
+  RILL_RETURN_IF_ERROR(c.Open(txn.get(), checkpoints_db_, "cursor"));
   MDB_val k, v;
-  int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+  int rc = c.Get(&k, &v, MDB_FIRST);
   while (rc == 0) {
     if (v.mv_size == 8) out->emplace_back(std::string(View(k)), GetBigEndian64(v.mv_data));
-    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    rc = c.Get(&k, &v, MDB_NEXT);
   }
-  mdb_cursor_close(c);
+  if (rc != MDB_NOTFOUND) return LmdbStatus(rc, "listing checkpoints");
   return Status::OK();
 }
 
@@ -854,16 +829,16 @@ Status StoreImpl::DeleteSnapshot(const std::string& stream) {
 Status StoreImpl::ListSnapshots(std::vector<std::pair<std::string, Snapshot>>* out) {
   LmdbEnv::ReadTxn txn;
   RILL_RETURN_IF_ERROR(index_env_->BeginRead(&txn));
-  MDB_cursor* c;
-  RILL_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn.get(), snapshots_db_, &c), "cursor"));
+  LmdbCursor c;
+  RILL_RETURN_IF_ERROR(c.Open(txn.get(), snapshots_db_, "cursor"));
   MDB_val k, v;
-  int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+  int rc = c.Get(&k, &v, MDB_FIRST);
   while (rc == 0) {
     Snapshot s;
     if (DecodeSnapshot(View(v), &s)) out->emplace_back(std::string(View(k)), std::move(s));
-    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    rc = c.Get(&k, &v, MDB_NEXT);
   }
-  mdb_cursor_close(c);
+  if (rc != MDB_NOTFOUND) return LmdbStatus(rc, "listing snapshots");
   return Status::OK();
 }
 
@@ -1032,7 +1007,7 @@ Status StoreImpl::Flush() {
   PendingAppend marker;
   marker.flush_marker = true;
   marker.done = [&done](Result<AppendResult>) { done.set_value(); };
-  Push(std::move(marker));
+  queue_.Push(std::move(marker));
   f.wait();
   return log_env_->Sync(true);
 }

@@ -5,8 +5,9 @@
 //           log (position -> record), meta, checkpoints
 //   index/  derived, never fsync'd, rebuilt from the log when stale/damaged:
 //           streams, stream_index, commands, snapshots, indexed
-// One GroupCommitWriter thread owns log writes; one StreamIndexer thread keeps
-// index/ behind the log in large sorted batches. Events after the index's
+// One group-commit writer thread owns log writes; one indexer thread keeps
+// index/ behind the log in large sorted batches (store/internal/ holds them;
+// docs/design.md, "Write path" and "Index"). Events after the index's
 // high-water mark are held in memory (the "tail"), so reads never miss an
 // acknowledged event. Other processes may open the same store: whoever takes
 // LMDB's write lock first catches up on the log entries others added.
@@ -16,6 +17,16 @@
 // completer that acknowledges batches while the writer writes the next) and
 // must not block: every later acknowledgement waits for them.
 // An EventStore must not cross fork().
+//
+// Errors (Status codes, store/status.h), as every call below may return them
+// unless its comment says otherwise:
+//   IOError     the disk: ENOSPC, EIO, EACCES, a failed fsync (after which the
+//               writer stops: every later append fails until the store is
+//               reopened), a read-only file system for any write, "store is
+//               closing" during destruction
+//   Corruption  a record whose CRC, position or version does not check out,
+//               a damaged LMDB page; reads stop there, Check says where
+// Each call lists the codes particular to it.
 #pragma once
 
 #include <chrono>
@@ -159,8 +170,12 @@ class EventStore {
 
   // Opens (or with create_if_missing creates) the store in `dir`. Runs
   // mdb_reader_check, catches the index up with the log, rebuilds it when it
-  // is missing, damaged or ahead of the log. Fails with a clear message for a
-  // directory that is not a rill store or has an unknown format version.
+  // is missing, damaged or ahead of the log (never for an I/O error: that is
+  // returned). Errors: NotFound (no store there, and not create_if_missing);
+  // InvalidArgument (an unknown format version); Corruption (a log without
+  // its format mark: emptied or replaced); IOError (cannot be opened or
+  // created: permissions, EMFILE, a read-only file system whose index must
+  // be rebuilt).
   static Result<std::unique_ptr<EventStore>> Open(const std::string& dir, const StoreOptions& options);
   // Stops the writer and indexer after draining queued requests.
   virtual ~EventStore() = default;
@@ -169,7 +184,14 @@ class EventStore {
   // Queues the append for the group-commit writer; `done` runs on a store
   // thread (see Thread safety above) once the batch is durable (or failed).
   // Blocks while the queue is full (back-pressure). Validation errors call
-  // `done` before returning.
+  // `done` before returning. Outcomes: the AppendResult (duplicate set when
+  // the request id was seen with the same request); InvalidArgument (a bad
+  // stream or type name, no events, schema 0, a '$' type, an event past
+  // max_event_bytes, a request past max_batch_bytes, a bad request id);
+  // Conflict (the expected version does not hold, the stream is deleted, the
+  // id was used for a different request, an earlier request of the same
+  // pipeline was not written); IOError (see above: the batch failed as a
+  // whole, so no event of it is in the log).
   virtual void AppendAsync(AppendRequest request, std::function<void(Result<AppendResult>)> done) = 0;
   std::future<Result<AppendResult>> AppendAsync(AppendRequest request);
   // Several appends queued at once, in order, each as AppendAsync would
@@ -187,9 +209,13 @@ class EventStore {
   Result<AppendResult> Append(AppendRequest request);
 
   // Tombstones `stream` (writes a "$delete" event to "$$stream"): reads say
-  // not found, appends conflict, $all still has every event.
+  // not found, appends conflict, $all still has every event. Errors:
+  // NotFound (no such stream), Conflict (expected version, already deleted),
+  // InvalidArgument (a bad name). Blocks until durable.
   virtual Status DeleteStream(const std::string& stream, ExpectedVersion expected) = 0;
   // Writes a "$metadata" event to "$$stream"; reads honour it from then on.
+  // Errors: InvalidArgument (a bad name), Conflict (a deleted stream).
+  // Blocks until durable.
   virtual Status SetStreamMetadata(const std::string& stream, const StreamMetadata& metadata) = 0;
 
   // ---- Reads -------------------------------------------------------------
@@ -219,12 +245,16 @@ class EventStore {
   virtual Status ReadStream(const std::string& stream, Direction dir, uint64_t from, size_t max_count,
                             std::vector<Event>* out, const ReadOptions& options) = 0;
   // $all: events with position >= from, in order, at most max_count (stored
-  // events; see ReadStream for read_expand).
+  // events; see ReadStream for read_expand). Nothing past the end is no
+  // error. Errors: Corruption (a record under the wrong key or failing its
+  // CRC: what came before it is in *out), the read_transform's errors.
   virtual Status ReadAll(uint64_t from, size_t max_count, std::vector<Event>* out, bool raw = false) = 0;
   // Streams in name order; category "" means all. System ($...) streams only
-  // when include_system.
+  // when include_system. A failed read is an error, never a shorter list.
   virtual Status ListStreams(const std::string& category, std::vector<StreamInfo>* out,
                              bool include_system = false) = 0;
+  // The last position this process knows of, after a best-effort look for
+  // other processes' appends (a failed look leaves the last known end).
   virtual uint64_t LastPosition() = 0;
   // Catch-up subscription starting after `after_position`.
   virtual std::unique_ptr<Subscription> Subscribe(uint64_t after_position, bool raw = false) = 0;
@@ -236,7 +266,8 @@ class EventStore {
   virtual Status ReadAsStored(Event event, std::vector<Event>* out) = 0;
 
   // ---- Consumer checkpoints (durable, in log/) ----------------------------
-  virtual Result<uint64_t> GetCheckpoint(const std::string& name) = 0;  // 0 if unset
+  // 0 if unset; Corruption for a value that is not 8 bytes.
+  virtual Result<uint64_t> GetCheckpoint(const std::string& name) = 0;
   virtual Status SetCheckpoint(const std::string& name, uint64_t position) = 0;
   virtual Status ListCheckpoints(std::vector<std::pair<std::string, uint64_t>>* out) = 0;
 
@@ -248,7 +279,11 @@ class EventStore {
 
   // ---- Operations ---------------------------------------------------------
   // Verifies every record's CRC, position and version gaps, and that the
-  // index agrees with the log. With repair, a disagreeing index is rebuilt.
+  // index agrees with the log. With repair, a disagreeing index is rebuilt
+  // (the caller makes sure nothing else uses this EventStore meanwhile). What
+  // it finds goes into report->problems, not the Status: the Status is for
+  // failing to check (IOError; repair on a read-only file system). progress
+  // is called on the calling thread.
   virtual Status Check(CheckReport* report, bool repair = false,
                        const std::function<void(uint64_t done, uint64_t total)>& progress = {}) = 0;
   // Consistent, compacted copy into `dest` (must not exist or be empty) while
@@ -263,12 +298,15 @@ class EventStore {
   // Blocks until the index covers `position`. Reads never need it (they
   // merge the unindexed tail); it is for measuring or inspecting the index.
   virtual Status WaitIndexed(uint64_t position) = 0;
-  // Forces an fsync of the log (async mode) and waits for queued appends.
+  // Waits for every append queued before it, then fsyncs the log (async
+  // mode). Errors: the fsync's IOError.
   virtual Status Flush() = 0;
   // Rewrites type, schema, data and meta of each given event in place (by
   // position), keeping position, stream, version, id, time and request id;
   // one durable transaction, so a batch of rewrites lands whole or not at
-  // all. For migrating stored events to a new schema in place.
+  // all. For migrating stored events to a new schema in place. Errors:
+  // NotFound (no event at a position), InvalidArgument (a bad type, schema 0,
+  // an event past max_event_bytes).
   virtual Status RewriteEvents(const std::vector<Event>& events) = 0;
 
   virtual const std::string& dir() const = 0;

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "store/crc32c.h"
+#include "store/internal/crc32c.h"
 
 using namespace rill;
 

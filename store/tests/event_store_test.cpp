@@ -316,7 +316,7 @@ BOOST_AUTO_TEST_CASE(request_split_over_two_index_batches_keeps_its_whole_outcom
 
 BOOST_AUTO_TEST_CASE(stream_index_runs_are_extended_split_and_read_every_way) {
   // Batches of 50 events: "hot" fills runs across batches and, with a
-  // 150-event request, past kIndexRunEvents (64) inside one batch; "cold-*"
+  // 150-event request, past StreamIndexRun::kMaxEvents (64) inside one batch; "cold-*"
   // get a version now and then, so their runs grow one batch at a time.
   TempDir tmp;
   StoreOptions o;

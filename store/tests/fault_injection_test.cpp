@@ -59,4 +59,37 @@ BOOST_AUTO_TEST_CASE(fsync_failure_is_fatal_to_the_writer_and_loses_nothing_ackn
   BOOST_TEST(rep.problems.empty());
 }
 
+// Durability::kAsync acknowledges before the fsync: the writer's periodic
+// fsync failing must stop the writer just as a failed commit does.
+BOOST_AUTO_TEST_CASE(async_fsync_failure_stops_the_writer) {
+  TempDir tmp;
+  StoreOptions o;
+  o.durability = Durability::kAsync;
+  o.async_flush_interval = std::chrono::milliseconds(10);
+  {
+    auto s = OpenOrDie(tmp.sub("db"), o);
+    for (int i = 0; i < 10; ++i) BOOST_REQUIRE(s->Append(MakeAppend("a-1", "E")).ok());
+    g_fail_fsyncs = 1;
+    // The writer fsyncs on its own within the interval; appends succeed
+    // until it has failed, then every one fails.
+    Status failed;
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (failed.ok() && std::chrono::steady_clock::now() < until) {
+      auto r = s->Append(MakeAppend("a-1", "E"));
+      if (!r.ok()) failed = r.status();
+    }
+    BOOST_TEST(g_fail_fsyncs.load() == 0);
+    BOOST_TEST(failed.code() == Code::kIOError);
+    BOOST_TEST(failed.message().find("failed fsync") != std::string::npos, failed.message());
+    auto again = s->Append(MakeAppend("a-1", "E"));
+    BOOST_TEST(again.status().message() == failed.message());
+  }
+  g_fail_fsyncs = 0;
+  auto s = OpenOrDie(tmp.sub("db"), o);
+  BOOST_TEST(s->Append(MakeAppend("a-1", "E")).ok());
+  CheckReport rep;
+  BOOST_REQUIRE(s->Check(&rep).ok());
+  BOOST_TEST(rep.problems.empty());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

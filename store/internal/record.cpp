@@ -1,10 +1,10 @@
-#include "store/record.h"
+#include "store/internal/record.h"
 
 #include <fmt/format.h>
 
 #include <cstring>
 
-#include "store/crc32c.h"
+#include "store/internal/crc32c.h"
 
 namespace rill {
 namespace {

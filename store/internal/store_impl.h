@@ -17,32 +17,16 @@
 #include <unordered_map>
 
 #include "store/event_store.h"
-#include "store/lmdb_env.h"
-#include "store/record.h"
-#include "store/store_internal.h"
+#include "store/internal/append_queue.h"
+#include "store/internal/lmdb_env.h"
+#include "store/internal/lmdb_log.h"
+#include "store/internal/record.h"
+#include "store/internal/store_internal.h"
 #include "util/open_table.h"
 #include "util/prefetch.h"
 #include "util/stable_vector.h"
 
 namespace rill {
-
-struct PendingAppend {
-  AppendRequest request;
-  std::function<void(Result<AppendResult>)> done;
-  size_t bytes = 0;
-  // Internal kinds: a flush marker carries no request; a system append
-  // ($$stream) checks its expected version against `check_stream`.
-  bool flush_marker = false;
-  bool system = false;
-  std::string check_stream;
-  std::chrono::steady_clock::time_point enqueued;
-};
-
-// One queued request: a node of the append queue's lock-free stack.
-struct QueuedAppend {
-  PendingAppend p;
-  QueuedAppend* next = nullptr;
-};
 
 // The writer's stream heads by name (see WriterHead): an OpenTable of 8-byte
 // slots (a 32-bit tag of the name's hash and the entry's number) into
@@ -280,10 +264,14 @@ class StoreImpl final : public EventStore {
   // Reads fail as errors, never as position 0 (which at open would read as
   // "index ahead of the log" and throw a good index away).
   Result<uint64_t> IndexedIn(MDB_txn* index_txn);
+  // The number the next stream new to the index gets (1 in a fresh index).
+  Result<uint64_t> NextStreamNumberIn(MDB_txn* index_txn);
   Result<uint64_t> LastLogPosition();
   Result<uint64_t> LastLogPositionIn(MDB_txn* log_txn);
   Status CatchUpTail();
-  Status CatchUpTailIn(MDB_txn* log_txn);
+  // Reads what the log holds past the tail's known end into the tail (the
+  // writer calls it inside its batch, on the batch's own view of the log).
+  Status CatchUpTailIn(LogReader& log);
   Result<StreamInfo> StreamHead(const std::string& stream, StreamRecord* index_record);
   Result<RequestRecord> FindRequest(const std::string& id);
   Status LookupForWrite(const std::vector<std::pair<const std::string*, WriterHead*>>& streams,
@@ -298,21 +286,8 @@ class StoreImpl final : public EventStore {
   Status Validate(const AppendRequest& r, bool system, size_t* bytes) const;
   // Reserves a place and pushes `p`, or fails it (its done, its pipeline).
   void Enqueue(PendingAppend&& p);
-  // The append queue (group_commit_writer.cpp). Reserve takes a place in it
-  // (waiting for room unless `flush_marker`) or says why not (closing, or the
-  // writer stopped); Push then hands the request over and must follow.
+  // queue_.Reserve, or why a store on a read-only file system takes no write.
   Status Reserve(bool flush_marker, size_t places = 1);
-  void Push(PendingAppend&& p);
-  void PushMany(std::vector<PendingAppend>* ps);  // in order, under one lock; leaves *ps empty
-  void QueueLocked(PendingAppend&& p);  // dates it and appends it to queue_ (under queue_mu_)
-  bool WakeWriterLocked();              // true: notify queue_cv_ once the lock is released
-  bool CloseQueue();  // false if it was closed already
-  // Moves the requests pushed onto the overflow stack to queue_ (under queue_mu_).
-  void DrainOverflowLocked();
-  // Writer: sleeps (under queue_mu_) until `reserved` requests are queued,
-  // the deadline passes or the store closes.
-  void WaitForQueuedLocked(std::unique_lock<std::mutex>& lock, uint64_t reserved,
-                           std::optional<std::chrono::steady_clock::time_point> deadline);
 
   // Writer
   struct WriteScratch;
@@ -320,6 +295,21 @@ class StoreImpl final : public EventStore {
   // Writes sc.batch in one transaction; on return the writer's heads and
   // pipeline flags are final and sc holds what CompleteBatch needs.
   void WriteBatch(WriteScratch& sc);
+  // WriteBatch's steps. Before the requests: forget the head cache if
+  // another writer touched the log (or it grew too big), then find each
+  // request's heads, loading those not cached and the stored outcomes of the
+  // batch's request ids in one lookup.
+  void ForgetStaleHeads();
+  using StoredIds = std::unordered_map<std::string, std::optional<RequestRecord>>;
+  Status FindHeads(WriteScratch& sc, uint64_t attempt, StoredIds* stored_ids);
+  // Then, per request, until one decides its outcome: its request id seen
+  // before (the earlier outcome as a duplicate, or a conflict if it came with
+  // another request); its expected version against the checked head; and
+  // the append of its events at *next on, through the log.
+  std::optional<Result<AppendResult>> Dedupe(const AppendRequest& r, uint64_t hash, StoredIds& stored_ids);
+  static Status CheckExpectedVersion(const PendingAppend& p, const WriterHead& checked);
+  Result<AppendResult> AppendEvents(LogAppender& log, const AppendRequest& r, uint64_t hash, int64_t now,
+                                    WriterHead* head, uint64_t* next, Uuid* last_id);
   // Completer: records a written batch in the tail, then runs its callbacks.
   void CompleteBatch(WriteScratch& sc);
   void CompleterLoop();
@@ -346,6 +336,7 @@ class StoreImpl final : public EventStore {
   // every write fails with one clear line.
   bool read_only_ = false;
   std::unique_ptr<LmdbEnv> log_env_, index_env_;
+  std::unique_ptr<LmdbLog> log_;  // the writer's batches go through it (LogBackend)
   MDB_dbi log_db_ = 0, meta_db_ = 0, checkpoints_db_ = 0;
   MDB_dbi streams_db_ = 0, stream_index_db_ = 0, commands_db_ = 0, snapshots_db_ = 0, indexed_db_ = 0;
 
@@ -374,30 +365,7 @@ class StoreImpl final : public EventStore {
   std::condition_variable commit_cv_;   // with tail_.mu: the log grew
   std::condition_variable indexed_cv_;  // with tail_.mu: the index advanced
 
-  // The append queue: queue_, which the writer takes whole (swap). An
-  // appender only try_locks queue_mu_: if another holds it, it pushes its
-  // request onto a lock-free overflow stack instead (one CAS), which the next
-  // holder drains first, so requests of one thread stay in the order it sent
-  // them. (A blocking mutex shared by 64 appenders on 2 cores convoyed, at a
-  // futex call per collision.) No notify unless the writer sleeps waiting
-  // for what was pushed, or someone waits for room.
-  // Laid out for the append path: one cache line of atomics, one of the
-  // mutex and the vector it guards.
-  static constexpr uint64_t kQueueClosed = uint64_t{1} << 63;
-  // kQueueClosed | requests reserved and not yet taken into a batch: the
-  // back-pressure count (at most max_queued_requests).
-  alignas(64) std::atomic<uint64_t> queue_reserved_{0};
-  std::atomic<QueuedAppend*> queue_overflow_{nullptr};  // newest first
-  // The writer sleeps until queue_reserved_ reaches this (UINT64_MAX: awake).
-  std::atomic<uint64_t> writer_wake_at_{UINT64_MAX};
-  size_t queued_bytes_ = 0;  // sum of queue_[i].bytes (under queue_mu_)
-  std::atomic<int> space_waiters_{0};       // appenders waiting for room
-  std::atomic<bool> writer_failed_{false};  // writer_fatal_ is set
-  bool writer_wake_ = false;  // an appender woke the writer (queue_cv_, under queue_mu_)
-  alignas(64) std::mutex queue_mu_;
-  std::vector<PendingAppend> queue_;  // a vector: the writer usually takes it whole (swap)
-  std::condition_variable queue_cv_, queue_space_cv_;
-  Status writer_fatal_;  // set once by a hard commit failure (under queue_mu_)
+  AppendQueue queue_{options_};
   std::thread writer_thread_;
   std::atomic<uint64_t> batches_{0}, batched_requests_{0};
   std::chrono::steady_clock::time_point last_sync_;
@@ -416,13 +384,17 @@ class StoreImpl final : public EventStore {
   // fills one while the completer works through the other. (Allocated
   // afresh, an 8,000-request batch's ~1 MB went back to the OS on free and
   // came back as zeroed huge pages: ~5% of the writer.)
+  // What a batch did with one of its requests, for the completer.
+  enum class RequestWrite : uint8_t {
+    kNotWritten,     // failed, a duplicate, or a flush marker
+    kWritten,        // the tail needs its names, request id or system event
+    kPositionsOnly,  // written, and the tail needs nothing of it but its positions
+  };
   struct WriteScratch {
     std::vector<PendingAppend> batch;
     bool committed = false;
     std::vector<std::optional<Result<AppendResult>>> outcomes;
-    // Per request: 0 not written; 1 written; 2 written, and the tail needs
-    // nothing of it but its positions (no request id, no system stream).
-    std::vector<char> writes;
+    std::vector<RequestWrite> writes;  // per request
     std::vector<uint64_t> hashes;
     // Per request: its stream's head and the head its expected version is
     // checked against (differs for system appends to "$$stream").

@@ -17,8 +17,9 @@
 
 #include "store/event.h"
 #include "store/event_store.h"
-#include "store/lmdb_env.h"
-#include "store/record.h"
+#include "store/internal/lmdb_env.h"
+#include "store/internal/record.h"
+#include "store/internal/stream_index_run.h"
 
 namespace rill {
 
@@ -49,23 +50,7 @@ struct RequestRecord {
 // and written by the indexer: one definition so they cannot drift apart.
 inline constexpr char kIndexedKey[] = "position";       // u64 BE: complete through
 inline constexpr char kNextStreamKey[] = "next_stream";  // u64 BE: next stream number
-inline constexpr char kIndexFormatKey[] = "format";      // decimal text: kIndexFormat
-// The layout of index/. It is derived, so an index of another format is not
-// an error: the store throws it away and rebuilds it from the log at open.
-// 1 (no mark): one position per stream_index key. 2: runs of positions (see
-// kIndexRunEvents); a format-1 index is a format-2 one with runs of one, so
-// it is marked and kept.
-inline constexpr char kIndexFormat[] = "2";
-
-// stream_index: key (stream number u64 BE, first version u64 BE) -> the
-// positions (u64 BE each) of versions first, first+1, ... : a run. The
-// indexer extends a stream's last run until it holds kIndexRunEvents, so a
-// batch costs one B-tree write per stream it touches, not one per event, and
-// an event costs 8 bytes of index instead of ~34 (key, node header, pointer).
-// 64 positions keep a full run's node (~540 bytes) at a seventh of a page:
-// runs of busy streams pack densely, and extending one moves little.
-inline constexpr uint32_t kIndexRunEvents = 64;
-
+inline constexpr char kIndexFormatKey[] = "format";      // decimal text: kIndexFormat (stream_index_run.h)
 // System events on "$$<stream>".
 inline constexpr const char* kDeleteType = "$delete";
 inline constexpr const char* kMetadataType = "$metadata";

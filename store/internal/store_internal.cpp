@@ -1,4 +1,4 @@
-#include "store/store_internal.h"
+#include "store/internal/store_internal.h"
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>

@@ -105,6 +105,44 @@ class LmdbEnv {
   bool hard_failure_ = false;
 };
 
+// A cursor on one database of a transaction, closed when it goes out of
+// scope, so no return path leaks it (a read-only transaction's cursors must
+// be closed by hand; LMDB frees a write transaction's at commit or abort, and
+// closing them first is allowed). It must not outlive its transaction.
+class LmdbCursor {
+ public:
+  LmdbCursor() = default;
+  LmdbCursor(LmdbCursor&& o) noexcept : c_(o.c_) { o.c_ = nullptr; }
+  LmdbCursor& operator=(LmdbCursor&& o) noexcept {
+    if (this != &o) {
+      Close();
+      c_ = o.c_;
+      o.c_ = nullptr;
+    }
+    return *this;
+  }
+  ~LmdbCursor() { Close(); }
+  // Errors: InvalidArgument-like LMDB errors (EINVAL: a bad transaction or
+  // database handle) as LmdbStatus(rc, what) translates them.
+  Status Open(MDB_txn* txn, MDB_dbi dbi, std::string_view what) {
+    Close();
+    return LmdbStatus(mdb_cursor_open(txn, dbi, &c_), what);
+  }
+  // mdb_cursor_get / mdb_cursor_put: the raw LMDB code (0, MDB_NOTFOUND,
+  // MDB_KEYEXIST, MDB_MAP_FULL, ...) for the caller to branch on or pass to
+  // LmdbStatus / LmdbEnv::Check.
+  int Get(MDB_val* k, MDB_val* v, MDB_cursor_op op) { return mdb_cursor_get(c_, k, v, op); }
+  int Put(MDB_val* k, MDB_val* v, unsigned flags) { return mdb_cursor_put(c_, k, v, flags); }
+  MDB_cursor* get() const { return c_; }
+  void Close() {
+    if (c_) mdb_cursor_close(c_);
+    c_ = nullptr;
+  }
+
+ private:
+  MDB_cursor* c_ = nullptr;
+};
+
 // Big-endian u64 keys sort numerically under LMDB's default memcmp order.
 inline void PutBigEndian64(char* p, uint64_t v) {
   for (int i = 7; i >= 0; --i) {

@@ -14,7 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "store/event_store_impl.h"
+#include "store/internal/store_impl.h"
 
 namespace rill {
 
@@ -89,13 +89,13 @@ void StoreImpl::AppendAsync(std::vector<QueuedRequest>* appends) {
     ready.clear();
     return;
   }
-  PushMany(&ready);
+  queue_.PushMany(&ready);
 }
 
 void StoreImpl::Enqueue(PendingAppend&& p) {
   Status refused = Reserve(/*flush_marker=*/false);
   if (refused.ok()) {
-    Push(std::move(p));
+    queue_.Push(std::move(p));
     return;
   }
   FailAppend(p.request, p.done, refused);
@@ -105,145 +105,7 @@ Status StoreImpl::Reserve(bool flush_marker, size_t places) {
   if (read_only_)
     return Status::IOError(
         fmt::format("{} is on a read-only file system: the store can be read, not written", dir_));
-  if (!flush_marker && writer_failed_.load()) {
-    std::lock_guard lock(queue_mu_);
-    return writer_fatal_;
-  }
-  uint64_t r = queue_reserved_.load();
-  for (;;) {
-    if (r & kQueueClosed) return Status::IOError("store is closing");
-    if (!flush_marker && r >= options_.max_queued_requests) {
-      // Back-pressure: a producer faster than the disk waits here. The
-      // writer notifies after taking requests when space_waiters_ says
-      // someone waits (seq_cst on both sides: it sees us, or we see room).
-      space_waiters_.fetch_add(1);
-      {
-        std::unique_lock lock(queue_mu_);
-        queue_space_cv_.wait(lock, [&] {
-          r = queue_reserved_.load();
-          return (r & kQueueClosed) || r < options_.max_queued_requests;
-        });
-      }
-      space_waiters_.fetch_sub(1);
-      continue;
-    }
-    if (queue_reserved_.compare_exchange_weak(r, r + places)) return Status::OK();
-  }
-}
-
-// The batch deadline runs from the oldest queued request, and a request's
-// `enqueued` only needs to be no later than when it came: a request queued
-// behind another takes that one's time (no clock read), and a flush marker,
-// undated, is due at once (as it always was).
-static std::chrono::steady_clock::time_point QueuedSince(const std::vector<PendingAppend>& queue) {
-  return queue.empty() || queue.back().flush_marker ? std::chrono::steady_clock::now() : queue.back().enqueued;
-}
-
-void StoreImpl::Push(PendingAppend&& p) {
-  bool wake = false;
-  if (queue_mu_.try_lock()) {
-    std::lock_guard lock(queue_mu_, std::adopt_lock);
-    DrainOverflowLocked();  // what this thread pushed there earlier goes first
-    QueueLocked(std::move(p));
-    wake = WakeWriterLocked();
-  } else {
-    auto* node = new QueuedAppend{std::move(p)};
-    // Dated only when pushed onto an empty stack (its oldest): the rest of
-    // the stack counts from that time.
-    QueuedAppend* head = queue_overflow_.load(std::memory_order_relaxed);
-    bool dated = false;
-    do {
-      if (!head && !dated) {
-        node->p.enqueued = std::chrono::steady_clock::now();
-        dated = true;
-      }
-      node->next = head;
-    } while (!queue_overflow_.compare_exchange_weak(head, node));
-    // seq_cst with the writer's store of writer_wake_at and its drain: it
-    // sees this node, or this sees that it sleeps.
-    if ((queue_reserved_.load() & ~kQueueClosed) >= writer_wake_at_.load()) {
-      std::lock_guard lock(queue_mu_);
-      writer_wake_ = true;
-      wake = true;
-    }
-  }
-  if (wake) queue_cv_.notify_one();
-}
-
-void StoreImpl::PushMany(std::vector<PendingAppend>* ps) {
-  bool wake = false;
-  {
-    // Waits for the lock rather than taking the overflow stack: one wait
-    // (the writer holds it for a swap) per burst, not per request.
-    std::lock_guard lock(queue_mu_);
-    DrainOverflowLocked();
-    for (PendingAppend& p : *ps) QueueLocked(std::move(p));
-    wake = WakeWriterLocked();
-  }
-  ps->clear();
-  if (wake) queue_cv_.notify_one();
-}
-
-void StoreImpl::QueueLocked(PendingAppend&& p) {
-  p.enqueued = p.flush_marker ? std::chrono::steady_clock::time_point{} : QueuedSince(queue_);
-  queued_bytes_ += p.bytes;
-  queue_.push_back(std::move(p));
-}
-
-// Wake the writer only when it sleeps waiting for what is now queued.
-bool StoreImpl::WakeWriterLocked() {
-  if ((queue_reserved_.load() & ~kQueueClosed) < writer_wake_at_.load()) return false;
-  writer_wake_ = true;
-  return true;
-}
-
-void StoreImpl::DrainOverflowLocked() {
-  if (!queue_overflow_.load()) return;  // seq_cst: see Push
-  QueuedAppend* stack = queue_overflow_.exchange(nullptr);
-  // Reverse it: oldest first.
-  QueuedAppend* first = nullptr;
-  while (stack) {
-    QueuedAppend* next = stack->next;
-    stack->next = first;
-    first = stack;
-    stack = next;
-  }
-  const auto since = first->p.enqueued;  // pushed onto the empty stack: dated
-  while (first) {
-    QueuedAppend* node = first;
-    first = node->next;
-    PendingAppend& p = node->p;
-    p.enqueued = p.flush_marker                                  ? std::chrono::steady_clock::time_point{}
-                 : queue_.empty() || queue_.back().flush_marker ? since
-                                                                : queue_.back().enqueued;
-    queued_bytes_ += p.bytes;
-    queue_.push_back(std::move(p));
-    delete node;
-  }
-}
-
-bool StoreImpl::CloseQueue() {
-  if (queue_reserved_.fetch_or(kQueueClosed) & kQueueClosed) return false;
-  { std::lock_guard lock(queue_mu_); }  // each sleeper has checked or is waiting
-  queue_cv_.notify_all();
-  queue_space_cv_.notify_all();
-  return true;
-}
-
-void StoreImpl::WaitForQueuedLocked(std::unique_lock<std::mutex>& lock, uint64_t reserved,
-                                    std::optional<std::chrono::steady_clock::time_point> deadline) {
-  // seq_cst: an appender that pushes after this store sees it and wakes us;
-  // one that pushed onto the overflow stack before it is drained below.
-  writer_wake_at_.store(reserved);
-  DrainOverflowLocked();
-  auto woken = [&] { return writer_wake_ || (queue_reserved_.load() & kQueueClosed); };
-  if (queue_.size() < reserved && !woken()) {
-    if (deadline) queue_cv_.wait_until(lock, *deadline, woken);
-    else queue_cv_.wait(lock, woken);
-  }
-  writer_wake_ = false;
-  writer_wake_at_.store(UINT64_MAX);
-  DrainOverflowLocked();
+  return queue_.Reserve(flush_marker, places);
 }
 
 void StoreImpl::StopCompleter() {
@@ -259,64 +121,13 @@ void StoreImpl::WriterLoop() {
   last_sync_ = std::chrono::steady_clock::now();
   const bool async = options_.durability == Durability::kAsync;
   size_t current = 0;  // the write_scratch_ the completer does not hold
-  auto closing = [&] { return (queue_reserved_.load() & kQueueClosed) != 0; };
   for (;;) {
     WriteScratch& sc = write_scratch_[current];
     std::vector<PendingAppend>& batch = sc.batch;
-    batch.clear();
-    {
-      std::unique_lock lock(queue_mu_);
-      DrainOverflowLocked();
-      if (queue_.empty()) {
-        if (closing()) {
-          // Done once every reserved request is written; one reserved but
-          // not pushed yet is on its way.
-          if ((queue_reserved_.load() & ~kQueueClosed) == 0) break;
-          lock.unlock();
-          std::this_thread::yield();
-          continue;
-        }
-        WaitForQueuedLocked(
-            lock, 1,
-            async ? std::optional(std::chrono::steady_clock::now() + options_.async_flush_interval) : std::nullopt);
-      }
-      if (!queue_.empty()) {
-        auto deadline = queue_.front().enqueued + options_.max_batch_delay;
-        auto full = [&] {
-          return queue_.size() >= options_.max_batch_requests || queued_bytes_ >= options_.max_batch_bytes;
-        };
-        while (!closing() && !full() && std::chrono::steady_clock::now() < deadline)
-          WaitForQueuedLocked(lock, options_.max_batch_requests, deadline);
-        if (queue_.size() <= options_.max_batch_requests && queued_bytes_ <= options_.max_batch_bytes) {
-          // The usual case: everything queued fits one batch. Swapping hands
-          // the queue over without moving requests and gives the appenders
-          // back the last batch's (cleared) buffer.
-          batch.swap(queue_);
-          queued_bytes_ = 0;
-        } else {
-          size_t bytes = 0, n = 0;
-          while (n < queue_.size() && n < options_.max_batch_requests &&
-                 (n == 0 || bytes + queue_[n].bytes <= options_.max_batch_bytes)) {
-            bytes += queue_[n].bytes;
-            ++n;
-          }
-          // Take it whole and give back what does not fit, which then comes
-          // first in the queue (one move per left-over request, none for the
-          // batch, instead of one per batch request and one per left-over).
-          batch.swap(queue_);
-          queue_.insert(queue_.end(), std::make_move_iterator(batch.begin() + n),
-                        std::make_move_iterator(batch.end()));
-          batch.erase(batch.begin() + n, batch.end());
-          queued_bytes_ -= bytes;
-        }
-      }
-    }
+    auto idle_until = async ? std::optional(std::chrono::steady_clock::now() + options_.async_flush_interval)
+                            : std::nullopt;
+    if (!queue_.TakeBatch(&batch, idle_until)) break;
     if (!batch.empty()) {
-      queue_reserved_.fetch_sub(batch.size());
-      if (space_waiters_.load() > 0) {
-        { std::lock_guard lock(queue_mu_); }  // each waiter has checked or is waiting
-        queue_space_cv_.notify_all();
-      }
       // The indexer must keep up, or the in-memory tail would grow unbounded.
       {
         std::unique_lock lock(tail_.mu);
@@ -332,11 +143,8 @@ void StoreImpl::WriterLoop() {
           indexed_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return tail_.size() <= limit; });
         }
       }
-      if (!writer_failed_.load()) {
-        WriteBatch(sc);
-        // WriteBatch sets writer_fatal_ (on this thread) before the batch is
-        // completed; appenders read writer_failed_ instead of taking a lock.
-        if (!writer_fatal_.ok()) writer_failed_.store(true);
+      if (!queue_.failed()) {
+        WriteBatch(sc);  // on a hard commit failure it fails the queue first
         HandOver(sc);
         current ^= 1;
       } else {
@@ -345,12 +153,19 @@ void StoreImpl::WriterLoop() {
         WaitForCompleter();  // callbacks run in batch order
         for (auto& p : batch)
           if (p.request.pipeline_failed && !p.flush_marker) p.request.pipeline_failed->store(true);
+        const Status fatal = queue_.failure();
         for (auto& p : batch)
-          if (p.done) p.done(p.flush_marker ? Status::OK() : writer_fatal_);
+          if (p.done) p.done(p.flush_marker ? Status::OK() : fatal);
       }
     }
     if (async && std::chrono::steady_clock::now() - last_sync_ >= options_.async_flush_interval) {
-      (void)log_env_->Sync(true);
+      // A failed fsync may have dropped pages of acknowledged events, and
+      // retrying it can report success over them: stop writing, as after a
+      // failed commit, so no later acknowledgement rests on those pages.
+      Status synced = log_env_->Sync(true);
+      if (!synced.ok() && !queue_.failed())
+        queue_.Fail(Status::IOError("the log writer stopped after a failed fsync (" + synced.message() +
+                                    "); events acknowledged since the last good one may be lost; reopen the store"));
       last_sync_ = std::chrono::steady_clock::now();
     }
   }
@@ -473,17 +288,123 @@ static std::string ConflictMessage(const std::string& stream, const ExpectedVers
   }
 }
 
+void StoreImpl::ForgetStaleHeads() {
+  bool drop_heads;
+  {
+    std::lock_guard lock(tail_.mu);
+    drop_heads = tail_.foreign_events != writer_heads_foreign_ || writer_heads_.size() > kMaxWriterHeads;
+  }
+  if (!drop_heads) return;
+  WaitForCompleter();  // it holds heads of the last batch
+  std::lock_guard lock(tail_.mu);
+  tail_.UnlinkWriterLocked();
+  writer_heads_.Clear();
+  writer_heads_foreign_ = tail_.foreign_events;
+}
+
+// Stream heads come from the writer's cache; the streams it has not seen (or
+// forgot) and every request id are looked up at once: one tail lock, one
+// index read transaction.
+Status StoreImpl::FindHeads(WriteScratch& sc, uint64_t attempt, StoredIds* stored_ids) {
+  const std::vector<PendingAppend>& batch = sc.batch;
+  std::vector<std::pair<const std::string*, WriterHead*>> load;
+  std::vector<const std::string*> reqs;
+  auto find = [&](const std::string& name, uint64_t hash) {
+    auto [key, h] = writer_heads_.Find(name, hash);
+    if (!h->loaded && h->load_attempt != attempt) {
+      h->load_attempt = attempt;  // listed once
+      load.emplace_back(key, h);
+    }
+    return h;
+  };
+  // Looks up request i while the entries of the requests kAhead further on
+  // are on their way into the cache.
+  constexpr size_t kAhead = 32;
+  for (size_t i = 0; i < batch.size() + kAhead; ++i) {
+    if (i < batch.size() && !batch[i].flush_marker) {
+      writer_heads_.PrefetchEntry(sc.name_hashes[i].first);
+      if (batch[i].system) writer_heads_.PrefetchEntry(sc.name_hashes[i].second);
+    }
+    if (i < kAhead) continue;
+    size_t j = i - kAhead;
+    auto& p = batch[j];
+    if (p.flush_marker) continue;
+    sc.heads[j].first = find(p.request.stream, sc.name_hashes[j].first);
+    sc.heads[j].second = p.system ? find(p.check_stream, sc.name_hashes[j].second) : sc.heads[j].first;
+    if (!p.request.request_id.empty()) reqs.push_back(&p.request.request_id);
+  }
+  if (load.empty() && reqs.empty()) return Status::OK();
+  return LookupForWrite(load, reqs, stored_ids);
+}
+
+std::optional<Result<AppendResult>> StoreImpl::Dedupe(const AppendRequest& r, uint64_t hash,
+                                                      StoredIds& stored_ids) {
+  if (r.request_id.empty()) return std::nullopt;
+  // Newest first: this attempt's own writes, the batch the completer holds,
+  // then the tail and the index.
+  std::optional<RequestRecord> prev;
+  if (auto bi = batch_ids_.find(r.request_id); bi != batch_ids_.end()) prev = bi->second;
+  else if (auto pi = pending_ids_.find(r.request_id); pi != pending_ids_.end()) prev = pi->second;
+  else prev = stored_ids[r.request_id];
+  if (!prev) return std::nullopt;
+  if (prev->hash == hash) {
+    AppendResult res = prev->outcome;
+    res.duplicate = true;
+    return res;
+  }
+  return Status::Conflict(fmt::format("id {} was already used for a different request (stream {}, version {})",
+                                      r.request_id, prev->outcome.stream, prev->outcome.last_version));
+}
+
+Status StoreImpl::CheckExpectedVersion(const PendingAppend& p, const WriterHead& checked) {
+  const std::string& name = p.system ? p.check_stream : p.request.stream;
+  if (checked.work_deleted) return Status::Conflict(fmt::format("stream {} is deleted", name));
+  const ExpectedVersion& expected = p.request.expected;
+  uint64_t actual = checked.work_version;
+  bool ok = true;
+  switch (expected.kind) {
+    case ExpectedVersion::kAny: break;
+    case ExpectedVersion::kNoStream: ok = actual == 0; break;
+    case ExpectedVersion::kExists: ok = actual > 0; break;
+    case ExpectedVersion::kExact: ok = actual == expected.version; break;
+  }
+  if (!ok) return Status::Conflict(ConflictMessage(name, expected, actual));
+  return Status::OK();
+}
+
+Result<AppendResult> StoreImpl::AppendEvents(LogAppender& log, const AppendRequest& r, uint64_t hash, int64_t now,
+                                             WriterHead* head, uint64_t* next, Uuid* last_id) {
+  AppendResult res;
+  res.stream = r.stream;
+  res.first_version = head->work_version + 1;
+  res.first_position = *next;
+  for (auto& e : r.events) {
+    uint64_t version = head->work_version + 1;
+    uint64_t position = *next;
+    Result<char*> room = log.Reserve(position, EncodedRecordSize(r.stream, e, r.request_id));
+    if (!room.ok()) return room.status();
+    *last_id = e.id ? *e.id : Uuid::Generate();
+    EncodeRecordTo(*room, position, version, r.stream, e, *last_id, e.time_us ? *e.time_us : now, r.request_id, hash);
+    head->work_version = version;
+    head->work_position = position;
+    ++*next;
+  }
+  res.last_version = head->work_version;
+  res.last_position = *next - 1;
+  res.events = r.events.size();
+  return res;
+}
+
 void StoreImpl::WriteBatch(WriteScratch& sc) {
   std::vector<PendingAppend>& batch = sc.batch;
   auto& outcomes = sc.outcomes;
   outcomes.clear();
   outcomes.resize(batch.size());
   auto& writes = sc.writes;
-  writes.assign(batch.size(), 0);
+  writes.assign(batch.size(), RequestWrite::kNotWritten);
   auto& hashes = sc.hashes;
   hashes.assign(batch.size(), 0);
-  auto& heads = sc.heads;
-  heads.assign(batch.size(), {});
+  sc.heads.assign(batch.size(), {});
   auto& touched = touched_;
   touched.clear();
   // Each name hashed once, starting to load its head table slot meanwhile.
@@ -502,68 +423,25 @@ void StoreImpl::WriteBatch(WriteScratch& sc) {
     }
   }
 
-  Status s = log_env_->Write([&](MDB_txn* txn) -> Status {
+  Status s = log_->Append([&](LogAppender& log) -> Status {
     for (auto& o : outcomes) o.reset();
-    std::fill(writes.begin(), writes.end(), 0);
+    std::fill(writes.begin(), writes.end(), RequestWrite::kNotWritten);
     // Another process may have appended since we last looked; we hold the
     // write lock, so this view is final for the transaction. (Skipping this
     // probe when the last write transaction was our own, by mdb_txn_id, cost
     // kill_append appends that failed with MDB_KEYEXIST after other writers
     // were killed: LMDB's transaction numbers are not a safe proof that the
     // log is unchanged.)
-    RILL_RETURN_IF_ERROR(CatchUpTailIn(txn));
-    Result<uint64_t> last = LastLogPositionIn(txn);
+    RILL_RETURN_IF_ERROR(CatchUpTailIn(log));
+    Result<uint64_t> last = log.LastPosition();
     if (!last.ok()) return last.status();
     uint64_t next = *last + 1;
-    // Stream heads come from the writer's cache; the streams it has not seen
-    // (or forgot) and every request id are looked up at once: one tail lock,
-    // one index read transaction.
     const uint64_t attempt = ++write_attempts_;
     touched.clear();
-    bool drop_heads;
-    {
-      std::lock_guard lock(tail_.mu);
-      drop_heads = tail_.foreign_events != writer_heads_foreign_ || writer_heads_.size() > kMaxWriterHeads;
-    }
-    if (drop_heads) {
-      WaitForCompleter();  // it holds heads of the last batch
-      std::lock_guard lock(tail_.mu);
-      tail_.UnlinkWriterLocked();
-      writer_heads_.Clear();
-      writer_heads_foreign_ = tail_.foreign_events;
-    }
-    auto& ids = batch_ids_;
-    ids.clear();
-    std::unordered_map<std::string, std::optional<RequestRecord>> stored_ids;
-    {
-      std::vector<std::pair<const std::string*, WriterHead*>> load;
-      std::vector<const std::string*> reqs;
-      auto find = [&](const std::string& name, uint64_t hash) {
-        auto [key, h] = writer_heads_.Find(name, hash);
-        if (!h->loaded && h->load_attempt != attempt) {
-          h->load_attempt = attempt;  // listed once
-          load.emplace_back(key, h);
-        }
-        return h;
-      };
-      // Looks up request i while the entries of the requests kAhead further
-      // on are on their way into the cache.
-      constexpr size_t kAhead = 32;
-      for (size_t i = 0; i < batch.size() + kAhead; ++i) {
-        if (i < batch.size() && !batch[i].flush_marker) {
-          writer_heads_.PrefetchEntry(name_hashes[i].first);
-          if (batch[i].system) writer_heads_.PrefetchEntry(name_hashes[i].second);
-        }
-        if (i < kAhead) continue;
-        size_t j = i - kAhead;
-        auto& p = batch[j];
-        if (p.flush_marker) continue;
-        heads[j].first = find(p.request.stream, name_hashes[j].first);
-        heads[j].second = p.system ? find(p.check_stream, name_hashes[j].second) : heads[j].first;
-        if (!p.request.request_id.empty()) reqs.push_back(&p.request.request_id);
-      }
-      if (!load.empty() || !reqs.empty()) RILL_RETURN_IF_ERROR(LookupForWrite(load, reqs, &stored_ids));
-    }
+    ForgetStaleHeads();
+    batch_ids_.clear();
+    StoredIds stored_ids;
+    RILL_RETURN_IF_ERROR(FindHeads(sc, attempt, &stored_ids));
     // The transaction's working copy of a head, taken from the committed
     // values the first time this attempt touches it.
     auto work = [&](WriterHead* h) -> WriterHead* {
@@ -576,9 +454,6 @@ void StoreImpl::WriteBatch(WriteScratch& sc) {
       }
       return h;
     };
-    MDB_cursor* cur;
-    RILL_RETURN_IF_ERROR(log_env_->Check(mdb_cursor_open(txn, log_db_, &cur), "cursor"));
-    Status inner;
     // Pipelines broken earlier in this attempt (flags are set once the
     // outcome is final, below).
     std::vector<const std::atomic<bool>*> broken;
@@ -588,7 +463,7 @@ void StoreImpl::WriteBatch(WriteScratch& sc) {
     const int64_t now = NowMicros();  // one time for the batch: it commits as one
     const uint64_t batch_first = next;
     Uuid last_id;
-    for (size_t i = 0; i < batch.size() && inner.ok(); ++i) {
+    for (size_t i = 0; i < batch.size(); ++i) {
       auto& p = batch[i];
       if (p.flush_marker) continue;
       auto& r = p.request;
@@ -598,89 +473,35 @@ void StoreImpl::WriteBatch(WriteScratch& sc) {
             r.stream));
         continue;
       }
-      // Whatever happens to this request below, unless it is written as sent
-      // the requests queued after it in its pipeline must not be.
-      struct MarkUnlessWritten {
-        std::vector<const std::atomic<bool>*>& broken;
-        const std::atomic<bool>* flag;
-        const char& written;
-        ~MarkUnlessWritten() {
-          if (flag && !written) broken.push_back(flag);
-        }
-      } mark{broken, r.pipeline_failed, writes[i]};
       // The fingerprint only matters for dedupe: skip it without an id.
       uint64_t hash = r.request_id.empty() ? 0 : r.request_hash ? r.request_hash : HashRequest(r);
-      if (!r.request_id.empty()) {
-        std::optional<RequestRecord> prev;
-        if (auto bi = ids.find(r.request_id); bi != ids.end()) prev = bi->second;
-        else if (auto pi = pending_ids_.find(r.request_id); pi != pending_ids_.end()) prev = pi->second;
-        else prev = stored_ids[r.request_id];
-        if (prev) {
-          if (prev->hash == hash) {
-            AppendResult res = prev->outcome;
-            res.duplicate = true;
-            outcomes[i] = res;
-          } else {
-            outcomes[i] = Status::Conflict(fmt::format(
-                "id {} was already used for a different request (stream {}, version {})", r.request_id,
-                prev->outcome.stream, prev->outcome.last_version));
-          }
-          continue;
-        }
+      std::optional<Result<AppendResult>> decided = Dedupe(r, hash, stored_ids);
+      WriterHead* checked = nullptr;
+      if (!decided) {
+        checked = work(sc.heads[i].second);
+        if (Status v = CheckExpectedVersion(p, *checked); !v.ok()) decided = std::move(v);
       }
-      const std::string& checked = p.system ? p.check_stream : r.stream;
-      WriterHead* check_head = work(heads[i].second);
-      if (check_head->work_deleted) {
-        outcomes[i] = Status::Conflict(fmt::format("stream {} is deleted", checked));
+      if (decided) {
+        // Not written as sent: the requests queued after it in its
+        // pipeline must not be either.
+        if (r.pipeline_failed) broken.push_back(r.pipeline_failed);
+        outcomes[i] = std::move(*decided);
         continue;
       }
-      uint64_t actual = check_head->work_version;
-      bool ok = true;
-      switch (r.expected.kind) {
-        case ExpectedVersion::kAny: break;
-        case ExpectedVersion::kNoStream: ok = actual == 0; break;
-        case ExpectedVersion::kExists: ok = actual > 0; break;
-        case ExpectedVersion::kExact: ok = actual == r.expected.version; break;
-      }
-      if (!ok) {
-        outcomes[i] = Status::Conflict(ConflictMessage(checked, r.expected, actual));
-        continue;
-      }
-      WriterHead* head = work(heads[i].first);
-      AppendResult res;
-      res.stream = r.stream;
-      res.first_version = head->work_version + 1;
-      res.first_position = next;
-      for (auto& e : r.events) {
-        uint64_t version = ++head->work_version;
-        uint64_t position = next++;
-        char key[8];
-        PutBigEndian64(key, position);
-        MDB_val k = Val(key, 8), v{EncodedRecordSize(r.stream, e, r.request_id), nullptr};
-        inner = log_env_->Check(mdb_cursor_put(cur, &k, &v, MDB_APPEND | MDB_RESERVE), "appending to the log");
-        if (!inner.ok()) break;
-        last_id = e.id ? *e.id : Uuid::Generate();
-        EncodeRecordTo(static_cast<char*>(v.mv_data), position, version, r.stream, e, last_id,
-                       e.time_us ? *e.time_us : now, r.request_id, hash);
-        head->work_position = position;
-      }
-      res.last_version = head->work_version;
-      res.last_position = next - 1;
-      res.events = r.events.size();
-      if (p.system) {
-        if (r.events[0].type == kDeleteType) check_head->work_deleted = true;
-      }
-      writes[i] = p.system || !r.request_id.empty() || IsMetaStream(r.stream) ? 1 : 2;
+      Result<AppendResult> res = AppendEvents(log, r, hash, now, work(sc.heads[i].first), &next, &last_id);
+      if (!res.ok()) return res.status();  // the whole batch fails (below)
+      if (p.system && r.events[0].type == kDeleteType) checked->work_deleted = true;
+      writes[i] = p.system || !r.request_id.empty() || IsMetaStream(r.stream) ? RequestWrite::kWritten
+                                                                               : RequestWrite::kPositionsOnly;
       hashes[i] = hash;
-      if (!r.request_id.empty()) ids[r.request_id] = RequestRecord{hash, res};
+      if (!r.request_id.empty()) batch_ids_[r.request_id] = RequestRecord{hash, *res};
       outcomes[i] = std::move(res);
     }
-    mdb_cursor_close(cur);
-    if (inner.ok() && next > batch_first) {
+    if (next > batch_first) {
       std::lock_guard lock(tail_.mu);
       own_commit_ = OwnCommit{batch_first, next - 1, last_id};
     }
-    return inner;
+    return Status::OK();
   });
 
   if (s.ok()) {
@@ -698,20 +519,19 @@ void StoreImpl::WriteBatch(WriteScratch& sc) {
       own_commit_ = OwnCommit{};
     }
     Status failed = s.WithContext("the batch was not written");
-    if (log_env_->last_commit_failed_hard()) {
+    if (log_->last_commit_failed_hard()) {
       // Retrying an fsync can report success over lost pages: stop writing.
-      std::lock_guard lock(queue_mu_);
-      writer_fatal_ = Status::IOError("the log writer stopped after a failed commit (" + s.message() +
-                                      "); reopen the store");
+      queue_.Fail(Status::IOError("the log writer stopped after a failed commit (" + s.message() +
+                                  "); reopen the store"));
     }
     for (size_t i = 0; i < batch.size(); ++i)
-      if (!outcomes[i] || writes[i]) outcomes[i] = failed;
+      if (!outcomes[i] || writes[i] != RequestWrite::kNotWritten) outcomes[i] = failed;
   }
   // (A pass of its own only when the batch has pipelined requests: at 8,000
   // requests a pass over the batch is a few cache misses each.)
   for (size_t i = 0; any_pipelined && i < batch.size(); ++i) {
     auto& p = batch[i];
-    if (p.request.pipeline_failed && !p.flush_marker && (!s.ok() || !writes[i]))
+    if (p.request.pipeline_failed && !p.flush_marker && (!s.ok() || writes[i] == RequestWrite::kNotWritten))
       p.request.pipeline_failed->store(true);  // before any done: later requests see it
   }
   sc.committed = s.ok();
@@ -731,24 +551,25 @@ void StoreImpl::CompleteBatch(WriteScratch& sc) {
     {
       std::lock_guard lock(tail_.mu);
       // What the tail needs of each event, from the requests themselves; for
-      // the plain ones (writes 2) of a stream already in the tail, only the
+      // the plain ones (kPositionsOnly) of a stream already in the tail, only the
       // positions: no name to read, no request to touch. The entries are
       // fetched ahead of use in steps (the head's link, the tail entry, the
       // end of its list): at 64k streams each is a cache miss, and one after
       // another they were most of the writer's time here.
       constexpr size_t kAhead = 8;
-      auto tail_of = [&](size_t i) { return writes[i] ? heads[i].first->tail : nullptr; };
+      auto written = [&](size_t i) { return writes[i] != RequestWrite::kNotWritten; };
+      auto tail_of = [&](size_t i) { return written(i) ? heads[i].first->tail : nullptr; };
       for (size_t i = 0; i < batch.size(); ++i) {
-        if (i + 3 * kAhead < batch.size() && writes[i + 3 * kAhead])
+        if (i + 3 * kAhead < batch.size() && written(i + 3 * kAhead))
           __builtin_prefetch(&heads[i + 3 * kAhead].first->tail);
         if (i + 2 * kAhead < batch.size())
           if (auto* node = tail_of(i + 2 * kAhead)) __builtin_prefetch(&node->second.entries);
         if (i + kAhead < batch.size())
           if (auto* node = tail_of(i + kAhead))
             __builtin_prefetch(node->second.entries.v.data() + node->second.entries.v.size());
-        if (!writes[i]) continue;
+        if (!written(i)) continue;
         const AppendResult& res = outcomes[i]->value();
-        if (writes[i] == 2 && heads[i].first->tail) {
+        if (writes[i] == RequestWrite::kPositionsOnly && heads[i].first->tail) {
           for (uint64_t j = 0; j < res.events; ++j)
             tail_.AddLinkedLocked(heads[i].first->tail, res.first_version + j, res.first_position + j);
           continue;

@@ -1,4 +1,4 @@
-#include "store/crc32c.h"
+#include "store/internal/crc32c.h"
 
 #include <array>
 #include <cstring>
