@@ -16,6 +16,8 @@
 
 #include "core/activation.h"
 #include "store/start_thread.h"
+#include "util/open_table.h"
+#include "util/prefetch.h"
 
 namespace rill {
 
@@ -47,14 +49,6 @@ std::future<Result<CommandResult>> ActorRuntime::Submit(Command command) {
 Result<CommandResult> ActorRuntime::Execute(Command command) { return Submit(std::move(command)).get(); }
 
 namespace {
-
-// Starts loading the cache line at `p`. __builtin_prefetch alone is no side
-// effect to GCC: a function that only prefetches is found pure, and its
-// calls are deleted as unused. The empty volatile asm keeps them.
-inline void Prefetch(const void* p) {
-  __builtin_prefetch(p);
-  asm volatile("");
-}
 
 using Done = std::function<void(Result<CommandResult>)>;
 using StateDone = std::function<void(Result<StateView>)>;
@@ -124,87 +118,42 @@ class FlagPool {
 using ActorMap = std::unordered_map<std::string, Actor>;
 
 // The shard's lookup from stream to live actor, in front of the ActorMap
-// that owns them: open addressing over 16-byte slots (the name's hash and
-// the actor), at most half full, deletion by backward shift (no
-// tombstones). Finding an actor touches one slot and the actor's own node;
-// the map's bucket, node chain and cached hash cost three dependent cache
-// misses per command at millions of actors (a third of the shard's time in
-// the flash sale). Every live actor in the map is here, and nothing else.
+// that owns them: an OpenTable of 16-byte slots (the name's hash and the
+// actor), deletion by backward shift (no tombstones). Finding an actor
+// touches one slot and the actor's own node; the map's bucket, node chain
+// and cached hash cost three dependent cache misses per command at millions
+// of actors (a third of the shard's time in the flash sale). Every live
+// actor in the map is here, and nothing else.
 class ActorIndex {
  public:
   static uint64_t Hash(std::string_view stream) { return std::hash<std::string_view>{}(stream); }
   Actor* Find(std::string_view stream, uint64_t hash) const {
-    if (slots_.empty()) return nullptr;
-    for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
-      const Slot& s = slots_[i];
-      if (!s.actor) return nullptr;
-      if (s.hash == hash && *s.actor->stream == stream) return s.actor;
-    }
+    const Slots::Slot* s =
+        slots_.Find(hash, [&](const Slots::Slot& s) { return s.tag == hash && *s.ref->stream == stream; });
+    return s ? s->ref : nullptr;
   }
   // Starts loading the slot where the search for `hash` begins.
-  void PrefetchSlot(uint64_t hash) const {
-    if (!slots_.empty()) Prefetch(&slots_[hash & mask_]);
-  }
+  void PrefetchSlot(uint64_t hash) const { slots_.PrefetchHome(hash); }
   // The actor whose name has this hash, judged by the hash alone (the name
   // is not compared, so nothing outside the slots is read): for prefetching
   // only. Null if none.
   const Actor* Peek(uint64_t hash) const {
-    if (slots_.empty()) return nullptr;
-    for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
-      const Slot& s = slots_[i];
-      if (!s.actor) return nullptr;
-      if (s.hash == hash) return s.actor;
-    }
+    const Slots::Slot* s = slots_.Find(hash, [&](const Slots::Slot& s) { return s.tag == hash; });
+    return s ? s->ref : nullptr;
   }
   void Insert(uint64_t hash, Actor* actor) {
-    if ((size_ + 1) * 2 > slots_.size()) Grow();
-    size_t i = hash & mask_;
-    while (slots_[i].actor) i = (i + 1) & mask_;
-    slots_[i] = Slot{hash, actor};
-    ++size_;
+    slots_.MakeRoom(HashOf);
+    slots_.Put(slots_.FindOrEmpty(hash, [](const Slots::Slot&) { return false; }), hash, actor);
   }
   void Erase(uint64_t hash, const Actor* actor) {
-    if (slots_.empty()) return;
-    size_t i = hash & mask_;
-    while (slots_[i].actor != actor) {
-      if (!slots_[i].actor) return;  // not here
-      i = (i + 1) & mask_;
-    }
-    // Pull back each following entry that may sit in the hole, so no probe
-    // chain is ever cut short.
-    for (size_t j = (i + 1) & mask_; slots_[j].actor; j = (j + 1) & mask_) {
-      size_t home = slots_[j].hash & mask_;
-      if (((j - home) & mask_) >= ((j - i) & mask_)) {
-        slots_[i] = slots_[j];
-        i = j;
-      }
-    }
-    slots_[i] = Slot{};
-    --size_;
-  }
-  void Clear() {
-    std::fill(slots_.begin(), slots_.end(), Slot{});
-    size_ = 0;
+    if (Slots::Slot* s = slots_.Find(hash, [&](const Slots::Slot& s) { return s.ref == actor; }))
+      slots_.Erase(*s, HashOf);
   }
 
  private:
-  struct Slot {
-    uint64_t hash = 0;
-    Actor* actor = nullptr;  // nullptr: empty
-  };
-  void Grow() {
-    std::vector<Slot> old(std::max<size_t>(1024, slots_.size() * 2));
-    old.swap(slots_);
-    mask_ = slots_.size() - 1;
-    for (const Slot& o : old) {
-      if (!o.actor) continue;
-      size_t i = o.hash & mask_;
-      while (slots_[i].actor) i = (i + 1) & mask_;
-      slots_[i] = o;
-    }
-  }
-  std::vector<Slot> slots_;  // a power of two
-  size_t mask_ = 0, size_ = 0;
+  using Slots = OpenTable<uint64_t, Actor*>;  // the name's hash, the actor
+  static uint64_t HashOf(const Slots::Slot& s) { return s.tag; }
+  Slots slots_;
 };
 
 // A dropped actor whose commands are still in flight: its node (so those

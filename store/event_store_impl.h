@@ -20,6 +20,9 @@
 #include "store/lmdb_env.h"
 #include "store/record.h"
 #include "store/store_internal.h"
+#include "util/open_table.h"
+#include "util/prefetch.h"
+#include "util/stable_vector.h"
 
 namespace rill {
 
@@ -41,9 +44,9 @@ struct QueuedAppend {
   QueuedAppend* next = nullptr;
 };
 
-// The writer's stream heads by name (see WriterHead). Open addressing over
-// 8-byte slots (a 32-bit tag of the name's hash and the entry's number) into
-// entries kept in fixed chunks, so a WriterHead never moves: the tail and the
+// The writer's stream heads by name (see WriterHead): an OpenTable of 8-byte
+// slots (a 32-bit tag of the name's hash and the entry's number) into
+// entries in a StableVector, so a WriterHead never moves: the tail and the
 // batch in flight hold pointers to them. A std::unordered_map<std::string,
 // WriterHead> cost the writer ~0.2 us per request at 64k streams in cache
 // misses (bucket, node, the node's cached hash); here a lookup touches one
@@ -52,81 +55,45 @@ struct QueuedAppend {
 class WriterHeadTable {
  public:
   static uint64_t Hash(std::string_view name) { return std::hash<std::string_view>{}(name); }
-  size_t size() const { return size_; }
-  // Starts loading the slot `hash` probes first. (Each prefetch is followed
-  // by an empty asm: GCC finds a function that only prefetches pure and
-  // deletes its calls at -O2.)
-  void PrefetchSlot(uint64_t hash) const {
-    if (!slots_.empty()) __builtin_prefetch(&slots_[hash & mask_]);
-    asm volatile("");
-  }
+  size_t size() const { return entries_.size(); }
+  // Starts loading the slot `hash` probes first.
+  void PrefetchSlot(uint64_t hash) const { slots_.PrefetchHome(hash); }
   // Starts loading the entry the first slot with `hash`'s tag names (best
   // after PrefetchSlot, some requests earlier).
   void PrefetchEntry(uint64_t hash) const {
-    if (slots_.empty()) return;
-    for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
-      const Slot& s = slots_[i];
-      if (s.entry_plus_1 == 0) return;
-      if (s.tag == Tag(hash)) {
-        __builtin_prefetch(&At(s.entry_plus_1 - 1));
-        asm volatile("");
-        return;
-      }
-    }
+    if (const Slots::Slot* s = slots_.Find(hash, [&](const Slots::Slot& s) { return s.tag == Tag(hash); }))
+      Prefetch(&entries_[s->ref - 1]);
   }
   // The entry of `name` (hash == Hash(name)), added (with a fresh head) if
   // absent. The name stays put as long as the entry.
   std::pair<const std::string*, WriterHead*> Find(std::string_view name, uint64_t hash) {
-    if ((size_ + 1) * 2 > slots_.size()) Grow();
-    for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
-      Slot& s = slots_[i];
-      if (s.entry_plus_1 == 0) {
-        if (size_ == chunks_.size() * kChunk) chunks_.push_back(std::make_unique<Entry[]>(kChunk));
-        Entry& e = At(size_);
-        e.name.assign(name);
-        s = Slot{Tag(hash), static_cast<uint32_t>(++size_)};
-        return {&e.name, &e.head};
-      }
-      if (s.tag == Tag(hash)) {
-        Entry& e = At(s.entry_plus_1 - 1);
-        if (e.name == name) return {&e.name, &e.head};
-      }
+    slots_.MakeRoom([&](const Slots::Slot& s) { return Hash(entries_[s.ref - 1].name); });
+    Slots::Slot& s = slots_.FindOrEmpty(
+        hash, [&](const Slots::Slot& s) { return s.tag == Tag(hash) && entries_[s.ref - 1].name == name; });
+    if (!s.empty()) {
+      Entry& e = entries_[s.ref - 1];
+      return {&e.name, &e.head};
     }
+    Entry& e = entries_.Append();
+    e.name.assign(name);
+    slots_.Put(s, Tag(hash), static_cast<uint32_t>(entries_.size()));
+    return {&e.name, &e.head};
   }
   // Forgets every entry (the caller has unlinked the tail from them first).
   void Clear() {
-    chunks_.clear();
-    std::fill(slots_.begin(), slots_.end(), Slot{});
-    size_ = 0;
+    entries_.clear();
+    slots_.Clear();
   }
 
  private:
-  struct Slot {
-    uint32_t tag = 0;
-    uint32_t entry_plus_1 = 0;  // 0: empty
-  };
   struct Entry {
     std::string name;
     WriterHead head;
   };
-  static constexpr size_t kChunk = 1024;
   static uint32_t Tag(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
-  Entry& At(size_t i) const { return chunks_[i / kChunk][i % kChunk]; }
-  void Grow() {
-    std::vector<Slot> old(std::max<size_t>(1024, slots_.size() * 2));
-    old.swap(slots_);
-    mask_ = slots_.size() - 1;
-    for (const Slot& o : old) {
-      if (!o.entry_plus_1) continue;
-      size_t i = Hash(At(o.entry_plus_1 - 1).name) & mask_;
-      while (slots_[i].entry_plus_1) i = (i + 1) & mask_;
-      slots_[i] = o;
-    }
-  }
-  std::vector<Slot> slots_;  // a power of two, at most half full
-  size_t mask_ = 0;
-  std::vector<std::unique_ptr<Entry[]>> chunks_;
-  size_t size_ = 0;
+  using Slots = OpenTable<uint32_t, uint32_t>;  // tag, entry index + 1
+  Slots slots_;
+  StableVector<Entry, 1024> entries_;
 };
 
 // IndexOnce's working tables, kept from one batch to the next so a batch of
@@ -144,10 +111,6 @@ struct IndexScratch {
     static NameKey Of(std::string_view name);
     bool SamePrefix(const NameKey& o) const { return hi == o.hi && lo == o.lo && size == o.size; }
   };
-  struct Slot {
-    NameKey key;
-    uint32_t index_plus_1 = 0;  // 0: empty
-  };
   // Open addressing from names to indexes into a vector of entries that hold
   // them: a node per name in a std::unordered_map cost a malloc and cache
   // misses each.
@@ -157,42 +120,22 @@ struct IndexScratch {
     // then appends that entry). name_of(i) is the name of entry i.
     template <class NameOf>
     uint32_t Find(std::string_view name, const NameKey& key, uint32_t next, const NameOf& name_of) {
-      if ((used_ + 1) * 2 > slots_.size()) Grow(name_of);
-      size_t mask = slots_.size() - 1;
-      for (size_t i = Hash(key, name) & mask;; i = (i + 1) & mask) {
-        Slot& slot = slots_[i];
-        if (slot.index_plus_1 == 0) {
-          slot = Slot{key, next + 1};
-          ++used_;
-          return next;
-        }
-        if (slot.key.SamePrefix(key) && (key.size <= 16 || name_of(slot.index_plus_1 - 1) == name))
-          return slot.index_plus_1 - 1;
-      }
+      slots_.MakeRoom([&](const Slots::Slot& s) { return Hash(s.tag, name_of(s.ref - 1)); });
+      Slots::Slot& slot = slots_.FindOrEmpty(Hash(key, name), [&](const Slots::Slot& s) {
+        return s.tag.SamePrefix(key) && (key.size <= 16 || name_of(s.ref - 1) == name);
+      });
+      if (!slot.empty()) return slot.ref - 1;
+      slots_.Put(slot, key, next + 1);
+      return next;
     }
-    void Clear() {
-      // A batch from the tail never fills the table (see ScanTail): do not
-      // sweep tens of MB of empty slots for it.
-      if (used_) std::fill(slots_.begin(), slots_.end(), Slot{});
-      used_ = 0;
-    }
+    // A batch from the tail never fills the table (see ScanTail): Clear does
+    // not sweep tens of MB of empty slots for it.
+    void Clear() { slots_.Clear(); }
 
    private:
     static size_t Hash(const NameKey& k, std::string_view name);
-    template <class NameOf>
-    void Grow(const NameOf& name_of) {
-      std::vector<Slot> old(std::max<size_t>(1024, slots_.size() * 2));
-      old.swap(slots_);
-      size_t mask = slots_.size() - 1;
-      for (const Slot& s : old) {
-        if (!s.index_plus_1) continue;
-        size_t i = Hash(s.key, name_of(s.index_plus_1 - 1)) & mask;
-        while (slots_[i].index_plus_1) i = (i + 1) & mask;
-        slots_[i] = s;
-      }
-    }
-    std::vector<Slot> slots_;
-    size_t used_ = 0;
+    using Slots = OpenTable<NameKey, uint32_t>;  // key, entry index + 1
+    Slots slots_;
   };
 
   // One stream the batch touches (its events, or a $$ event aimed at it).
