@@ -1,6 +1,6 @@
 #include "core/upcaster.h"
 
-#include "core/json_depth.h"
+#include "core/json_fields.h"
 
 #include <fmt/format.h>
 #include <rapidjson/error/en.h>
