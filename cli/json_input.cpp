@@ -1,6 +1,6 @@
 #include "cli/json_input.h"
 
-#include "core/json_depth.h"
+#include "core/json_fields.h"
 
 #include <fmt/format.h>
 #include <rapidjson/encodedstream.h>

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/domain_registry.h"
-#include "core/json_depth.h"
+#include "core/json_fields.h"
 #include "core/process_manager.h"
 
 namespace rill {

@@ -1,6 +1,9 @@
-// JSON mapping for domain structs. A command, event or state lists its fields
-// once, and that one list reads it from JSON, writes it to JSON (RapidJSON,
-// no intermediate DOM on the write side) and describes it for `rill domains`:
+// rill's JSON helpers: the nesting limit every JSON reader enforces
+// (CheckDepth), and the mapping for domain structs.
+//
+// A command, event or state lists its fields once, and that one list reads
+// it from JSON, writes it to JSON (RapidJSON, no intermediate DOM on the
+// write side) and describes it for `rill domains`:
 //
 //   struct Deposit {
 //     static constexpr const char* kType = "Deposit";
@@ -30,6 +33,39 @@
 #include "store/status.h"
 
 namespace rill::json {
+
+// How deeply JSON may nest ('[' and '{' levels). rapidjson's DOM parse,
+// Accept() and the writers recurse once per level, so a payload of 100,000
+// '[' that a streaming reader accepts would crash whoever later parses it
+// (a projection, an upcaster, an actor) with a stack overflow. Real payloads
+// nest a handful of levels; inputs deeper than this are refused up front.
+inline constexpr int kMaxJsonDepth = 128;
+
+// InvalidArgument naming `what` when `text` nests deeper than kMaxJsonDepth.
+// A byte scan that skips strings; it does not validate (the parser does).
+inline Status CheckDepth(std::string_view text, std::string_view what) {
+  // Each level takes a byte: a text this short cannot nest too deep, and
+  // most commands and events are.
+  if (text.size() <= static_cast<size_t>(kMaxJsonDepth)) return Status::OK();
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth)
+        return Status::InvalidArgument(std::string(what) + " nests deeper than " + std::to_string(kMaxJsonDepth) +
+                                       " levels (at offset " + std::to_string(i) + ")");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return Status::OK();
+}
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 

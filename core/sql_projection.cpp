@@ -1,6 +1,6 @@
 #include "core/sql_projection.h"
 
-#include "core/json_depth.h"
+#include "core/json_fields.h"
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>

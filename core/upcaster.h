@@ -15,30 +15,12 @@
 //                {"op": "default", "path": "currency", "value": "EUR"}]}
 //
 //     "to" must be "from" + 1. Paths are dotted ("a.b.c"; object members
-//     only). Operations run in order on the event's data object:
-//       rename  {from, to}        move a value; missing source: nothing to do;
-//                                 intermediate objects of `to` are created; an
-//                                 existing value at `to` is replaced
-//       default {path, value}     set `value` when `path` is missing
-//       remove  {path}            delete `path` if present
-//       nest    {fields, into}    move each present field (a path) into the
-//                                 object `into` under its last segment name;
-//                                 `into` may be one of the fields
-//                                 ({"owner":"Ann"} nest [owner] into owner ->
-//                                 {"owner":{"owner":"Ann"}})
-//       unnest  {from}            move every member of object `from` up one
-//                                 level (replacing same-named siblings) and
-//                                 delete `from`
-//       convert {path, to, factor?}
-//                                 to: "number" | "integer" | "string"; a
-//                                 number is multiplied by `factor` (default 1;
-//                                 0.01 for cents -> decimal, 100 for back);
-//                                 "integer" rounds to nearest; a string is
-//                                 parsed as a number first. A value that
-//                                 cannot be converted is an error on read
-//                                 (never a silent misread)
-//       retype  {to}              the event's type becomes `to`; the chain
-//                                 continues with the steps of the new type
+//     only). Operations run in order on the event's data object; each is
+//     defined at its entry in the op table, core/upcast_ops.cpp (for users:
+//     docs/upcasting.md, man/rill-migrations.1). A value an op cannot handle
+//     is an error on read, never a silent misread. "retype" changes the
+//     event's type; the chain goes on with the steps of the new type. Two ops
+//     change how many events one stored event reads as:
 //       split   {parts: [{type?, schema?, ops?}, ...]}
 //                                 (last op; 2+ parts; no retype in the same
 //                                 file) the event reads as several: each part

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "core/json_depth.h"
+#include "core/json_fields.h"
 
 using namespace rill;
 
