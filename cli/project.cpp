@@ -13,8 +13,8 @@
 #include "core/projection_runner.h"
 #include "core/sql_projection.h"
 #include "domains/sample_projections.h"
+#include "readmodel/read_model_store.h"
 #include "store/durable_file.h"
-#include "store/read_model_store.h"
 
 namespace rill::cli {
 

@@ -18,6 +18,7 @@ set_property(TARGET rill_store PROPERTY INTERFACE_INCLUDE_DIRECTORIES
   "$<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}>" "$<INSTALL_INTERFACE:${RILL_INSTALL_INCLUDEDIR}>")
 
 set_target_properties(rill_store PROPERTIES EXPORT_NAME store)
+set_target_properties(rill_readmodel PROPERTIES EXPORT_NAME readmodel)
 set_target_properties(rill_core PROPERTIES EXPORT_NAME core)
 set_target_properties(rill_domains PROPERTIES EXPORT_NAME domains)
 # Internal interface targets the libraries link: they must be in the export
@@ -33,14 +34,14 @@ set_target_properties(rill_plugin_api PROPERTIES EXPORT_NAME plugin)
 install(TARGETS rill RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # The sample domains as plugins: lib/rill/plugins/librill_bank.so, librill_inventory.so.
 install(TARGETS rill_bank rill_inventory LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/rill/plugins)
-install(TARGETS rill_store rill_core rill_domains rill_thirdparty rill_warnings rill_plugin_api
+install(TARGETS rill_store rill_readmodel rill_core rill_domains rill_thirdparty rill_warnings rill_plugin_api
   EXPORT rillTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${RILL_INSTALL_INCLUDEDIR})
 install(EXPORT rillTargets NAMESPACE rill:: DESTINATION ${RILL_INSTALL_CMAKEDIR})
 
-foreach(folder store core domains)
+foreach(folder store readmodel core domains)
   if(IS_DIRECTORY ${CMAKE_SOURCE_DIR}/${folder})
     install(DIRECTORY ${folder}/ DESTINATION ${RILL_INSTALL_INCLUDEDIR}/${folder}
       FILES_MATCHING PATTERN "*.h" PATTERN "tests" EXCLUDE)
@@ -58,7 +59,7 @@ install(FILES ${CMAKE_BINARY_DIR}/rillConfig.cmake ${CMAKE_BINARY_DIR}/rillConfi
 # pkg-config: only the libraries that have sources are real archives (core/
 # and domains/ are empty interface targets until they land); dependents first.
 set(RILL_PC_LIBS "")
-foreach(lib rill_domains rill_core rill_store)
+foreach(lib rill_domains rill_core rill_readmodel rill_store)
   get_target_property(_type ${lib} TYPE)
   if(_type STREQUAL "STATIC_LIBRARY")
     string(APPEND RILL_PC_LIBS " -l${lib}")

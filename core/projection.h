@@ -16,8 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "readmodel/read_model_store.h"
 #include "store/event.h"
-#include "store/read_model_store.h"
 #include "store/status.h"
 
 namespace rill {

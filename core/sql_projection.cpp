@@ -495,7 +495,7 @@ class SqlHandler : public ProjectionHandler {
 }  // namespace
 
 namespace {
-// The file's SQL runs under the projection rules (store/read_model_store.h,
+// The file's SQL runs under the projection rules (readmodel/read_model_store.h,
 // UserSql::kProjection) while it is prepared; the runner's own statements
 // after it are trusted again.
 class UserSqlScope {

@@ -42,9 +42,9 @@
 // the checkpoint in one commit, which is what makes a model exactly-once. So
 // the schema and handlers may not BEGIN, COMMIT, ROLLBACK, SAVEPOINT or
 // RELEASE, nor write rill's _rill_* tables, nor ATTACH another file
-// (UserSql::kProjection in store/read_model_store.h); such a file is refused
-// when added, naming its line. A statement that runs away stops when the
-// runner is asked to stop (SIGINT, SIGTERM), and its batch is rolled back.
+// (UserSql::kProjection in readmodel/read_model_store.h); such a file is
+// refused when added, naming its line. A statement that runs away stops when
+// the runner is asked to stop (SIGINT, SIGTERM), and its batch is rolled back.
 #pragma once
 
 #include <functional>
