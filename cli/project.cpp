@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "cli/cli.h"
+#include "core/projection_loader.h"
 #include "core/projection_runner.h"
 #include "core/sql_projection.h"
 #include "domains/sample_projections.h"
@@ -20,7 +21,7 @@ namespace rill::cli {
 
 Status LoadProjections(const std::string& db_dir, ProjectionRegistry* registry) {
   RILL_RETURN_IF_ERROR(RegisterDomainProjections(registry));  // built-in and plugins'
-  return registry->LoadDirectory(ProjectionsDir(db_dir));
+  return LoadProjectionDirectory(ProjectionsDir(db_dir), registry);
 }
 
 namespace {

@@ -18,15 +18,6 @@
 
 namespace rill {
 
-std::string FingerprintOf(std::string_view text) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return fmt::format("{:016x}", h);
-}
-
 namespace {
 
 std::string_view Trim(std::string_view s) {

@@ -96,7 +96,4 @@ Result<std::shared_ptr<SqlProjection>> LoadSqlProjectionFile(const std::string& 
 // that runs away (a recursive CTE) stops when `should_stop` says so.
 Status ValidateSqlProjection(const SqlProjection& projection, std::function<bool()> should_stop = {});
 
-// 64-bit FNV-1a as 16 hex digits: fingerprints of definitions.
-std::string FingerprintOf(std::string_view text);
-
 }  // namespace rill
