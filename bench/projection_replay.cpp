@@ -24,8 +24,8 @@
 
 #include "core/projection_runner.h"
 #include "domains/sample_projections.h"
+#include "readmodel/read_model_store.h"
 #include "store/event_store.h"
-#include "store/read_model_store.h"
 
 using namespace rill;
 using Clock = std::chrono::steady_clock;

@@ -24,7 +24,7 @@
 #include "cli/project.h"
 #include "core/process_manager.h"
 #include "core/projection_runner.h"
-#include "store/read_model_store.h"
+#include "readmodel/read_model_store.h"
 
 namespace rill::cli {
 namespace {

@@ -10,17 +10,18 @@
 #include <fstream>
 
 #include "cli/cli.h"
+#include "core/projection_loader.h"
 #include "core/projection_runner.h"
 #include "core/sql_projection.h"
 #include "domains/sample_projections.h"
+#include "readmodel/read_model_store.h"
 #include "store/durable_file.h"
-#include "store/read_model_store.h"
 
 namespace rill::cli {
 
 Status LoadProjections(const std::string& db_dir, ProjectionRegistry* registry) {
   RILL_RETURN_IF_ERROR(RegisterDomainProjections(registry));  // built-in and plugins'
-  return registry->LoadDirectory(ProjectionsDir(db_dir));
+  return LoadProjectionDirectory(ProjectionsDir(db_dir), registry);
 }
 
 namespace {

@@ -13,7 +13,7 @@
 
 #include "cli/cli.h"
 #include "core/projection.h"
-#include "store/read_model_store.h"
+#include "readmodel/read_model_store.h"
 
 namespace rill::cli {
 namespace {

@@ -1,6 +1,7 @@
 # Install rules: the `rill` binary, man pages, shell completions, and rill as
-# a library — headers, the static libraries, a CMake package (rill::store,
-# rill::core, rill::domains) and a pkg-config file (rill.pc).
+# a library — its public headers, the static libraries, a CMake package
+# (rill::store, rill::readmodel, rill::core, rill::domains) and a pkg-config
+# file (rill.pc).
 # Included at the end of the root CMakeLists.txt, after every target exists.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
@@ -18,11 +19,13 @@ set_property(TARGET rill_store PROPERTY INTERFACE_INCLUDE_DIRECTORIES
   "$<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}>" "$<INSTALL_INTERFACE:${RILL_INSTALL_INCLUDEDIR}>")
 
 set_target_properties(rill_store PROPERTIES EXPORT_NAME store)
+set_target_properties(rill_readmodel PROPERTIES EXPORT_NAME readmodel)
 set_target_properties(rill_core PROPERTIES EXPORT_NAME core)
 set_target_properties(rill_domains PROPERTIES EXPORT_NAME domains)
 # Internal interface targets the libraries link: they must be in the export
-# set too. rill::thirdparty carries the dependencies (LMDB, SQLite, fmt,
-# RapidJSON, threads); rill::warnings only reaches consumers as link-only
+# set too. rill::thirdparty carries the dependencies every library shares
+# (LMDB, fmt, RapidJSON, threads; SQLite is linked by rill::readmodel and
+# the code that calls it); rill::warnings only reaches consumers as link-only
 # (empty unless built with RILL_SANITIZE), never as compile flags.
 set_target_properties(rill_thirdparty PROPERTIES EXPORT_NAME thirdparty)
 set_target_properties(rill_warnings PROPERTIES EXPORT_NAME warnings)
@@ -33,7 +36,7 @@ set_target_properties(rill_plugin_api PROPERTIES EXPORT_NAME plugin)
 install(TARGETS rill RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # The sample domains as plugins: lib/rill/plugins/librill_bank.so, librill_inventory.so.
 install(TARGETS rill_bank rill_inventory LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/rill/plugins)
-install(TARGETS rill_store rill_core rill_domains rill_thirdparty rill_warnings rill_plugin_api
+install(TARGETS rill_store rill_readmodel rill_core rill_domains rill_thirdparty rill_warnings rill_plugin_api
   EXPORT rillTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -45,7 +48,7 @@ install(EXPORT rillTargets NAMESPACE rill:: DESTINATION ${RILL_INSTALL_CMAKEDIR}
 # application calls, and are never installed. scripts/check-install.sh
 # compares the installed set with testdata/installed_headers.txt and compiles
 # each installed header on its own.
-foreach(folder store core domains)
+foreach(folder store readmodel core domains)
   if(IS_DIRECTORY ${CMAKE_SOURCE_DIR}/${folder})
     install(DIRECTORY ${folder}/ DESTINATION ${RILL_INSTALL_INCLUDEDIR}/${folder}
       FILES_MATCHING PATTERN "*.h" PATTERN "tests" EXCLUDE PATTERN "internal" EXCLUDE)
@@ -63,7 +66,7 @@ install(FILES ${CMAKE_BINARY_DIR}/rillConfig.cmake ${CMAKE_BINARY_DIR}/rillConfi
 # pkg-config: only the libraries that have sources are real archives (core/
 # and domains/ are empty interface targets until they land); dependents first.
 set(RILL_PC_LIBS "")
-foreach(lib rill_domains rill_core rill_store)
+foreach(lib rill_domains rill_core rill_readmodel rill_store)
   get_target_property(_type ${lib} TYPE)
   if(_type STREQUAL "STATIC_LIBRARY")
     string(APPEND RILL_PC_LIBS " -l${lib}")

@@ -2,23 +2,25 @@
 # the `rill` target exists.
 #
 # The plugin and the host share C++ objects, so they must share one copy of
-# core/ and store/: `rill` exports its symbols (ENABLE_EXPORTS = -rdynamic)
-# and links ALL of rill_core and rill_store (whole archive), so any core
-# function a plugin calls is there even if rill itself never uses it. Plugins
+# core/, readmodel/ and store/: `rill` exports its symbols (ENABLE_EXPORTS =
+# -rdynamic) and links ALL of rill_core, rill_readmodel and rill_store (whole
+# archive), so any function a plugin calls is there even if rill itself never
+# uses it. Plugins
 # link only headers and the shared third-party libraries (rill_plugin_api),
 # never the static rill libraries: a second copy would split the state.
 include(GNUInstallDirs)
 target_link_libraries(rill_core PUBLIC ${CMAKE_DL_LIBS})  # core/plugin.cpp: dlopen
 set_target_properties(rill PROPERTIES ENABLE_EXPORTS ON)
-target_link_options(rill PRIVATE "LINKER:--whole-archive" "$<TARGET_FILE:rill_core>" "$<TARGET_FILE:rill_store>"
-  "LINKER:--no-whole-archive")
+target_link_options(rill PRIVATE "LINKER:--whole-archive" "$<TARGET_FILE:rill_core>" "$<TARGET_FILE:rill_readmodel>"
+  "$<TARGET_FILE:rill_store>" "LINKER:--no-whole-archive")
 
 # What a plugin compiles against: rill's headers and the third-party headers
-# and shared libraries (installed as rill::plugin).
+# and shared libraries (installed as rill::plugin). SQLite too: a projection
+# handler gets the read model's connection (SqliteDb::handle()).
 add_library(rill_plugin_api INTERFACE)
 target_include_directories(rill_plugin_api INTERFACE
   "$<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}>" "$<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/rill>")
-target_link_libraries(rill_plugin_api INTERFACE rill_thirdparty)
+target_link_libraries(rill_plugin_api INTERFACE rill_thirdparty SQLite::SQLite3)
 
 # rill_add_plugin(NAME SOURCES...): lib<NAME>.so, a plugin for `rill --plugin`.
 # Hidden visibility: only the rill_plugin() entry point is exported, so none

@@ -3,9 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <filesystem>
-
-#include "core/sql_projection.h"
+#include <cstdint>
 
 namespace rill {
 
@@ -29,6 +27,15 @@ Status ValidateProjectionName(std::string_view name) {
           fmt::format("projection name '{}' may hold only letters, digits, '_' and '-'", name));
   }
   return Status::OK();
+}
+
+std::string FingerprintOf(std::string_view text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return fmt::format("{:016x}", h);
 }
 
 namespace {
@@ -90,24 +97,6 @@ Status ProjectionRegistry::Add(std::shared_ptr<const Projection> projection, Sou
   auto pos = std::lower_bound(entries_.begin(), entries_.end(), entry.projection->name(),
                               [](const Entry& a, const std::string& n) { return a.projection->name() < n; });
   entries_.insert(pos, std::move(entry));
-  return Status::OK();
-}
-
-Status ProjectionRegistry::LoadDirectory(const std::string& dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) return Status::OK();
-  std::vector<std::string> files;
-  for (const auto& de : fs::directory_iterator(dir, ec)) {
-    if (de.path().extension() == ".sql") files.push_back(de.path().string());
-  }
-  if (ec) return Status::IOError(fmt::format("cannot list {}: {}", dir, ec.message()));
-  std::sort(files.begin(), files.end());
-  for (const auto& f : files) {
-    Result<std::shared_ptr<SqlProjection>> p = LoadSqlProjectionFile(f);
-    if (!p.ok()) return p.status();
-    RILL_RETURN_IF_ERROR(Add(std::move(p).value(), Source::kStore, f));
-  }
   return Status::OK();
 }
 

@@ -16,8 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "readmodel/read_model_store.h"
 #include "store/event.h"
-#include "store/read_model_store.h"
 #include "store/status.h"
 
 namespace rill {
@@ -77,7 +77,7 @@ class Projection {
   virtual const char* kind() const = 0;  // "sql" or "c++"
   virtual const EventFilter& filter() const = 0;
   // Changes whenever the definition changes: a read model built by another
-  // definition is flagged as needing a replay.
+  // definition is flagged as needing a replay (FingerprintOf, below).
   virtual std::string fingerprint() const = 0;
   // Creates the projection's tables if missing (idempotent) and prepares
   // whatever Apply needs. Runs inside a transaction the runner opened.
@@ -113,6 +113,9 @@ inline constexpr size_t kPartitionedChunkEvents = 262144;
 
 Status ValidateProjectionName(std::string_view name);
 
+// 64-bit FNV-1a as 16 hex digits: fingerprints of definitions.
+std::string FingerprintOf(std::string_view text);
+
 // A C++ projection from plain parts. `apply` gets events that passed
 // `filter`; it uses db.Cached(sql) so each statement is prepared once.
 struct CppProjectionSpec {
@@ -126,8 +129,9 @@ struct CppProjectionSpec {
 std::shared_ptr<const Projection> MakeCppProjection(CppProjectionSpec spec);
 
 // The projections a process knows: built into the binary, or registered in
-// the store directory (<db>/projections/NAME.sql, by `rill project add`), or
-// from a plugin (--plugin FILE; `file` is the plugin's path).
+// the store directory (<db>/projections/NAME.sql, by `rill project add`; read
+// by core/projection_loader.h), or from a plugin (--plugin FILE; `file` is the
+// plugin's path).
 class ProjectionRegistry {
  public:
   enum class Source { kBuiltIn, kStore, kPlugin };
@@ -139,9 +143,6 @@ class ProjectionRegistry {
 
   // Conflict if the name is taken.
   Status Add(std::shared_ptr<const Projection> projection, Source source, std::string file = "");
-  // Reads every *.sql file of `dir` (ProjectionsDir(store)); a missing
-  // directory holds none. A file that does not parse is an error naming it.
-  Status LoadDirectory(const std::string& dir);
   const Entry* Find(std::string_view name) const;
   const std::vector<Entry>& entries() const { return entries_; }  // by name
 

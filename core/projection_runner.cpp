@@ -15,7 +15,7 @@
 #include <mutex>
 #include <thread>
 
-#include "store/read_model_store.h"
+#include "readmodel/read_model_store.h"
 #include "store/durable_file.h"
 #include "store/start_thread.h"
 

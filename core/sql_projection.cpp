@@ -18,15 +18,6 @@
 
 namespace rill {
 
-std::string FingerprintOf(std::string_view text) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return fmt::format("{:016x}", h);
-}
-
 namespace {
 
 std::string_view Trim(std::string_view s) {
@@ -495,7 +486,7 @@ class SqlHandler : public ProjectionHandler {
 }  // namespace
 
 namespace {
-// The file's SQL runs under the projection rules (store/read_model_store.h,
+// The file's SQL runs under the projection rules (readmodel/read_model_store.h,
 // UserSql::kProjection) while it is prepared; the runner's own statements
 // after it are trusted again.
 class UserSqlScope {

@@ -42,9 +42,9 @@
 // the checkpoint in one commit, which is what makes a model exactly-once. So
 // the schema and handlers may not BEGIN, COMMIT, ROLLBACK, SAVEPOINT or
 // RELEASE, nor write rill's _rill_* tables, nor ATTACH another file
-// (UserSql::kProjection in store/read_model_store.h); such a file is refused
-// when added, naming its line. A statement that runs away stops when the
-// runner is asked to stop (SIGINT, SIGTERM), and its batch is rolled back.
+// (UserSql::kProjection in readmodel/read_model_store.h); such a file is
+// refused when added, naming its line. A statement that runs away stops when
+// the runner is asked to stop (SIGINT, SIGTERM), and its batch is rolled back.
 #pragma once
 
 #include <functional>
@@ -95,8 +95,5 @@ Result<std::shared_ptr<SqlProjection>> LoadSqlProjectionFile(const std::string& 
 // database: what `rill project add` does before registering a file. A schema
 // that runs away (a recursive CTE) stops when `should_stop` says so.
 Status ValidateSqlProjection(const SqlProjection& projection, std::function<bool()> should_stop = {});
-
-// 64-bit FNV-1a as 16 hex digits: fingerprints of definitions.
-std::string FingerprintOf(std::string_view text);
 
 }  // namespace rill

@@ -316,7 +316,7 @@ class EventStore {
   // holds only rill.conf, projections/, migrations/, plugins/, readmodels/):
   // Conflict if it already holds a store, FailedPrecondition if it holds
   // anything else. Its files get 0644 and its directories 0755, less the
-  // umask (as sqlite3 and git do): make a private store under umask 077.
+  // umask (as git does): make a private store under umask 077.
   static Status Init(const std::string& dir);
   // True if `dir` looks like a rill store (has log/data.mdb).
   static bool Exists(const std::string& dir);
@@ -331,7 +331,7 @@ mode_t StoreFileMode(const std::string& dir);
 
 // If fd 0, 1 or 2 is closed, the next open() would get it and a database file
 // could become "stderr": fills each hole with /dev/null. Open() calls it;
-// programs that open SQLite files first call it themselves.
+// programs that open read models (readmodel/) first call it themselves.
 void EnsureStdDescriptors();
 
 // The directory of read models and registered projections inside a store.

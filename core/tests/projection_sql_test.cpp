@@ -357,25 +357,4 @@ BOOST_AUTO_TEST_CASE(sample_projections) {
              transfers[1]);
 }
 
-BOOST_AUTO_TEST_CASE(registry_loads_store_directory) {
-  TempDir dir;
-  std::string pdir = dir.path() + "/projections";
-  std::filesystem::create_directories(pdir);
-  {
-    std::ofstream(pdir + "/mine.sql") << "-- rill projection: mine\n-- on A\nSELECT 1;\n";
-  }
-  ProjectionRegistry reg;
-  BOOST_REQUIRE(RegisterSampleProjections(&reg).ok());
-  BOOST_REQUIRE(reg.LoadDirectory(pdir).ok());
-  BOOST_TEST(reg.entries().size() == 4u);
-  BOOST_TEST((reg.Find("mine")->source == ProjectionRegistry::Source::kStore));
-  {
-    std::ofstream(pdir + "/dup.sql") << "-- rill projection: balances\n-- on A\nSELECT 1;\n";
-  }
-  ProjectionRegistry reg2;
-  BOOST_REQUIRE(RegisterSampleProjections(&reg2).ok());
-  Status s = reg2.LoadDirectory(pdir);
-  BOOST_TEST(s.IsConflict());
-}
-
 BOOST_AUTO_TEST_SUITE_END()

@@ -18,8 +18,8 @@
 #include "core/projection.h"
 #include "core/projection_runner.h"
 #include "core/sql_projection.h"
+#include "readmodel/read_model_store.h"
 #include "store/event_store.h"
-#include "store/read_model_store.h"
 
 namespace rill::projection_testing {
 

@@ -26,7 +26,7 @@
 #include "core/tests/projection_test_util.h"
 #include "core/tests/test_util.h"
 #include "domains/sample_projections.h"
-#include "store/read_model_store.h"
+#include "readmodel/read_model_store.h"
 
 using namespace rill;
 

@@ -1,4 +1,4 @@
-#include "store/read_model_store.h"
+#include "readmodel/read_model_store.h"
 
 #include <fmt/format.h>
 #include <sqlite3.h>
