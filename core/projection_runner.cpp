@@ -255,7 +255,7 @@ Result<std::optional<MetaRow>> ReadMeta(SqliteDb& db) {
   return std::optional<MetaRow>(std::move(m));
 }
 
-void Hook(const ProjectionRunOptions& o, const char* point, uint64_t position) {
+void Hook(const ProjectionRunOptions& o, ProjectionPoint point, uint64_t position) {
   if (o.test_hook) o.test_hook(point, position);
 }
 
@@ -265,6 +265,8 @@ Status StaleError(const std::string& name) {
 }
 
 bool StopRequested(const ProjectionRunOptions& o) { return o.should_stop && o.should_stop(); }
+
+Env* EnvOf(const ProjectionRunOptions& o) { return o.env ? o.env : Env::Default(); }
 
 // Runs `projection` into the file at `path` from its checkpoint. `unsynced`
 // (replay files only, see ReplayProjection): commits skip fsync.
@@ -300,7 +302,7 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
           "INSERT INTO _rill_projection(name, position, applied, fingerprint, store_id, updated) "
           "VALUES (?, 0, 0, ?, ?, ?)");
       if (!ins.ok()) return fail(ins.status());
-      std::string now = FormatTime(NowMicros());
+      std::string now = FormatTime(EnvOf(o)->NowMicros());
       (void)ins->BindText(1, name);
       (void)ins->BindText(2, projection.fingerprint());
       (void)ins->BindText(3, store.store_id());
@@ -351,14 +353,14 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
 
   // Commits the open transaction through `through`.
   auto commit = [&](uint64_t through, uint64_t applied) -> Status {
-    std::string now = FormatTime(NowMicros());
+    std::string now = FormatTime(EnvOf(o)->NowMicros());
     (void)write_pos->BindInt(1, static_cast<int64_t>(through));
     (void)write_pos->BindInt(2, static_cast<int64_t>(applied));
     (void)write_pos->BindText(3, now);
     (void)write_pos->BindText(4, name);
     RILL_RETURN_IF_ERROR(write_pos->Run());
     RILL_RETURN_IF_ERROR(db.Commit());
-    Hook(o, "committed", through);
+    Hook(o, ProjectionPoint::kCommitted, through);
     return Status::OK();
   };
 
@@ -367,7 +369,7 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
     (void)db.Rollback();
     Result<SqliteStatement> st = db.Prepare("UPDATE _rill_projection SET last_error = ?, updated = ? WHERE name = ?");
     if (!st.ok()) return;
-    std::string now = FormatTime(NowMicros());
+    std::string now = FormatTime(EnvOf(o)->NowMicros());
     (void)st->BindText(1, message);
     (void)st->BindText(2, now);
     (void)st->BindText(3, name);
@@ -394,7 +396,7 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
     // the moved checkpoint below.
     Status begun = db.BeginImmediate();
     while (begun.code() == Code::kBusy && !StopRequested(o)) {
-      std::this_thread::sleep_for(milliseconds(1));
+      EnvOf(o)->SleepFor(milliseconds(1));
       begun = db.BeginImmediate();
     }
     RILL_RETURN_IF_ERROR(begun);
@@ -450,7 +452,7 @@ Status RunInto(EventStore& store, const Projection& projection, const std::strin
           break;
         }
         ++applied;
-        Hook(o, "applied", event_position);
+        Hook(o, ProjectionPoint::kApplied, event_position);
       }
       if (!failure.ok()) break;  // failed_event points into chunk: keep it
       through = std::max(through, chunk.through);
@@ -583,10 +585,10 @@ std::string UnsyncedMarkerPath(const std::string& replay) { return replay + "-un
 
 // Writes the marker durably (content: this boot's id) before the replay file
 // gets its first unsynced write.
-Status WriteUnsyncedMarker(const std::string& marker, const std::string& dir) {
+Status WriteUnsyncedMarker(const std::string& marker, const std::string& dir, Env* env) {
   (void)dir;  // the writer syncs the marker's directory
   std::string id = BootId();
-  Result<AtomicFileWriter> out = AtomicFileWriter::Create(marker);
+  Result<AtomicFileWriter> out = AtomicFileWriter::Create(marker, 0666, env);
   if (!out.ok()) return out.status();
   if (std::fwrite(id.data(), 1, id.size(), out->file()) != id.size())
     return Status::IOError(fmt::format("cannot write {}: {}", marker, std::strerror(errno)));
@@ -645,14 +647,14 @@ Status ReplayProjection(EventStore& store, const Projection& projection, const P
   }
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  RILL_RETURN_IF_ERROR(WriteUnsyncedMarker(marker, dir));
+  RILL_RETURN_IF_ERROR(WriteUnsyncedMarker(marker, dir, options.env));
   // Makes the replay file durable, then drops the marker.
   auto settle = [&]() -> Status {
-    RILL_RETURN_IF_ERROR(SyncFile(replay));
-    RILL_RETURN_IF_ERROR(SyncFile(replay + "-wal"));
+    RILL_RETURN_IF_ERROR(SyncFile(replay, options.env));
+    RILL_RETURN_IF_ERROR(SyncFile(replay + "-wal", options.env));
     if (std::remove(marker.c_str()) != 0 && errno != ENOENT)
       return Status::IOError(fmt::format("cannot remove {}: {}", marker, std::strerror(errno)));
-    return SyncDirectory(dir);
+    return SyncDirectory(dir, options.env);
   };
 
   ProjectionRunOptions o = options;
@@ -677,7 +679,7 @@ Status ReplayProjection(EventStore& store, const Projection& projection, const P
   Result<std::unique_ptr<SqliteDb>> fresh = SqliteDb::Open(replay, SqliteMode::kReadWrite);
   if (!fresh.ok()) return fresh.status();
   RILL_RETURN_IF_ERROR((*fresh)->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
-  RILL_RETURN_IF_ERROR(SyncFile(replay));  // the checkpoint syncs only what it copied
+  RILL_RETURN_IF_ERROR(SyncFile(replay, options.env));  // the checkpoint syncs only what it copied
   Result<std::unique_ptr<SqliteDb>> target = Status::NotFound("no live model");
   if (FileExists(live)) target = SqliteDb::Open(live, SqliteMode::kReadWrite);
   // No live model, or one too damaged to open (not a database): nothing in
@@ -688,7 +690,7 @@ Status ReplayProjection(EventStore& store, const Projection& projection, const P
     if (std::rename(replay.c_str(), live.c_str()) != 0)
       return Status::IOError(fmt::format("cannot rename {} to {}: {}", replay, live, std::strerror(errno)));
     (void)RemoveSqliteFiles(replay);
-    RILL_RETURN_IF_ERROR(SyncDirectory(dir));
+    RILL_RETURN_IF_ERROR(SyncDirectory(dir, options.env));
     return settle();
   }
   if (!target.ok()) return target.status();

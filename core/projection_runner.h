@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "core/projection.h"
+#include "store/env.h"
 #include "store/event_store.h"
 #include "store/file_lock.h"
 #include "store/status.h"
@@ -42,6 +43,12 @@ struct ProjectionProgress {
   uint64_t start_position = 0;  // checkpoint when this run began
   uint64_t events_applied = 0;  // events handed to the handler by this run
   uint64_t transactions = 0;    // commits by this run
+};
+
+// Where ProjectionRunOptions::test_hook is called.
+enum class ProjectionPoint : uint8_t {
+  kApplied,    // an event applied, its transaction still open
+  kCommitted,  // a batch committed, checkpoint included
 };
 
 struct ProjectionRunOptions {
@@ -65,10 +72,13 @@ struct ProjectionRunOptions {
   std::function<bool()> should_stop;
   // Called after each commit, on the calling thread.
   std::function<void(const ProjectionProgress&)> on_commit;
-  // Test hook: called with "applied" after each event is applied (inside
-  // the open transaction) and "committed" after each commit. Crash tests
-  // kill the process from here.
-  std::function<void(const char* point, uint64_t position)> test_hook;
+  // Test hook: called at kApplied after each event is applied (inside the
+  // open transaction) and at kCommitted after each commit, with the event's
+  // or the commit's position. Crash tests kill the process from here.
+  std::function<void(ProjectionPoint point, uint64_t position)> test_hook;
+  // The clock and the fsyncs of the read-model files (store/env.h);
+  // nullptr: Env::Default().
+  Env* env = nullptr;
 };
 
 // Brings the live read model up to date (creating it if missing), then

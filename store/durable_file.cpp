@@ -18,17 +18,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Status Fsync(const std::string& path, int flags) {
+Env* Or(Env* env) { return env ? env : Env::Default(); }
+
+Status Fsync(const std::string& path, int flags, Env* env) {
   int fd = ::open(path.c_str(), flags | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return Status::OK();
     return Status::IOError(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
   }
-  int rc = ::fsync(fd);
-  int err = errno;
+  Status s = Or(env)->Sync(fd, path);
   ::close(fd);
-  if (rc != 0) return Status::IOError(fmt::format("fsync {} failed: {}", path, std::strerror(err)));
-  return Status::OK();
+  return s;
 }
 
 std::string Parent(const std::string& path) {
@@ -38,24 +38,24 @@ std::string Parent(const std::string& path) {
 
 }  // namespace
 
-Status SyncFile(const std::string& path) { return Fsync(path, O_RDONLY); }
+Status SyncFile(const std::string& path, Env* env) { return Fsync(path, O_RDONLY, env); }
 
-Status SyncDirectory(const std::string& dir) { return Fsync(dir, O_RDONLY | O_DIRECTORY); }
+Status SyncDirectory(const std::string& dir, Env* env) { return Fsync(dir, O_RDONLY | O_DIRECTORY, env); }
 
-Status SyncTree(const std::string& root) {
+Status SyncTree(const std::string& root, Env* env) {
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
        it.increment(ec)) {
     if (it->is_symlink(ec)) continue;
     if (it->is_directory(ec)) {
-      RILL_RETURN_IF_ERROR(SyncDirectory(it->path().string()));
+      RILL_RETURN_IF_ERROR(SyncDirectory(it->path().string(), env));
     } else if (it->is_regular_file(ec)) {
-      RILL_RETURN_IF_ERROR(SyncFile(it->path().string()));
+      RILL_RETURN_IF_ERROR(SyncFile(it->path().string(), env));
     }
   }
   if (ec) return Status::IOError(fmt::format("cannot list {}: {}", root, ec.message()));
-  RILL_RETURN_IF_ERROR(SyncDirectory(root));
-  return SyncDirectory(Parent(fs::absolute(root).string()));
+  RILL_RETURN_IF_ERROR(SyncDirectory(root, env));
+  return SyncDirectory(Parent(fs::absolute(root).string()), env);
 }
 
 mode_t CurrentUmask() {
@@ -90,7 +90,7 @@ Status CopyModes(const std::string& from, const std::string& to) {
   return apply(from, to);
 }
 
-Result<AtomicFileWriter> AtomicFileWriter::Create(const std::string& target, mode_t mode) {
+Result<AtomicFileWriter> AtomicFileWriter::Create(const std::string& target, mode_t mode, Env* env) {
   std::string temp = target + ".tmp.XXXXXX";
   int fd = ::mkostemp(temp.data(), O_CLOEXEC);  // O_CREAT|O_EXCL: never an existing file or symlink
   if (fd < 0) return Status::IOError(fmt::format("cannot create a file beside {}: {}", target, std::strerror(errno)));
@@ -102,11 +102,14 @@ Result<AtomicFileWriter> AtomicFileWriter::Create(const std::string& target, mod
     ::unlink(temp.c_str());
     return Status::IOError(fmt::format("cannot open {}: {}", temp, std::strerror(err)));
   }
-  return AtomicFileWriter(target, std::move(temp), f);
+  return AtomicFileWriter(target, std::move(temp), f, Or(env));
 }
 
 AtomicFileWriter::AtomicFileWriter(AtomicFileWriter&& other) noexcept
-    : target_(std::move(other.target_)), temp_(std::move(other.temp_)), file_(std::exchange(other.file_, nullptr)) {}
+    : target_(std::move(other.target_)),
+      temp_(std::move(other.temp_)),
+      file_(std::exchange(other.file_, nullptr)),
+      env_(other.env_) {}
 
 AtomicFileWriter::~AtomicFileWriter() { Abandon(); }
 
@@ -120,20 +123,21 @@ void AtomicFileWriter::Abandon() {
 Status AtomicFileWriter::Commit() {
   if (file_ == nullptr) return Status::IOError(fmt::format("{}: already closed", target_));
   int err = 0;
-  if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0) err = errno;
+  Status synced;
+  if (std::fflush(file_) != 0) err = errno;
+  else synced = env_->Sync(::fileno(file_), temp_);
   if (std::fclose(file_) != 0 && err == 0) err = errno;
-  bool ok = err == 0;
   file_ = nullptr;
-  if (!ok) {
+  if (err != 0 || !synced.ok()) {
     ::unlink(temp_.c_str());
+    if (!synced.ok()) return Status::IOError(fmt::format("cannot write {}: {}", target_, synced.message()));
     return Status::IOError(fmt::format("cannot write {}: {}", target_, std::strerror(err)));
   }
-  if (std::rename(temp_.c_str(), target_.c_str()) != 0) {
-    err = errno;
+  if (Status renamed = env_->Rename(temp_, target_); !renamed.ok()) {
     ::unlink(temp_.c_str());
-    return Status::IOError(fmt::format("cannot rename {} to {}: {}", temp_, target_, std::strerror(err)));
+    return renamed;
   }
-  return SyncDirectory(Parent(target_));
+  return SyncDirectory(Parent(target_), env_);
 }
 
 }  // namespace rill

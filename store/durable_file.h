@@ -2,6 +2,8 @@
 // command that wrote them has said so: exports, backups, registered
 // projection files. The pattern is one: write a private temporary beside
 // the target, fsync it, rename it over the target, fsync the directory.
+// Each fsync and rename goes through an Env (nullptr: Env::Default()), so a
+// test can fail any one of them.
 #pragma once
 
 #include <sys/types.h>
@@ -9,18 +11,19 @@
 #include <cstdio>
 #include <string>
 
+#include "store/env.h"
 #include "store/status.h"
 
 namespace rill {
 
 // fsync of one file (a missing file is fine: nothing to make durable).
-Status SyncFile(const std::string& path);
+Status SyncFile(const std::string& path, Env* env = nullptr);
 // fsync of a directory, which makes the names in it (a rename, a new
 // file) durable.
-Status SyncDirectory(const std::string& dir);
+Status SyncDirectory(const std::string& dir, Env* env = nullptr);
 // SyncFile of every file and SyncDirectory of every directory under `root`
 // (root included), then of root's parent: a copied tree, durable.
-Status SyncTree(const std::string& root);
+Status SyncTree(const std::string& root, Env* env = nullptr);
 
 // The process's umask, read from /proc/self/status: umask(2) reads it only
 // by setting it, a race with any other thread creating a file meanwhile.
@@ -39,7 +42,7 @@ Status CopyModes(const std::string& from, const std::string& to);
 class AtomicFileWriter {
  public:
   // IOError if the temporary cannot be created.
-  static Result<AtomicFileWriter> Create(const std::string& target, mode_t mode = 0666);
+  static Result<AtomicFileWriter> Create(const std::string& target, mode_t mode = 0666, Env* env = nullptr);
   AtomicFileWriter(AtomicFileWriter&& other) noexcept;
   AtomicFileWriter& operator=(AtomicFileWriter&&) = delete;
   AtomicFileWriter(const AtomicFileWriter&) = delete;
@@ -51,11 +54,12 @@ class AtomicFileWriter {
   Status Commit();
 
  private:
-  AtomicFileWriter(std::string target, std::string temp, std::FILE* file)
-      : target_(std::move(target)), temp_(std::move(temp)), file_(file) {}
+  AtomicFileWriter(std::string target, std::string temp, std::FILE* file, Env* env)
+      : target_(std::move(target)), temp_(std::move(temp)), file_(file), env_(env) {}
   void Abandon();
   std::string target_, temp_;
   std::FILE* file_ = nullptr;
+  Env* env_;
 };
 
 }  // namespace rill

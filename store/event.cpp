@@ -10,6 +10,8 @@
 #include <ctime>
 #include <random>
 
+#include "store/env.h"
+
 namespace rill {
 
 namespace {
@@ -107,10 +109,7 @@ bool Uuid::IsNil() const {
   return true;
 }
 
-int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowMicros() { return Env::Default()->NowMicros(); }
 
 std::string FormatTime(int64_t micros) {
   int64_t secs = micros >= 0 ? micros / 1000000 : -((-micros + 999999) / 1000000);

@@ -113,7 +113,8 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const std::string& dir, con
   return std::unique_ptr<EventStore>(std::move(impl));
 }
 
-StoreImpl::StoreImpl(std::string dir, StoreOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
+StoreImpl::StoreImpl(std::string dir, StoreOptions options)
+    : dir_(std::move(dir)), options_(std::move(options)), env_(options_.env ? options_.env : Env::Default()) {}
 
 StoreImpl::~StoreImpl() { Stop(); }
 
@@ -123,7 +124,7 @@ Status StoreImpl::OpenLog(bool fresh) {
   LmdbEnv::Options o;
   o.initial_map_bytes = options_.initial_map_bytes;
   o.sync = options_.durability == Durability::kSync;
-  o.fault_hook = options_.fault_hook;
+  o.before_commit = [env = env_] { return env->AtFault(FaultPoint::kBeforeLogCommit); };
   o.read_only = read_only_;
   auto env = LmdbEnv::Open(dir_ + "/log", o);
   if (!env.ok()) return env.status();
@@ -551,7 +552,7 @@ Status StoreImpl::ReadStream(const std::string& stream, Direction dir, uint64_t 
   }
   LmdbEnv::ReadTxn ltxn;
   RILL_RETURN_IF_ERROR(log_env_->BeginRead(&ltxn));
-  int64_t now = NowMicros();
+  int64_t now = env_->NowMicros();
   bool forward = dir == Direction::kForward;
   uint64_t start = forward ? std::max<uint64_t>(from, 1) : (from == 0 ? head->head_version : from);
 
@@ -971,7 +972,7 @@ Status StoreImpl::Backup(const std::string& dest, const BackupOptions& options) 
   s = CopyModes(dir_, dest);
   // Durable before the backup is reported: every file and directory of the
   // copy, and the name of the copy in its parent.
-  if (s.ok()) s = SyncTree(dest);
+  if (s.ok()) s = SyncTree(dest, env_);
   return s.ok() ? s : undo(s);
 }
 

@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "store/env.h"
 #include "store/event.h"
 #include "store/status.h"
 
@@ -83,14 +84,10 @@ struct StoreOptions {
   // 0: every batch goes through the completer (so that holding the completer
   // holds every acknowledgement).
   size_t complete_inline_below = 512;
-  // Test hook: called with "commit" before each log commit. A non-OK status
-  // makes that batch fail (its callers get the status) as if the write had
-  // failed; the writer stays usable. Real fsync errors are fatal instead.
-  // Also called (status ignored) with "committed" on the writer thread after
-  // a batch's commit, and with "complete" on the completer thread before it
-  // adds a committed batch to the tail (where this process's reads see it)
-  // and runs the batch's callbacks.
-  std::function<Status(const char* point)> fault_hook;
+  // The clock (event times, max-age), the fsyncs of backups, and the fault
+  // points of the write path (store/env.h). nullptr: Env::Default(). It must
+  // outlive the store.
+  Env* env = nullptr;
   // Applied to every event handed out by ReadStream, ReadAll and
   // subscriptions unless the read is raw, so that one hook (an upcaster)
   // makes every read path see events at their current schema. It may change

@@ -94,11 +94,11 @@ BOOST_AUTO_TEST_CASE(kill9_mid_replay_then_resume_equals_clean_replay) {
   // (hook point, position): mid-transaction on the first event, deep inside
   // a later transaction, and just after a commit.
   // Partitioned, each transaction's events are applied grouped by stream.
-  const std::vector<std::pair<std::string, uint64_t>> kill_points = {
-      {"applied", 1}, {"applied", 10000}, {"committed", 0}};
+  const std::vector<std::pair<ProjectionPoint, uint64_t>> kill_points = {
+      {ProjectionPoint::kApplied, 1}, {ProjectionPoint::kApplied, 10000}, {ProjectionPoint::kCommitted, 0}};
   for (const std::string& text : {std::string(kLedgerBalances), LedgerBalancesPartitioned()})
   for (const auto& [point, at] : kill_points) {
-    BOOST_TEST_CONTEXT("kill at " << point << " " << at << (text == kLedgerBalances ? "" : ", partitioned")) {
+    BOOST_TEST_CONTEXT("kill at " << (point == ProjectionPoint::kApplied ? "applied" : "committed") << " " << at << (text == kLedgerBalances ? "" : ", partitioned")) {
       TempDir dir;
       auto p = ParseOrDie(text);
       std::string live = ReadModelPath(dir.store(), "ledger");
@@ -115,7 +115,7 @@ BOOST_AUTO_TEST_CASE(kill9_mid_replay_then_resume_equals_clean_replay) {
         auto store = OpenStore(dir.store());
         ProjectionRunOptions o;
         o.max_batch_events = 1000;
-        o.test_hook = [&](const char* hp, uint64_t pos) {
+        o.test_hook = [&](ProjectionPoint hp, uint64_t pos) {
           if (point == hp && (at == 0 || pos == at)) raise(SIGKILL);
         };
         return ReplayProjection(*store, *p, o).ok() ? 0 : 2;
@@ -155,11 +155,19 @@ BOOST_AUTO_TEST_CASE(kill9_mid_follow_then_resume_equals_clean_replay) {
     ProjectionRunOptions o;
     o.follow = true;
     o.follow_poll = 10ms;
-    o.test_hook = [&](const char* hp, uint64_t pos) {
-      if (std::string_view(hp) == "applied" && pos == kKillAt) raise(SIGKILL);
+    o.test_hook = [&](ProjectionPoint hp, uint64_t pos) {
+      if (hp == ProjectionPoint::kApplied && pos == kKillAt) raise(SIGKILL);
     };
     return RunProjection(*store, *p, o).ok() ? 0 : 2;
   });
+  // The live appends start once the child has committed the history, or a
+  // loaded machine lets them outrun it into its first batch (and the kill
+  // would land before any commit).
+  for (int i = 0; i < 6000; ++i) {
+    auto st = ReadReadModelState(live);
+    if (st.ok() && st->position >= 5000u) break;
+    std::this_thread::sleep_for(10ms);
+  }
   {
     // Live appends from this process while the child follows.
     auto store = OpenStore(dir.store());

@@ -284,8 +284,8 @@ BOOST_AUTO_TEST_CASE(a_second_replay_or_a_drop_is_refused_while_one_runs) {
   ProjectionRunOptions o;
   o.max_batch_events = 500;
   bool first = true;
-  o.test_hook = [&](const char* point, uint64_t) {
-    if (std::string_view(point) != "committed" || !first) return;
+  o.test_hook = [&](ProjectionPoint point, uint64_t) {
+    if (point != ProjectionPoint::kCommitted || !first) return;
     first = false;
     paused.set_value();
     resumed.wait();
@@ -501,8 +501,8 @@ INSERT INTO seen VALUES (:position, :stream);
   std::vector<uint64_t> order;
   ProjectionRunOptions o;
   o.max_batch_events = 700;  // chunks of 700: several transactions
-  o.test_hook = [&](const char* point, uint64_t pos) {
-    if (std::string_view(point) == "applied") order.push_back(pos);
+  o.test_hook = [&](ProjectionPoint point, uint64_t pos) {
+    if (point == ProjectionPoint::kApplied) order.push_back(pos);
   };
   ProjectionProgress pr;
   BOOST_REQUIRE(RunProjection(*store, *grouped, o, &pr).ok());

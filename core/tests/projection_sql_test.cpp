@@ -165,8 +165,8 @@ INSERT INTO t VALUES (:position, :stream, :data.v);
                       "strict.sql");
   std::vector<uint64_t> applied_order;
   ProjectionRunOptions o;
-  o.test_hook = [&](const char* point, uint64_t pos) {
-    if (std::string_view(point) == "applied") applied_order.push_back(pos);
+  o.test_hook = [&](ProjectionPoint point, uint64_t pos) {
+    if (point == ProjectionPoint::kApplied) applied_order.push_back(pos);
   };
   Status s = RunProjection(*store, *p, o);
   BOOST_REQUIRE(!s.ok());

@@ -258,8 +258,10 @@ BOOST_AUTO_TEST_CASE(commit_failure_leaves_memory_equal_to_the_store) {
   StoreOptions o;
   o.max_batch_requests = 16;
   // Every 5th commit fails, as if the disk had refused the batch.
-  o.fault_hook = [&](const char* point) {
-    if (std::string_view(point) == "commit" && ++commits % 5 == 0) return Status::IOError("injected commit failure");
+  testing::FaultEnv env;
+  o.env = &env;
+  env.on_fault = [&](FaultPoint point) {
+    if (point == FaultPoint::kBeforeLogCommit && ++commits % 5 == 0) return Status::IOError("injected commit failure");
     return Status::OK();
   };
   auto store = OpenStore(dir.path(), o);
@@ -314,8 +316,10 @@ BOOST_AUTO_TEST_CASE(pipelined_command_after_a_conflict_is_not_committed) {
   std::condition_variable cv;
   bool armed = false, held = false, released = false;
   StoreOptions o;
-  o.fault_hook = [&](const char* point) {
-    if (std::string_view(point) != "commit") return Status::OK();
+  testing::FaultEnv env;
+  o.env = &env;
+  env.on_fault = [&](FaultPoint point) {
+    if (point != FaultPoint::kBeforeLogCommit) return Status::OK();
     std::unique_lock lk(mu);
     if (!armed) return Status::OK();
     armed = false;
@@ -427,8 +431,10 @@ BOOST_AUTO_TEST_CASE(a_broken_pipeline_does_not_break_the_next_actor) {
   TempDir dir;
   std::atomic<bool> fail_next{false};
   StoreOptions o;
-  o.fault_hook = [&](const char* point) {
-    if (std::string_view(point) == "commit" && fail_next.exchange(false)) return Status::IOError("injected");
+  testing::FaultEnv env;
+  o.env = &env;
+  env.on_fault = [&](FaultPoint point) {
+    if (point == FaultPoint::kBeforeLogCommit && fail_next.exchange(false)) return Status::IOError("injected");
     return Status::OK();
   };
   auto store = OpenStore(dir.path(), o);

@@ -390,8 +390,8 @@ INSERT INTO ledger VALUES (:position, :part, :type, -:data.amount);
       if (!opened.ok()) _exit(2);
       ProjectionRunOptions ro;
       int seen = 0;
-      ro.test_hook = [&](const char* point, uint64_t position) {
-        if (std::string(point) == "applied" && position == 2 && ++seen == kill_after) ::kill(::getpid(), SIGKILL);
+      ro.test_hook = [&](ProjectionPoint point, uint64_t position) {
+        if (point == ProjectionPoint::kApplied && position == 2 && ++seen == kill_after) ::kill(::getpid(), SIGKILL);
       };
       Status s = RunProjection(**opened, *projection, ro);
       _exit(s.ok() ? 0 : 1);

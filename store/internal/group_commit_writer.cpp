@@ -460,7 +460,7 @@ void StoreImpl::WriteBatch(WriteScratch& sc) {
     auto pipeline_broken = [&](const std::atomic<bool>* f) {
       return f && (f->load() || std::find(broken.begin(), broken.end(), f) != broken.end());
     };
-    const int64_t now = NowMicros();  // one time for the batch: it commits as one
+    const int64_t now = env_->NowMicros();  // one time for the batch: it commits as one
     const uint64_t batch_first = next;
     Uuid last_id;
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -505,7 +505,7 @@ void StoreImpl::WriteBatch(WriteScratch& sc) {
   });
 
   if (s.ok()) {
-    if (options_.fault_hook) (void)options_.fault_hook("committed");
+    (void)env_->AtFault(FaultPoint::kAfterLogCommit);
     for (WriterHead* h : touched) {
       h->version = h->work_version;
       h->position = h->work_position;
@@ -545,7 +545,7 @@ void StoreImpl::CompleteBatch(WriteScratch& sc) {
   const auto& writes = sc.writes;
   const auto& hashes = sc.hashes;
   const auto& heads = sc.heads;
-  if (options_.fault_hook) (void)options_.fault_hook("complete");
+  (void)env_->AtFault(FaultPoint::kBeforeComplete);
   if (sc.committed) {
     bool want_index;
     {

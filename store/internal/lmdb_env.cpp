@@ -232,8 +232,8 @@ Status LmdbEnv::Write(const std::function<Status(MDB_txn*)>& fn) {
     if (rc) return LmdbStatus(rc, "begin write transaction");
     map_full_ = false;
     Status s = fn(txn);
-    if (s.ok() && options_.fault_hook) {
-      s = options_.fault_hook("commit");
+    if (s.ok() && options_.before_commit) {
+      s = options_.before_commit();
       if (!s.ok()) {
         mdb_txn_abort(txn);
         return s;

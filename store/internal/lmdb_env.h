@@ -33,7 +33,9 @@ class LmdbEnv {
     size_t initial_map_bytes = 256u << 20;
     bool sync = true;           // false: MDB_NOSYNC (caller flushes)
     unsigned max_dbs = 8;
-    std::function<Status(const char*)> fault_hook;  // "commit" before commit
+    // Called before each commit; a non-OK status aborts that transaction
+    // and is Write's result (the store's FaultPoint::kBeforeLogCommit).
+    std::function<Status()> before_commit;
     // MDB_RDONLY | MDB_NOLOCK: for a store on a read-only file system, where
     // LMDB cannot even create its lock file and no process can write. Write
     // and OpenDb of a missing database fail; nothing is created.

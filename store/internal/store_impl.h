@@ -329,6 +329,7 @@ class StoreImpl final : public EventStore {
 
   std::string dir_;
   StoreOptions options_;
+  Env* env_;  // options_.env, or Env::Default()
   std::string store_id_;
   // The store's file system is mounted read-only: both environments open
   // MDB_RDONLY | MDB_NOLOCK, no writer or indexer runs, the index is not

@@ -47,8 +47,10 @@ BOOST_AUTO_TEST_CASE(back_pressure_bounds_what_is_queued) {
   std::atomic<bool> hold{false}, held{false};
   StoreOptions o;
   o.max_queued_requests = 8;
-  o.fault_hook = [&](const char* point) {
-    while (std::string_view(point) == "commit" && hold.load()) {
+  testing::FaultEnv env;
+  o.env = &env;
+  env.on_fault = [&](FaultPoint point) {
+    while (point == FaultPoint::kBeforeLogCommit && hold.load()) {
       held = true;
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }

@@ -1,7 +1,10 @@
 // Helpers for store tests: real LMDB environments in fresh temp directories.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <filesystem>
 #include <future>
 #include <memory>
@@ -9,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "store/env.h"
 #include "store/event_store.h"
 
 namespace rill {
@@ -17,6 +21,21 @@ inline std::ostream& operator<<(std::ostream& o, const Uuid& u) { return o << u.
 }  // namespace rill
 
 namespace rill::testing {
+
+// An Env whose fault points call on_fault (set it before the store opens: it
+// is called from the store's threads) and whose clock a test moves with
+// Advance instead of sleeping.
+class FaultEnv : public EnvWrapper {
+ public:
+  FaultEnv() : EnvWrapper(Env::Default()) {}
+  std::function<Status(FaultPoint)> on_fault;
+  Status AtFault(FaultPoint point) override { return on_fault ? on_fault(point) : Status::OK(); }
+  int64_t NowMicros() override { return target()->NowMicros() + offset_us_.load(); }
+  void Advance(std::chrono::microseconds by) { offset_us_ += by.count(); }
+
+ private:
+  std::atomic<int64_t> offset_us_{0};
+};
 
 // A temp directory removed at scope exit.
 class TempDir {
