@@ -125,8 +125,8 @@ BOOST_AUTO_TEST_CASE(kill9_mid_replay_then_resume_equals_clean_replay) {
       BOOST_TEST(Read(live) == old_model);  // queries kept the old model
       CheckConsistent(replay);
       auto crashed = ReadReadModelState(replay);
-      if (point == "applied") BOOST_TEST(crashed->position < at);
-      if (point == "committed") BOOST_TEST(crashed->position > 0u);
+      if (point == ProjectionPoint::kApplied) BOOST_TEST(crashed->position < at);
+      if (point == ProjectionPoint::kCommitted) BOOST_TEST(crashed->position > 0u);
 
       ProjectionProgress pr;
       {
