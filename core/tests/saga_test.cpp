@@ -130,10 +130,7 @@ BOOST_AUTO_TEST_CASE(transfer_saga_conserves_money_across_crashes) {
 // on it, the saga redid a debit that had been rejected (and recorded as a
 // failed transfer) after the account was funded meanwhile: money left the
 // account with the transfer already failed. The saga must see the store.
-BOOST_AUTO_TEST_CASE(saga_decides_on_the_store_not_on_a_stale_actor) {
-  TempDir dir;
-  auto store = OpenStore(dir.path());
-  auto registry = SampleDomains();
+BOOST_FIXTURE_TEST_CASE(saga_decides_on_the_store_not_on_a_stale_actor, SampleStore) {
   auto rt = StartRuntime(store.get(), &registry);
   auto rill = [&](const std::string& args) {
     std::string cmd = std::string("'") + RILL_BINARY + "' --db '" + dir.path() + "' --quiet " + args + " >/dev/null";
