@@ -46,6 +46,17 @@ std::vector<std::string> SeenPositions(const std::string& path) {
   return rows;
 }
 
+// Options for a run that stops itself (Interrupted) after `commits` commits
+// of 200 events.
+ProjectionRunOptions StopAfterCommits(int commits) {
+  auto done = std::make_shared<int>(0);
+  ProjectionRunOptions o;
+  o.max_batch_events = 200;
+  o.on_commit = [done](const ProjectionProgress&) { ++*done; };
+  o.should_stop = [done, commits] { return *done >= commits; };
+  return o;
+}
+
 // A fresh store, the every-event projection and the path of its read
 // model: where most of these cases start.
 struct EveryEventModel {
@@ -312,12 +323,7 @@ BOOST_AUTO_TEST_CASE(interrupted_replay_keeps_old_model_and_resumes) {
   auto before = Dump(path, "balances");
   AppendAll(*store, BankEvents(50, 3000, 8, 50));
 
-  int commits = 0;
-  ProjectionRunOptions o;
-  o.max_batch_events = 200;
-  o.on_commit = [&](const ProjectionProgress&) { ++commits; };
-  o.should_stop = [&] { return commits >= 1; };
-  Status s = ReplayProjection(*store, *p, o);
+  Status s = ReplayProjection(*store, *p, StopAfterCommits(1));
   BOOST_TEST((s.code() == Code::kInterrupted), s.ToString());
   BOOST_TEST(Dump(path, "balances") == before);  // old model intact
   auto partial = ReadReadModelState(ReplayPath(store->dir(), "ledger"));
@@ -355,12 +361,7 @@ BOOST_AUTO_TEST_CASE(unsynced_replay_restarts_after_a_reboot_and_resumes_after_a
     std::getline(in, boot);
   }
   auto interrupt = [&] {
-    int commits = 0;
-    ProjectionRunOptions o;
-    o.max_batch_events = 200;
-    o.on_commit = [&](const ProjectionProgress&) { ++commits; };
-    o.should_stop = [&] { return commits >= 2; };
-    Status s = ReplayProjection(*store, *p, o);
+    Status s = ReplayProjection(*store, *p, StopAfterCommits(2));
     BOOST_TEST((s.code() == Code::kInterrupted), s.ToString());
     BOOST_TEST(!std::filesystem::exists(marker));  // a clean stop syncs and drops it
     auto partial = ReadReadModelState(replay);
