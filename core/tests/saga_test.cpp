@@ -155,6 +155,29 @@ BOOST_FIXTURE_TEST_CASE(saga_decides_on_the_store_not_on_a_stale_actor, SampleSt
   BOOST_TEST(IntField(fresh("account-b"), "balance") == 0);
 }
 
+// A refund refused by an account closed after the debit: the money stays
+// held in the failed transfer (refunded false), and the reason says why.
+BOOST_FIXTURE_TEST_CASE(a_refund_to_an_account_closed_meanwhile_stays_held, SampleStore) {
+  auto rt = StartRuntime(store.get(), &registry);
+  MustExecute(*rt, Cmd("OpenAccount", "account-a", R"({"owner":"ann"})"));
+  MustExecute(*rt, Cmd("Deposit", "account-a", R"({"amount":100})"));
+  // The saga's steps up to the refund, taken by hand so that the account
+  // can close before it.
+  MustExecute(*rt, Cmd("StartTransfer", "transfer-1", R"({"from":"account-a","to":"account-b","amount":30})"));
+  MustExecute(*rt, Cmd("Withdraw", "account-a", R"({"amount":30})"));
+  MustExecute(*rt, Cmd("RecordDebit", "transfer-1"));
+  MustExecute(*rt, Cmd("RecordCreditFailure", "transfer-1", R"({"reason":"credit rejected: account does not exist"})"));
+  MustExecute(*rt, Cmd("CloseAccount", "account-a"));
+  BOOST_REQUIRE(RunProcessManagers(*store, *rt, registry).ok());
+
+  auto fresh = [&](const char* s) { return ReplayState(*store, registry, s)->state; };
+  BOOST_TEST(Field(fresh("transfer-1"), "status") == "\"failed\"");
+  BOOST_TEST(Field(fresh("transfer-1"), "refunded") == "false");
+  BOOST_TEST(Field(fresh("transfer-1"), "reason") ==
+             "\"credit rejected: account does not exist; refund rejected: account is closed\"");
+  BOOST_TEST(IntField(fresh("account-a"), "balance") == 70);
+}
+
 // FailedSagas reports exactly the sagas that ended in failure, each with its
 // reason, in the order asked; completed sagas and non-saga streams are not
 // reported.
