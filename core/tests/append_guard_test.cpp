@@ -10,10 +10,7 @@ using namespace rill::coretest;
 
 BOOST_AUTO_TEST_SUITE(append_guard)
 
-BOOST_AUTO_TEST_CASE(aggregate_streams_take_only_events_that_evolve) {
-  TempDir dir;
-  auto store = OpenStore(dir.path());
-  auto registry = SampleDomains();
+BOOST_FIXTURE_TEST_CASE(aggregate_streams_take_only_events_that_evolve, SampleStore) {
   {
     auto rt = StartRuntime(store.get(), &registry, {.shards = 1});
     MustExecute(*rt, Cmd("OpenAccount", "account-1", R"({"owner":"ann"})"));
@@ -32,10 +29,7 @@ BOOST_AUTO_TEST_CASE(aggregate_streams_take_only_events_that_evolve) {
   BOOST_TEST(guard.Admit(&audit).ok());
 }
 
-BOOST_AUTO_TEST_CASE(forced_events_are_marked_and_break_what_follows) {
-  TempDir dir;
-  auto store = OpenStore(dir.path());
-  auto registry = SampleDomains();
+BOOST_FIXTURE_TEST_CASE(forced_events_are_marked_and_break_what_follows, SampleStore) {
   AppendGuard guard(*store, registry, {.force = true, .forced_by = "test --force"});
   auto bad = MakeAppend("account-7", "Deposited", R"({"amount":"lots"})");
   bool forced = false;

@@ -78,6 +78,13 @@ std::ostream& operator<<(std::ostream& o, const Model& m) {
 
 Model Read(const std::string& path) { return {Dump(path, "balances"), Dump(path, "ledger")}; }
 
+// Appends with a store opened for this call only: the parent holds none
+// across fork().
+void AppendInParent(const std::string& store_dir, const std::vector<Appended>& events) {
+  auto store = OpenStore(store_dir);
+  AppendAll(*store, events);
+}
+
 // Drops the model and replays it from scratch, in this process.
 Model CleanReplay(const std::string& store_dir, const Projection& p) {
   auto store = OpenStore(store_dir);
@@ -145,10 +152,7 @@ BOOST_AUTO_TEST_CASE(kill9_mid_follow_then_resume_equals_clean_replay) {
   TempDir dir;
   auto p = ParseOrDie(kLedgerBalances);
   std::string live = ReadModelPath(dir.store(), "ledger");
-  {
-    auto store = OpenStore(dir.store());
-    AppendAll(*store, BankEvents(200, 5000, 3));
-  }
+  AppendInParent(dir.store(), BankEvents(200, 5000, 3));
   const uint64_t kKillAt = 12345;
   pid_t child = StartChild([&] {
     auto store = OpenStore(dir.store());
@@ -199,10 +203,7 @@ BOOST_AUTO_TEST_CASE(kill9_at_random_instants) {
   auto p = ParseOrDie(kLedgerBalances);
   std::string replay = ReplayPath(dir.store(), "ledger");
   std::string live = ReadModelPath(dir.store(), "ledger");
-  {
-    auto store = OpenStore(dir.store());
-    AppendAll(*store, BankEvents(1000, 200000, 5));
-  }
+  AppendInParent(dir.store(), BankEvents(1000, 200000, 5));
   std::mt19937 rng(99);
   int killed = 0;
   for (int round = 0; round < 3; ++round) {

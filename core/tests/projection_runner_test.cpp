@@ -46,23 +46,39 @@ std::vector<std::string> SeenPositions(const std::string& path) {
   return rows;
 }
 
+// Options for a run that stops itself (Interrupted) after `commits` commits
+// of 200 events.
+ProjectionRunOptions StopAfterCommits(int commits) {
+  auto done = std::make_shared<int>(0);
+  ProjectionRunOptions o;
+  o.max_batch_events = 200;
+  o.on_commit = [done](const ProjectionProgress&) { ++*done; };
+  o.should_stop = [done, commits] { return *done >= commits; };
+  return o;
+}
+
+// A fresh store, the every-event projection and the path of its read
+// model: where most of these cases start.
+struct EveryEventModel {
+  TempDir dir;
+  std::unique_ptr<EventStore> store = OpenStore(dir.store());
+  std::shared_ptr<SqlProjection> every = ParseOrDie(kAllEvents);
+  std::string path = ReadModelPath(store->dir(), "every");
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(projection_runner)
 
-BOOST_AUTO_TEST_CASE(catch_up_then_incremental_no_gap_no_duplicate) {
-  TempDir dir;
-  auto store = OpenStore(dir.store());
-  auto p = ParseOrDie(kAllEvents);
+BOOST_FIXTURE_TEST_CASE(catch_up_then_incremental_no_gap_no_duplicate, EveryEventModel) {
   AppendAll(*store, AB(1000));
   ProjectionRunOptions o;
   o.max_batch_events = 97;
-  BOOST_REQUIRE(RunProjection(*store, *p, o).ok());
-  std::string path = ReadModelPath(store->dir(), "every");
+  BOOST_REQUIRE(RunProjection(*store, *every, o).ok());
   BOOST_TEST(ReadReadModelState(path)->position == 1000u);
   AppendAll(*store, AB(500, 1000));
   ProjectionProgress pr;
-  BOOST_REQUIRE(RunProjection(*store, *p, o, &pr).ok());
+  BOOST_REQUIRE(RunProjection(*store, *every, o, &pr).ok());
   BOOST_TEST(pr.start_position == 1000u);
   BOOST_TEST(pr.events_applied == 500u);
   BOOST_TEST(SeenPositions(path) == Positions(1500));
@@ -71,14 +87,11 @@ BOOST_AUTO_TEST_CASE(catch_up_then_incremental_no_gap_no_duplicate) {
   BOOST_TEST(st->applied == 1500u);
   BOOST_TEST(st->store_id == store->store_id());
   // Nothing new: nothing applied, nothing changes.
-  BOOST_REQUIRE(RunProjection(*store, *p, o, &pr).ok());
+  BOOST_REQUIRE(RunProjection(*store, *every, o, &pr).ok());
   BOOST_TEST(SeenPositions(path) == Positions(1500));
 }
 
-BOOST_AUTO_TEST_CASE(follow_applies_live_events_and_stops_cleanly) {
-  TempDir dir;
-  auto store = OpenStore(dir.store());
-  auto p = ParseOrDie(kAllEvents);
+BOOST_FIXTURE_TEST_CASE(follow_applies_live_events_and_stops_cleanly, EveryEventModel) {
   AppendAll(*store, AB(100));
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> committed{0};
@@ -88,25 +101,20 @@ BOOST_AUTO_TEST_CASE(follow_applies_live_events_and_stops_cleanly) {
   o.should_stop = [&] { return stop.load(); };
   o.on_commit = [&](const ProjectionProgress& pr) { committed = pr.position; };
   Status result;
-  std::thread runner([&] { result = RunProjection(*store, *p, o); });
+  std::thread runner([&] { result = RunProjection(*store, *every, o); });
   for (int round = 0; round < 5; ++round) AppendAll(*store, AB(200, 100 + round * 200));
   for (int i = 0; i < 500 && committed.load() < 1100; ++i) std::this_thread::sleep_for(10ms);
   stop = true;
   runner.join();
   BOOST_TEST(result.ok(), result.ToString());
-  std::string path = ReadModelPath(store->dir(), "every");
   BOOST_TEST(ReadReadModelState(path)->position == 1100u);
   BOOST_TEST(SeenPositions(path) == Positions(1100));
 }
 
 // Readers never see rows without their checkpoint or a checkpoint ahead of
 // its rows: in every read transaction, count(seen) == checkpoint.
-BOOST_AUTO_TEST_CASE(checkpoint_never_ahead_of_rows) {
-  TempDir dir;
-  auto store = OpenStore(dir.store());
-  auto p = ParseOrDie(kAllEvents);
+BOOST_FIXTURE_TEST_CASE(checkpoint_never_ahead_of_rows, EveryEventModel) {
   AppendAll(*store, AB(20000));
-  std::string path = ReadModelPath(store->dir(), "every");
   ProjectionRunOptions o;
   o.max_batch_events = 50;
   o.max_batch_time = 1ms;
@@ -137,7 +145,7 @@ BOOST_AUTO_TEST_CASE(checkpoint_never_ahead_of_rows) {
       (void)(*db)->Rollback();
     }
   });
-  Status s = RunProjection(*store, *p, o);
+  Status s = RunProjection(*store, *every, o);
   done = true;
   reader.join();
   BOOST_REQUIRE(s.ok());
@@ -149,13 +157,9 @@ BOOST_AUTO_TEST_CASE(checkpoint_never_ahead_of_rows) {
 // The replay writes a new file while the old one serves queries; the swap
 // is atomic for readers: one inside a transaction keeps its snapshot, its
 // next transaction sees the whole new model.
-BOOST_AUTO_TEST_CASE(replay_swap_while_reader_holds_old_file) {
-  TempDir dir;
-  auto store = OpenStore(dir.store());
-  auto v1 = ParseOrDie(kAllEvents);
+BOOST_FIXTURE_TEST_CASE(replay_swap_while_reader_holds_old_file, EveryEventModel) {
   AppendAll(*store, AB(300));
-  BOOST_REQUIRE(RunProjection(*store, *v1, {}).ok());
-  std::string path = ReadModelPath(store->dir(), "every");
+  BOOST_REQUIRE(RunProjection(*store, *every, {}).ok());
 
   auto reader = SqliteDb::Open(path, SqliteMode::kReadOnly);
   BOOST_REQUIRE(reader.ok());
@@ -172,7 +176,7 @@ BOOST_AUTO_TEST_CASE(replay_swap_while_reader_holds_old_file) {
 
   // A new definition (a column more) and more events, then replay.
   AppendAll(*store, AB(200, 300));
-  auto v2 = ParseOrDie(R"sql(-- rill projection: every
+  auto changed = ParseOrDie(R"sql(-- rill projection: every
 -- schema
 CREATE TABLE IF NOT EXISTS seen(position INTEGER PRIMARY KEY, stream TEXT NOT NULL, type TEXT NOT NULL);
 -- on A
@@ -180,7 +184,7 @@ INSERT INTO seen VALUES (:position, :stream, :type);
 -- on B
 INSERT INTO seen VALUES (:position, :stream, :type);
 )sql");
-  BOOST_REQUIRE(ReplayProjection(*store, *v2, {}).ok());
+  BOOST_REQUIRE(ReplayProjection(*store, *changed, {}).ok());
 
   // Still inside its transaction: the old model, untouched.
   BOOST_TEST(count(**reader, "SELECT count(*) FROM seen") == 300);
@@ -192,29 +196,25 @@ INSERT INTO seen VALUES (:position, :stream, :type);
   BOOST_TEST(count(**idle_reader, "SELECT count(*) FROM seen WHERE type = 'A'") == 250);
   BOOST_TEST(count(**idle_reader, "SELECT position FROM _rill_projection") == 500);
   BOOST_TEST(!std::filesystem::exists(ReplayPath(store->dir(), "every")));
-  BOOST_TEST(ReadReadModelState(path)->fingerprint == v2->fingerprint());
+  BOOST_TEST(ReadReadModelState(path)->fingerprint == changed->fingerprint());
 }
 
 // A follower of the old definition stops when a replay swaps in rows of a
 // new one; a follower of the same definition carries on from the swapped-in
 // checkpoint without applying anything twice.
-BOOST_AUTO_TEST_CASE(follower_sees_replay_swap) {
-  TempDir dir;
-  auto store = OpenStore(dir.store());
-  auto v1 = ParseOrDie(kAllEvents);
+BOOST_FIXTURE_TEST_CASE(follower_sees_replay_swap, EveryEventModel) {
   AppendAll(*store, AB(200));
-  BOOST_REQUIRE(RunProjection(*store, *v1, {}).ok());
+  BOOST_REQUIRE(RunProjection(*store, *every, {}).ok());
   std::atomic<bool> stop{false};
   ProjectionRunOptions o;
   o.follow = true;
   o.follow_poll = 10ms;
   o.should_stop = [&] { return stop.load(); };
   Status same_result;
-  std::thread same([&] { same_result = RunProjection(*store, *v1, o); });
+  std::thread same([&] { same_result = RunProjection(*store, *every, o); });
   std::this_thread::sleep_for(50ms);
-  BOOST_REQUIRE(ReplayProjection(*store, *v1, {}).ok());  // same definition
+  BOOST_REQUIRE(ReplayProjection(*store, *every, {}).ok());  // same definition
   AppendAll(*store, AB(100, 200));
-  std::string path = ReadModelPath(store->dir(), "every");
   for (int i = 0; i < 500 && ReadReadModelState(path)->position < 300; ++i) std::this_thread::sleep_for(10ms);
   stop = true;
   same.join();
@@ -223,10 +223,10 @@ BOOST_AUTO_TEST_CASE(follower_sees_replay_swap) {
 
   stop = false;
   Status old_result;
-  std::thread old([&] { old_result = RunProjection(*store, *v1, o); });
+  std::thread old([&] { old_result = RunProjection(*store, *every, o); });
   std::this_thread::sleep_for(50ms);
-  auto v2 = ParseOrDie(std::string(kAllEvents) + "-- on C\nINSERT INTO seen VALUES (:position, 'c');\n");
-  BOOST_REQUIRE(ReplayProjection(*store, *v2, {}).ok());
+  auto changed = ParseOrDie(std::string(kAllEvents) + "-- on C\nINSERT INTO seen VALUES (:position, 'c');\n");
+  BOOST_REQUIRE(ReplayProjection(*store, *changed, {}).ok());
   AppendAll(*store, AB(10, 300));
   old.join();  // stops by itself
   BOOST_TEST(old_result.IsConflict(), old_result.ToString());
@@ -235,49 +235,42 @@ BOOST_AUTO_TEST_CASE(follower_sees_replay_swap) {
 // A model built by one definition is refused by a run of another (its rows
 // would mix both meanings) until a replay rebuilds it; nothing is applied by
 // the refused run.
-BOOST_AUTO_TEST_CASE(changed_definition_is_refused_until_replayed) {
-  TempDir dir;
-  auto store = OpenStore(dir.store());
-  auto v1 = ParseOrDie(kAllEvents);
+BOOST_FIXTURE_TEST_CASE(changed_definition_is_refused_until_replayed, EveryEventModel) {
   AppendAll(*store, AB(100));
-  BOOST_REQUIRE(RunProjection(*store, *v1, {}).ok());
-  std::string path = ReadModelPath(store->dir(), "every");
-  auto v2 = ParseOrDie(std::string(kAllEvents) + "-- on C\nINSERT INTO seen VALUES (:position, 'c');\n");
-  BOOST_TEST(!IsStale(*ReadReadModelState(path), *v1));
-  BOOST_TEST(IsStale(*ReadReadModelState(path), *v2));
-  BOOST_TEST(CheckNotStale(store->dir(), *v1).ok());
+  BOOST_REQUIRE(RunProjection(*store, *every, {}).ok());
+  auto changed = ParseOrDie(std::string(kAllEvents) + "-- on C\nINSERT INTO seen VALUES (:position, 'c');\n");
+  BOOST_TEST(!IsStale(*ReadReadModelState(path), *every));
+  BOOST_TEST(IsStale(*ReadReadModelState(path), *changed));
+  BOOST_TEST(CheckNotStale(store->dir(), *every).ok());
 
   AppendAll(*store, AB(50, 100));
-  Status refused = RunProjection(*store, *v2, {});
+  Status refused = RunProjection(*store, *changed, {});
   BOOST_TEST((refused.code() == Code::kFailedPrecondition), refused.ToString());
   BOOST_TEST(refused.message().find("rill project replay every") != std::string::npos, refused.message());
-  BOOST_TEST((CheckNotStale(store->dir(), *v2).code() == Code::kFailedPrecondition));
+  BOOST_TEST((CheckNotStale(store->dir(), *changed).code() == Code::kFailedPrecondition));
   BOOST_TEST(ReadReadModelState(path)->position == 100u);  // nothing applied
   BOOST_TEST(SeenPositions(path) == Positions(100));
 
-  BOOST_REQUIRE(ReplayProjection(*store, *v2, {}).ok());
-  BOOST_TEST(!IsStale(*ReadReadModelState(path), *v2));
+  BOOST_REQUIRE(ReplayProjection(*store, *changed, {}).ok());
+  BOOST_TEST(!IsStale(*ReadReadModelState(path), *changed));
   AppendAll(*store, AB(10, 150));
-  BOOST_REQUIRE(RunProjection(*store, *v2, {}).ok());
+  BOOST_REQUIRE(RunProjection(*store, *changed, {}).ok());
   BOOST_TEST(SeenPositions(path) == Positions(160));
   // The old definition is now the stale one.
-  BOOST_TEST((RunProjection(*store, *v1, {}).code() == Code::kFailedPrecondition));
+  BOOST_TEST((RunProjection(*store, *every, {}).code() == Code::kFailedPrecondition));
 
   // Not built yet: not stale.
   TempDir other;
   auto fresh = OpenStore(other.store());
-  BOOST_TEST(CheckNotStale(fresh->dir(), *v2).ok());
+  BOOST_TEST(CheckNotStale(fresh->dir(), *changed).ok());
 }
 
 // Two replays of one model would share its replay file; the second is
 // refused (Busy) while the first runs, and so is a drop. Neither touches the
 // first one's work, which then swaps in complete.
-BOOST_AUTO_TEST_CASE(a_second_replay_or_a_drop_is_refused_while_one_runs) {
-  TempDir dir;
-  auto store = OpenStore(dir.store());
-  auto p = ParseOrDie(kAllEvents);
+BOOST_FIXTURE_TEST_CASE(a_second_replay_or_a_drop_is_refused_while_one_runs, EveryEventModel) {
   AppendAll(*store, AB(3000));
-  BOOST_REQUIRE(RunProjection(*store, *p, {}).ok());
+  BOOST_REQUIRE(RunProjection(*store, *every, {}).ok());
   std::promise<void> paused;
   std::promise<void> resume;
   std::shared_future<void> resumed = resume.get_future().share();
@@ -291,9 +284,9 @@ BOOST_AUTO_TEST_CASE(a_second_replay_or_a_drop_is_refused_while_one_runs) {
     resumed.wait();
   };
   Status replayed;
-  std::thread replay([&] { replayed = ReplayProjection(*store, *p, o); });
+  std::thread replay([&] { replayed = ReplayProjection(*store, *every, o); });
   paused.get_future().wait();
-  Status second = ReplayProjection(*store, *p, {});
+  Status second = ReplayProjection(*store, *every, {});
   BOOST_TEST((second.code() == Code::kBusy), second.ToString());
   BOOST_TEST(second.message().find("read model every") != std::string::npos, second.message());
   Status drop = DropReadModel(store->dir(), "every");
@@ -302,25 +295,20 @@ BOOST_AUTO_TEST_CASE(a_second_replay_or_a_drop_is_refused_while_one_runs) {
   resume.set_value();
   replay.join();
   BOOST_TEST(replayed.ok(), replayed.ToString());
-  std::string path = ReadModelPath(store->dir(), "every");
   BOOST_TEST(SeenPositions(path) == Positions(3000));
   // Released: the next ones go ahead.
-  BOOST_TEST(ReplayProjection(*store, *p, {}).ok());
+  BOOST_TEST(ReplayProjection(*store, *every, {}).ok());
   BOOST_TEST(DropReadModel(store->dir(), "every").ok());
 }
 
-BOOST_AUTO_TEST_CASE(first_replay_renames_into_place) {
-  TempDir dir;
-  auto store = OpenStore(dir.store());
-  auto p = ParseOrDie(kAllEvents);
+BOOST_FIXTURE_TEST_CASE(first_replay_renames_into_place, EveryEventModel) {
   AppendAll(*store, AB(100));
-  BOOST_REQUIRE(ReplayProjection(*store, *p, {}).ok());
-  std::string path = ReadModelPath(store->dir(), "every");
+  BOOST_REQUIRE(ReplayProjection(*store, *every, {}).ok());
   BOOST_TEST(SeenPositions(path) == Positions(100));
   BOOST_TEST(!std::filesystem::exists(ReplayPath(store->dir(), "every")));
   // And it keeps working as a live model.
   AppendAll(*store, AB(10, 100));
-  BOOST_REQUIRE(RunProjection(*store, *p, {}).ok());
+  BOOST_REQUIRE(RunProjection(*store, *every, {}).ok());
   BOOST_TEST(SeenPositions(path) == Positions(110));
 }
 
@@ -335,12 +323,7 @@ BOOST_AUTO_TEST_CASE(interrupted_replay_keeps_old_model_and_resumes) {
   auto before = Dump(path, "balances");
   AppendAll(*store, BankEvents(50, 3000, 8, 50));
 
-  int commits = 0;
-  ProjectionRunOptions o;
-  o.max_batch_events = 200;
-  o.on_commit = [&](const ProjectionProgress&) { ++commits; };
-  o.should_stop = [&] { return commits >= 1; };
-  Status s = ReplayProjection(*store, *p, o);
+  Status s = ReplayProjection(*store, *p, StopAfterCommits(1));
   BOOST_TEST((s.code() == Code::kInterrupted), s.ToString());
   BOOST_TEST(Dump(path, "balances") == before);  // old model intact
   auto partial = ReadReadModelState(ReplayPath(store->dir(), "ledger"));
@@ -378,12 +361,7 @@ BOOST_AUTO_TEST_CASE(unsynced_replay_restarts_after_a_reboot_and_resumes_after_a
     std::getline(in, boot);
   }
   auto interrupt = [&] {
-    int commits = 0;
-    ProjectionRunOptions o;
-    o.max_batch_events = 200;
-    o.on_commit = [&](const ProjectionProgress&) { ++commits; };
-    o.should_stop = [&] { return commits >= 2; };
-    Status s = ReplayProjection(*store, *p, o);
+    Status s = ReplayProjection(*store, *p, StopAfterCommits(2));
     BOOST_TEST((s.code() == Code::kInterrupted), s.ToString());
     BOOST_TEST(!std::filesystem::exists(marker));  // a clean stop syncs and drops it
     auto partial = ReadReadModelState(replay);
@@ -424,21 +402,17 @@ BOOST_AUTO_TEST_CASE(unsynced_replay_restarts_after_a_reboot_and_resumes_after_a
 
 // Two runners on one model (two processes in real life): every event still
 // applied exactly once, thanks to the checkpoint check in each transaction.
-BOOST_AUTO_TEST_CASE(concurrent_runners_apply_each_event_once) {
-  TempDir dir;
-  auto store = OpenStore(dir.store());
-  auto p = ParseOrDie(kAllEvents);
+BOOST_FIXTURE_TEST_CASE(concurrent_runners_apply_each_event_once, EveryEventModel) {
   AppendAll(*store, AB(20000));
   ProjectionRunOptions o;
   o.max_batch_events = 100;
   Status s1, s2;
-  std::thread t1([&] { s1 = RunProjection(*store, *p, o); });
-  std::thread t2([&] { s2 = RunProjection(*store, *p, o); });
+  std::thread t1([&] { s1 = RunProjection(*store, *every, o); });
+  std::thread t2([&] { s2 = RunProjection(*store, *every, o); });
   t1.join();
   t2.join();
   BOOST_TEST(s1.ok(), s1.ToString());
   BOOST_TEST(s2.ok(), s2.ToString());
-  std::string path = ReadModelPath(store->dir(), "every");
   BOOST_TEST(SeenPositions(path) == Positions(20000));
 }
 
@@ -461,15 +435,12 @@ BOOST_AUTO_TEST_CASE(read_model_of_another_store_is_refused) {
   BOOST_TEST(ReadReadModelState(ReadModelPath(other->dir(), "every"))->store_id == other->store_id());
 }
 
-BOOST_AUTO_TEST_CASE(drop_removes_model_and_replay) {
-  TempDir dir;
-  auto store = OpenStore(dir.store());
-  auto p = ParseOrDie(kAllEvents);
+BOOST_FIXTURE_TEST_CASE(drop_removes_model_and_replay, EveryEventModel) {
   AppendAll(*store, AB(10));
-  BOOST_REQUIRE(RunProjection(*store, *p, {}).ok());
+  BOOST_REQUIRE(RunProjection(*store, *every, {}).ok());
   BOOST_REQUIRE(DropReadModel(store->dir(), "every").ok());
-  BOOST_TEST(!std::filesystem::exists(ReadModelPath(store->dir(), "every")));
-  BOOST_TEST(!ReadReadModelState(ReadModelPath(store->dir(), "every"))->exists);
+  BOOST_TEST(!std::filesystem::exists(path));
+  BOOST_TEST(!ReadReadModelState(path)->exists);
 }
 
 // A projection partitioned by stream is applied grouped by stream inside

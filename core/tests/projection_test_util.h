@@ -20,26 +20,14 @@
 #include "core/sql_projection.h"
 #include "readmodel/read_model_store.h"
 #include "store/event_store.h"
+#include "store/tests/test_util.h"
 
 namespace rill::projection_testing {
 
-class TempDir {
+// The store tests' temp directory, with a place for the store in it (db/).
+class TempDir : public rill::testing::TempDir {
  public:
-  TempDir() {
-    char tmpl[] = "/tmp/rill-proj-test-XXXXXX";
-    const char* p = mkdtemp(tmpl);
-    if (p == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string store() const { return path_ + "/db"; }
-
- private:
-  std::string path_;
+  std::string store() const { return sub("db"); }
 };
 
 inline std::unique_ptr<EventStore> OpenStore(const std::string& dir) {

@@ -44,10 +44,7 @@ std::vector<Event> ReadAllOf(EventStore& store, const std::string& stream) {
 
 BOOST_AUTO_TEST_SUITE(runtime)
 
-BOOST_AUTO_TEST_CASE(single_activation_many_threads_one_stream) {
-  TempDir dir;
-  auto store = OpenStore(dir.path());
-  auto registry = SampleDomains();
+BOOST_FIXTURE_TEST_CASE(single_activation_many_threads_one_stream, SampleStore) {
   auto rt = StartRuntime(store.get(), &registry, {.shards = 2});
   MustExecute(*rt, Cmd("OpenAccount", "account-1", R"({"owner":"ann"})"));
 
@@ -83,10 +80,7 @@ BOOST_AUTO_TEST_CASE(single_activation_many_threads_one_stream) {
   for (size_t i = 0; i < events.size(); ++i) BOOST_TEST(events[i].version == i + 1);
 }
 
-BOOST_AUTO_TEST_CASE(commands_of_a_stream_run_in_arrival_order) {
-  TempDir dir;
-  auto store = OpenStore(dir.path());
-  auto registry = SampleDomains();
+BOOST_FIXTURE_TEST_CASE(commands_of_a_stream_run_in_arrival_order, SampleStore) {
   auto rt = StartRuntime(store.get(), &registry, {.shards = 2});
   constexpr int kStreams = 5, kPerStream = 300;
   for (int s = 0; s < kStreams; ++s) MustExecute(*rt, Cmd("OpenAccount", fmt::format("account-{}", s), R"({"owner":"o"})"));
@@ -145,10 +139,7 @@ BOOST_AUTO_TEST_CASE(idempotent_command_ids_across_restart) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(expected_version_conflict) {
-  TempDir dir;
-  auto store = OpenStore(dir.path());
-  auto registry = SampleDomains();
+BOOST_FIXTURE_TEST_CASE(expected_version_conflict, SampleStore) {
   auto rt = StartRuntime(store.get(), &registry);
   Command open = Cmd("OpenAccount", "account-1", R"({"owner":"x"})");
   open.expected_version = 0;
@@ -160,10 +151,7 @@ BOOST_AUTO_TEST_CASE(expected_version_conflict) {
   BOOST_TEST(rt->Execute(dep).ok());
 }
 
-BOOST_AUTO_TEST_CASE(another_process_writing_the_stream_is_caught_and_retried) {
-  TempDir dir;
-  auto store = OpenStore(dir.path());
-  auto registry = SampleDomains();
+BOOST_FIXTURE_TEST_CASE(another_process_writing_the_stream_is_caught_and_retried, SampleStore) {
   auto rt = StartRuntime(store.get(), &registry);
   MustExecute(*rt, Cmd("OpenAccount", "account-1", R"({"owner":"x"})"));
   MustExecute(*rt, Cmd("Deposit", "account-1", R"({"amount":10})"));
@@ -222,10 +210,7 @@ BOOST_AUTO_TEST_CASE(snapshot_plus_tail_equals_full_replay) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(passivation_under_a_tiny_bound_keeps_state_correct) {
-  TempDir dir;
-  auto store = OpenStore(dir.path());
-  auto registry = SampleDomains();
+BOOST_FIXTURE_TEST_CASE(passivation_under_a_tiny_bound_keeps_state_correct, SampleStore) {
   auto rt = StartRuntime(store.get(), &registry, {.shards = 2, .max_live_actors = 4});
   constexpr int kAccounts = 60;
   for (int a = 0; a < kAccounts; ++a)
@@ -391,10 +376,7 @@ BOOST_AUTO_TEST_CASE(pipelined_command_after_a_conflict_is_not_committed) {
 // actors are passivated and reactivated between a command's prefetch and
 // its turn) and one shard (long batches): each stream's commands must still
 // run in arrival order, and each state must equal its events.
-BOOST_AUTO_TEST_CASE(order_per_stream_holds_over_long_batches_with_passivation) {
-  TempDir dir;
-  auto store = OpenStore(dir.path());
-  auto registry = SampleDomains();
+BOOST_FIXTURE_TEST_CASE(order_per_stream_holds_over_long_batches_with_passivation, SampleStore) {
   auto rt = StartRuntime(store.get(), &registry, {.shards = 1, .max_live_actors = 16});
   constexpr int kStreams = 300, kPerStream = 8;
   std::vector<std::future<Result<CommandResult>>> futures;
@@ -456,10 +438,7 @@ BOOST_AUTO_TEST_CASE(a_broken_pipeline_does_not_break_the_next_actor) {
   BOOST_TEST(rt->Stats().failed == 1u);
 }
 
-BOOST_AUTO_TEST_CASE(no_oversell_with_many_concurrent_purchasers) {
-  TempDir dir;
-  auto store = OpenStore(dir.path());
-  auto registry = SampleDomains();
+BOOST_FIXTURE_TEST_CASE(no_oversell_with_many_concurrent_purchasers, SampleStore) {
   auto rt = StartRuntime(store.get(), &registry, {.shards = 2});
   MustExecute(*rt, Cmd("CreateSku", "sku-1", R"({"stock":1000})"));
   constexpr int kThreads = 8, kPerThread = 500;
@@ -485,10 +464,7 @@ BOOST_AUTO_TEST_CASE(no_oversell_with_many_concurrent_purchasers) {
   BOOST_TEST(ReadAllOf(*store, "sku-1").size() == 1001u);
 }
 
-BOOST_AUTO_TEST_CASE(bad_commands_are_clear_errors) {
-  TempDir dir;
-  auto store = OpenStore(dir.path());
-  auto registry = SampleDomains();
+BOOST_FIXTURE_TEST_CASE(bad_commands_are_clear_errors, SampleStore) {
   auto rt = StartRuntime(store.get(), &registry);
   auto unknown = rt->Execute(Cmd("Deposit", "wallet-1", R"({"amount":1})"));
   BOOST_TEST(unknown.status().code() == Code::kNotFound);

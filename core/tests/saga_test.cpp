@@ -130,10 +130,7 @@ BOOST_AUTO_TEST_CASE(transfer_saga_conserves_money_across_crashes) {
 // on it, the saga redid a debit that had been rejected (and recorded as a
 // failed transfer) after the account was funded meanwhile: money left the
 // account with the transfer already failed. The saga must see the store.
-BOOST_AUTO_TEST_CASE(saga_decides_on_the_store_not_on_a_stale_actor) {
-  TempDir dir;
-  auto store = OpenStore(dir.path());
-  auto registry = SampleDomains();
+BOOST_FIXTURE_TEST_CASE(saga_decides_on_the_store_not_on_a_stale_actor, SampleStore) {
   auto rt = StartRuntime(store.get(), &registry);
   auto rill = [&](const std::string& args) {
     std::string cmd = std::string("'") + RILL_BINARY + "' --db '" + dir.path() + "' --quiet " + args + " >/dev/null";
@@ -156,6 +153,29 @@ BOOST_AUTO_TEST_CASE(saga_decides_on_the_store_not_on_a_stale_actor) {
   BOOST_TEST(Field(fresh("transfer-9"), "status") == "\"failed\"");
   BOOST_TEST(IntField(fresh("account-a"), "balance") == 110);
   BOOST_TEST(IntField(fresh("account-b"), "balance") == 0);
+}
+
+// A refund refused by an account closed after the debit: the money stays
+// held in the failed transfer (refunded false), and the reason says why.
+BOOST_FIXTURE_TEST_CASE(a_refund_to_an_account_closed_meanwhile_stays_held, SampleStore) {
+  auto rt = StartRuntime(store.get(), &registry);
+  MustExecute(*rt, Cmd("OpenAccount", "account-a", R"({"owner":"ann"})"));
+  MustExecute(*rt, Cmd("Deposit", "account-a", R"({"amount":100})"));
+  // The saga's steps up to the refund, taken by hand so that the account
+  // can close before it.
+  MustExecute(*rt, Cmd("StartTransfer", "transfer-1", R"({"from":"account-a","to":"account-b","amount":30})"));
+  MustExecute(*rt, Cmd("Withdraw", "account-a", R"({"amount":30})"));
+  MustExecute(*rt, Cmd("RecordDebit", "transfer-1"));
+  MustExecute(*rt, Cmd("RecordCreditFailure", "transfer-1", R"({"reason":"credit rejected: account does not exist"})"));
+  MustExecute(*rt, Cmd("CloseAccount", "account-a"));
+  BOOST_REQUIRE(RunProcessManagers(*store, *rt, registry).ok());
+
+  auto fresh = [&](const char* s) { return ReplayState(*store, registry, s)->state; };
+  BOOST_TEST(Field(fresh("transfer-1"), "status") == "\"failed\"");
+  BOOST_TEST(Field(fresh("transfer-1"), "refunded") == "false");
+  BOOST_TEST(Field(fresh("transfer-1"), "reason") ==
+             "\"credit rejected: account does not exist; refund rejected: account is closed\"");
+  BOOST_TEST(IntField(fresh("account-a"), "balance") == 70);
 }
 
 // FailedSagas reports exactly the sagas that ended in failure, each with its

@@ -40,6 +40,15 @@ inline DomainRegistry SampleDomains() {
   return r;
 }
 
+// A fresh store and the sample domains, where most runtime tests start
+// (BOOST_FIXTURE_TEST_CASE(name, SampleStore)). Each test starts its own
+// runtime: the runtime options are what it is about.
+struct SampleStore {
+  TempDir dir;
+  std::unique_ptr<EventStore> store = OpenStore(dir.path());
+  DomainRegistry registry = SampleDomains();
+};
+
 inline Command Cmd(std::string type, std::string stream, std::string data = "{}", std::string id = "") {
   Command c;
   c.type = std::move(type);

@@ -13,22 +13,11 @@
 #include "core/upcaster.h"
 #include "domains/sample_projections.h"
 #include "store/event_store.h"
+#include "store/tests/test_util.h"
 
 using namespace rill;
 
 namespace {
-
-struct ScratchDir {
-  ScratchDir() {
-    char t[] = "/tmp/rill-upproj-XXXXXX";
-    path = mkdtemp(t);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string path;
-};
 
 std::unique_ptr<EventStore> OpenStore(const std::string& db, bool upcast) {
   StoreOptions o;
@@ -72,8 +61,8 @@ const Projection& Balances(ProjectionRegistry& reg) {
 BOOST_AUTO_TEST_SUITE(upcast_projection)
 
 BOOST_AUTO_TEST_CASE(projection_after_apply_equals_projection_from_upcast_on_read) {
-  ScratchDir tmp;
-  std::string db = tmp.path + "/db";
+  testing::TempDir tmp;
+  std::string db = tmp.sub("db");
   std::string rill = RILL_BINARY;
   std::string fixture = std::string(RILL_SOURCE_DIR) + "/testdata/upcast/bank-v1.jsonl";
   BOOST_REQUIRE(std::system((rill + " --quiet --db " + db + " init").c_str()) == 0);

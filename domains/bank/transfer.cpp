@@ -99,6 +99,13 @@ Decision RequireStatus(const Transfer& s, const char* status) {
   return Accept();
 }
 
+// `event` when the transfer is at `status`; else why not.
+template <class E>
+Decision AcceptAt(const Transfer& s, const char* status, E event) {
+  Decision d = RequireStatus(s, status);
+  return d.rejected() ? d : Accept(std::move(event));
+}
+
 bool IsAccountStream(const std::string& stream) {
   return stream.size() > 8 && stream.compare(0, 8, "account-") == 0;
 }
@@ -128,35 +135,37 @@ class TransferSaga final : public ProcessManager {
       c.data = std::move(data);
       return context.Send(step, std::move(c));
     };
-    auto record = [&](int step, const std::string& type, std::string data) -> Status {
-      auto r = send(step, event.stream, type, std::move(data));
-      // Rejected: the transfer moved on by another path; nothing to record.
+    // Rejected: the transfer moved on by another path; nothing to record.
+    auto record = [&](int step, const auto& command) -> Status {
+      auto r = send(step, event.stream, command.kType, json::ToJson(command));
       if (!r.ok() && r.status().code() != Code::kRejected) return r.status();
       return Status::OK();
     };
-    const std::string amount = fmt::format("{{\"amount\":{}}}", t.amount);
+    // Every step moves the amount with one command to an account (step 1),
+    // then records on the transfer what came of it: `accepted` (step 2), or
+    // what `rejected` makes of the refusal (step 3). Any other failure is
+    // returned, so the step is redone on redelivery.
+    auto move_money = [&](const std::string& account, const char* type, const auto& accepted,
+                          auto rejected) -> Status {
+      auto sent = send(1, account, type, fmt::format("{{\"amount\":{}}}", t.amount));
+      if (sent.ok()) return record(2, accepted);
+      if (sent.status().code() != Code::kRejected) return sent.status();
+      return record(3, rejected(sent.status().message()));
+    };
 
-    if (t.status == "started") {
-      auto debit = send(1, t.from, "Withdraw", amount);
-      if (debit.ok()) return record(2, RecordDebit::kType, "{}");
-      if (debit.status().code() != Code::kRejected) return debit.status();
-      return record(3, FailTransfer::kType,
-                    json::ToJson(FailTransfer{"debit rejected: " + debit.status().message(), false}));
-    }
-    if (t.status == "debited") {
-      auto credit = send(1, t.to, "Deposit", amount);
-      if (credit.ok()) return record(2, CompleteTransfer::kType, "{}");
-      if (credit.status().code() != Code::kRejected) return credit.status();
-      return record(3, RecordCreditFailure::kType,
-                    json::ToJson(RecordCreditFailure{"credit rejected: " + credit.status().message()}));
-    }
+    if (t.status == "started")
+      return move_money(t.from, "Withdraw", RecordDebit{}, [](const std::string& why) {
+        return FailTransfer{"debit rejected: " + why, false};
+      });
+    if (t.status == "debited")
+      return move_money(t.to, "Deposit", CompleteTransfer{}, [](const std::string& why) {
+        return RecordCreditFailure{"credit rejected: " + why};
+      });
     // credit_failed: give the money back.
     std::string reason = t.reason.value_or("credit rejected");
-    auto refund = send(1, t.from, "Deposit", amount);
-    if (refund.ok()) return record(2, FailTransfer::kType, json::ToJson(FailTransfer{reason, true}));
-    if (refund.status().code() != Code::kRejected) return refund.status();
-    return record(3, FailTransfer::kType,
-                  json::ToJson(FailTransfer{reason + "; refund rejected: " + refund.status().message(), false}));
+    return move_money(t.from, "Deposit", FailTransfer{reason, true}, [&](const std::string& why) {
+      return FailTransfer{reason + "; refund rejected: " + why, false};
+    });
   }
 
   // The default reading, plus where the money is: after a failed credit it
@@ -186,16 +195,13 @@ void RegisterBank(DomainRegistry& registry) {
         return Accept(TransferStarted{c.from, c.to, c.amount});
       })
       .Decide<RecordDebit>([](const Transfer& s, const RecordDebit&) {
-        auto d = RequireStatus(s, "started");
-        return d.rejected() ? d : Accept(TransferDebited{});
+        return AcceptAt(s, "started", TransferDebited{});
       })
       .Decide<CompleteTransfer>([](const Transfer& s, const CompleteTransfer&) {
-        auto d = RequireStatus(s, "debited");
-        return d.rejected() ? d : Accept(TransferCompleted{});
+        return AcceptAt(s, "debited", TransferCompleted{});
       })
       .Decide<RecordCreditFailure>([](const Transfer& s, const RecordCreditFailure& c) {
-        auto d = RequireStatus(s, "debited");
-        return d.rejected() ? d : Accept(TransferCreditFailed{c.reason});
+        return AcceptAt(s, "debited", TransferCreditFailed{c.reason});
       })
       .Decide<FailTransfer>([](const Transfer& s, const FailTransfer& c) -> Decision {
         // From "started" (debit rejected: nothing to give back) or
