@@ -47,11 +47,7 @@ Result<AppendRequest> BuildRequest(const std::string& stream, const std::string&
   e.schema = schema;
   e.data = std::move(data);
   e.meta = std::move(meta);
-  size_t bytes = e.data.size() + e.meta.size() + e.type.size();
-  size_t limit = StoreOptions{}.max_event_bytes;
-  if (bytes > limit)
-    return Status::InvalidArgument(
-        fmt::format("event too large: {} bytes of data, meta and type (the limit is {} bytes)", bytes, limit));
+  RILL_RETURN_IF_ERROR(CheckEventSize(e));
   // A UUID idempotency key doubles as the event id (as in EventStoreDB), so
   // a retried append produces the very same event.
   if (!id.empty()) e.id = Uuid::Parse(id);

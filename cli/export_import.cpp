@@ -38,8 +38,8 @@ struct ExportArgs {
 // input refused unpaired surrogate escapes (their bytes are not UTF-8; such
 // a string always holds a byte 0xED, so the full check runs only then).
 Status CheckImportable(const Event& e, bool raw) {
-  size_t bytes = e.data.size() + e.meta.size() + e.type.size();
-  size_t limit = StoreOptions{}.max_event_bytes;
+  size_t bytes = EventSizeBytes(e);
+  size_t limit = kDefaultMaxEventBytes;
   if (bytes > limit)
     return Status::FailedPrecondition(fmt::format(
         "event {} ({} v{}) is {} bytes{}; import accepts at most {}{}", e.position, e.stream,
@@ -230,11 +230,7 @@ Result<ImportEvent> ParseEventLine(std::string_view line) {
       return Status::InvalidArgument(
           fmt::format("\"request_hash\" must be 16 hex digits, not \"{}\"", Abbreviate(*h, 60)));
   }
-  size_t bytes = ie.event.data.size() + ie.event.meta.size() + ie.event.type.size();
-  size_t limit = StoreOptions{}.max_event_bytes;
-  if (bytes > limit)
-    return Status::InvalidArgument(
-        fmt::format("event too large: {} bytes of data, meta and type (the limit is {} bytes)", bytes, limit));
+  RILL_RETURN_IF_ERROR(CheckEventSize(ie.event));
   return ie;
 }
 

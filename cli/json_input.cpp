@@ -364,16 +364,6 @@ Result<ExpectedVersion> ParseExpected(std::string_view text, std::string_view wh
       fmt::format("{} must be any, no-stream, exists or a version number, not \"{}\"", what, Abbreviate(text, 40)));
 }
 
-Status ValidateRequestId(std::string_view id, std::string_view what) {
-  if (id.empty()) return Status::InvalidArgument(fmt::format("{} must not be empty", what));
-  if (id.size() > kMaxRequestIdBytes)
-    return Status::InvalidArgument(fmt::format("{} is too long: {} bytes (at most {})", what, id.size(), kMaxRequestIdBytes));
-  if (!IsValidUtf8(id)) return Status::InvalidArgument(fmt::format("{} is not valid UTF-8", what));
-  for (unsigned char c : id)
-    if (c < 0x20 || c == 0x7f) return Status::InvalidArgument(fmt::format("{} contains a control character", what));
-  return Status::OK();
-}
-
 CLI::Validator RequestIdCheck() {
   return CLI::Validator(
       [](std::string& v) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "store/event.h"
+#include "store/limits.h"
 #include "store/status.h"
 
 namespace rill::cli {
@@ -64,12 +65,8 @@ Result<uint64_t> ParseUint(std::string_view text, std::string_view what, uint64_
 // "any" | "no-stream" | "exists" | N, with a message naming `what`.
 Result<ExpectedVersion> ParseExpected(std::string_view text, std::string_view what);
 
-// Append/command ids: 1..kMaxRequestIdBytes bytes of UTF-8 without control
-// characters (they are LMDB keys in the commands index).
-inline constexpr size_t kMaxRequestIdBytes = 200;
-Status ValidateRequestId(std::string_view id, std::string_view what);
-// The same as a CLI11 check for an --id option: given, an id must be usable
-// ("--id ''" is an error, not "no id").
+// ValidateRequestId (store/limits.h) as a CLI11 check for an --id option:
+// given, an id must be usable ("--id ''" is an error, not "no id").
 CLI::Validator RequestIdCheck();
 
 // The exit code of a batch is the worst of its parts: interrupted > error >
