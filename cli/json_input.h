@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/abbreviate.h"
 #include "store/event.h"
 #include "store/limits.h"
 #include "store/status.h"
@@ -75,9 +76,5 @@ int WorseExit(int a, int b);
 
 // `s` with "WHAT \"NAME\": " in front unless its message already names it.
 Status WithName(const Status& s, std::string_view what, std::string_view name);
-
-// Shortens text for people to at most `max_chars` code points ("…" marks the
-// cut); never splits a UTF-8 sequence.
-std::string Abbreviate(std::string_view text, size_t max_chars);
 
 }  // namespace rill::cli
