@@ -19,6 +19,7 @@
 #include "store/event_store.h"
 #include "store/lmdb_env.h"
 #include "store/record.h"
+#include "store/system_events.h"
 
 namespace rill {
 
@@ -65,14 +66,6 @@ inline constexpr char kIndexFormat[] = "2";
 // 64 positions keep a full run's node (~540 bytes) at a seventh of a page:
 // runs of busy streams pack densely, and extending one moves little.
 inline constexpr uint32_t kIndexRunEvents = 64;
-
-// System events on "$$<stream>".
-inline constexpr const char* kDeleteType = "$delete";
-inline constexpr const char* kMetadataType = "$metadata";
-bool IsMetaStream(std::string_view s);          // "$$x"
-std::string_view MetaTarget(std::string_view s); // "$$x" -> "x"
-std::string MetadataToJson(const StreamMetadata& m);
-bool MetadataFromJson(std::string_view json, StreamMetadata* out);
 
 uint64_t Fnv1a64(std::string_view s, uint64_t h = 1469598103934665603ull);
 uint64_t HashRequest(const AppendRequest& r);
