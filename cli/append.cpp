@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "cli/json_input.h"
 #include "core/append_guard.h"
+#include "core/request_ids.h"
 #include "store/start_thread.h"
 
 namespace rill::cli {
@@ -48,14 +49,12 @@ Result<AppendRequest> BuildRequest(const std::string& stream, const std::string&
   e.data = std::move(data);
   e.meta = std::move(meta);
   RILL_RETURN_IF_ERROR(CheckEventSize(e));
-  // A UUID idempotency key doubles as the event id (as in EventStoreDB), so
-  // a retried append produces the very same event.
-  if (!id.empty()) e.id = Uuid::Parse(id);
   AppendRequest r;
   r.stream = stream;
   r.expected = expected;
   r.request_id = id;
   r.events.push_back(std::move(e));
+  UseRequestIdAsEventId(&r);
   return r;
 }
 
