@@ -451,7 +451,7 @@ void SetupAdmin(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(10, SetupInit);
-RILL_COMMANDS(80, SetupAdmin);
+RILL_COMMANDS("init", SetupInit);
+RILL_COMMANDS("admin", SetupAdmin);
 
 }  // namespace rill::cli

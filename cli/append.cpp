@@ -367,6 +367,6 @@ void SetupAppend(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(20, SetupAppend);
+RILL_COMMANDS("append", SetupAppend);
 
 }  // namespace rill::cli

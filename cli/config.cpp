@@ -112,7 +112,7 @@ void SetupConfig(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(92, SetupConfig);
+RILL_COMMANDS("config", SetupConfig);
 
 Status PrepareCommand(const GlobalOptions& g, const CLI::App* sub) {
   const std::string command = sub ? sub->get_name() : "";

@@ -484,6 +484,6 @@ void SetupExportImport(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(90, SetupExportImport);
+RILL_COMMANDS("export-import", SetupExportImport);
 
 }  // namespace rill::cli

@@ -175,6 +175,6 @@ void SetupSnapshot(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(60, SetupSnapshot);
+RILL_COMMANDS("snapshot", SetupSnapshot);
 
 }  // namespace rill::cli
