@@ -1,8 +1,6 @@
 #include "cli/cli.h"
 
 #include <fmt/format.h>
-#include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -452,19 +450,6 @@ Result<std::string> ReadFileOrStdin(const std::string& path) {
   }
   if (fd != STDIN_FILENO) close(fd);
   return text;
-}
-
-Status ValidateJsonObject(std::string_view text, const char* what) {
-  rapidjson::Document d;
-  d.Parse<rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
-  if (d.HasParseError())
-    return Status::InvalidArgument(fmt::format("{} is not valid JSON: {} at offset {}", what,
-                                               rapidjson::GetParseError_En(d.GetParseError()), d.GetErrorOffset()));
-  if (!d.IsObject()) return Status::InvalidArgument(fmt::format("{} must be a JSON object", what));
-  // Trailing garbage after the object.
-  size_t end = d.GetErrorOffset();
-  (void)end;
-  return Status::OK();
 }
 
 }  // namespace rill::cli

@@ -222,7 +222,5 @@ class Progress {
 
 // Reads a whole file ("-" is stdin) for --file options.
 Result<std::string> ReadFileOrStdin(const std::string& path);
-// Parses a JSON object text; InvalidArgument with the parse error and offset.
-Status ValidateJsonObject(std::string_view text, const char* what);
 
 }  // namespace rill::cli
