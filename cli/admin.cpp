@@ -402,9 +402,7 @@ int RunBackup(GlobalOptions& g, const BackupArgs& a) {
   if (!store.ok()) return Fail(g, store.status());
   uint64_t last = (*store)->LastPosition();
   BackupOptions o;
-  // A config that does not parse is still copied; only the files it names
-  // cannot be known.
-  if (auto config = ReadStoreConfig((*store)->dir()); config.ok()) o.also_copy = StoreRelativeFiles(*config);
+  o.also_copy = StoreRelativeFiles((*store)->dir());
   o.should_stop = [] { return InterruptRequested(); };
   Progress progress(g, "backup (MiB)");
   o.progress = [&](uint64_t bytes) { progress.Update(bytes >> 20); };
@@ -453,7 +451,7 @@ void SetupAdmin(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(10, SetupInit);
-RILL_COMMANDS(80, SetupAdmin);
+RILL_COMMANDS("init", SetupInit);
+RILL_COMMANDS("admin", SetupAdmin);
 
 }  // namespace rill::cli

@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "cli/json_input.h"
 #include "core/append_guard.h"
+#include "core/request_ids.h"
 #include "store/start_thread.h"
 
 namespace rill::cli {
@@ -47,19 +48,13 @@ Result<AppendRequest> BuildRequest(const std::string& stream, const std::string&
   e.schema = schema;
   e.data = std::move(data);
   e.meta = std::move(meta);
-  size_t bytes = e.data.size() + e.meta.size() + e.type.size();
-  size_t limit = StoreOptions{}.max_event_bytes;
-  if (bytes > limit)
-    return Status::InvalidArgument(
-        fmt::format("event too large: {} bytes of data, meta and type (the limit is {} bytes)", bytes, limit));
-  // A UUID idempotency key doubles as the event id (as in EventStoreDB), so
-  // a retried append produces the very same event.
-  if (!id.empty()) e.id = Uuid::Parse(id);
+  RILL_RETURN_IF_ERROR(CheckEventSize(e));
   AppendRequest r;
   r.stream = stream;
   r.expected = expected;
   r.request_id = id;
   r.events.push_back(std::move(e));
+  UseRequestIdAsEventId(&r);
   return r;
 }
 
@@ -372,6 +367,6 @@ void SetupAppend(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(20, SetupAppend);
+RILL_COMMANDS("append", SetupAppend);
 
 }  // namespace rill::cli

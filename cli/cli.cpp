@@ -1,8 +1,6 @@
 #include "cli/cli.h"
 
 #include <fmt/format.h>
-#include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +14,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/command_order.h"
 #include "cli/output.h"
 
 namespace rill::cli {
@@ -45,7 +44,7 @@ std::string GlobalOptions::ResolvedDb() const {
 
 namespace {
 struct Registered {
-  int order;
+  std::string_view group;
   SetupFn fn;
 };
 std::vector<Registered>& Registry() {
@@ -54,12 +53,27 @@ std::vector<Registered>& Registry() {
 }
 }  // namespace
 
-CommandRegistrar::CommandRegistrar(int order, SetupFn fn) { Registry().push_back({order, fn}); }
+CommandRegistrar::CommandRegistrar(std::string_view group, SetupFn fn) { Registry().push_back({group, fn}); }
 
-void SetupAllCommands(CLI::App& root, GlobalOptions& global) {
-  auto& r = Registry();
-  std::stable_sort(r.begin(), r.end(), [](const Registered& a, const Registered& b) { return a.order < b.order; });
-  for (const auto& entry : r) entry.fn(root, global);
+Status SetupAllCommands(CLI::App& root, GlobalOptions& global) {
+  const auto& registry = Registry();
+  std::vector<std::string_view> names;
+  for (const auto& entry : registry) names.push_back(entry.group);
+  RILL_RETURN_IF_ERROR(CheckCommandGroups(names));
+  auto all = [](CLI::App*) { return true; };
+  for (const CommandGroup& group : CommandGroupsInHelpOrder()) {
+    auto entry =
+        std::find_if(registry.begin(), registry.end(), [&](const Registered& r) { return r.group == group.name; });
+    size_t before = root.get_subcommands(all).size();
+    entry->fn(root, global);
+    std::vector<CLI::App*> subs = root.get_subcommands(all);
+    std::vector<std::string_view> added;
+    for (size_t i = before; i < subs.size(); ++i) added.push_back(subs[i]->get_name());
+    if (added != group.commands)
+      return Status::FailedPrecondition(fmt::format("command group '{}' adds {} but the help order lists {}",
+                                                    group.name, fmt::join(added, " "), fmt::join(group.commands, " ")));
+  }
+  return Status::OK();
 }
 
 static const char* ErrorNameForExit(int code) {
@@ -436,19 +450,6 @@ Result<std::string> ReadFileOrStdin(const std::string& path) {
   }
   if (fd != STDIN_FILENO) close(fd);
   return text;
-}
-
-Status ValidateJsonObject(std::string_view text, const char* what) {
-  rapidjson::Document d;
-  d.Parse<rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
-  if (d.HasParseError())
-    return Status::InvalidArgument(fmt::format("{} is not valid JSON: {} at offset {}", what,
-                                               rapidjson::GetParseError_En(d.GetParseError()), d.GetErrorOffset()));
-  if (!d.IsObject()) return Status::InvalidArgument(fmt::format("{} must be a JSON object", what));
-  // Trailing garbage after the object.
-  size_t end = d.GetErrorOffset();
-  (void)end;
-  return Status::OK();
 }
 
 }  // namespace rill::cli

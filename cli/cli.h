@@ -50,18 +50,20 @@ struct GlobalOptions {
   std::string ResolvedDb() const;
 };
 
-// Each command-group file registers a setup function at static-init time:
-//   RILL_COMMANDS(20, SetupStreams);
-// `order` sorts the commands in `rill --help`.
+// Each command-group file registers a setup function at static-init time,
+// under the name its group has in the help order (cli/command_order.h):
+//   RILL_COMMANDS("read", SetupRead);
 using SetupFn = void (*)(CLI::App& root, GlobalOptions& global);
 struct CommandRegistrar {
-  CommandRegistrar(int order, SetupFn fn);
+  CommandRegistrar(std::string_view group, SetupFn fn);
 };
 #define RILL_CONCAT_(a, b) a##b
 #define RILL_CONCAT(a, b) RILL_CONCAT_(a, b)
-#define RILL_COMMANDS(order, fn) \
-  static ::rill::cli::CommandRegistrar RILL_CONCAT(rill_registrar_, __LINE__)(order, fn)
-void SetupAllCommands(CLI::App& root, GlobalOptions& global);
+#define RILL_COMMANDS(group, fn) \
+  static ::rill::cli::CommandRegistrar RILL_CONCAT(rill_registrar_, __LINE__)(group, fn)
+// Sets up every registered group in the help order. FailedPrecondition when
+// the registered groups, or the commands a group adds, disagree with it.
+Status SetupAllCommands(CLI::App& root, GlobalOptions& global);
 
 // Prints `s` as one line on stderr ("rill: conflict: ...", or with --json a
 // JSON object {"error":..,"reason":..} on stdout) and returns its exit code.
@@ -220,7 +222,5 @@ class Progress {
 
 // Reads a whole file ("-" is stdin) for --file options.
 Result<std::string> ReadFileOrStdin(const std::string& path);
-// Parses a JSON object text; InvalidArgument with the parse error and offset.
-Status ValidateJsonObject(std::string_view text, const char* what);
 
 }  // namespace rill::cli

@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
-#include <filesystem>
 #include <optional>
 
 #include "cli/cli.h"
@@ -58,34 +57,14 @@ int RunConfig(GlobalOptions& g, const std::string& action, const std::string& ke
   std::string db = g.ResolvedDb();
   if (!EventStore::Exists(db))
     return Fail(g, Status::NotFound(fmt::format("no rill store at {} (create one with 'rill --db {} init')", db, db)));
-  if (action != "list" && !FindConfigKey(key))
-    return Fail(g, Status::InvalidArgument(fmt::format("unknown config key '{}' (keys: {})", key, ConfigKeyNames())));
+  if (action != "list")
+    if (Status known = CheckConfigKey(key); !known.ok()) return Fail(g, known);
   if (action == "set" || action == "unset") {
-    std::optional<std::string> stored;
-    if (action == "set") {
-      auto v = NormalizeConfigValue(key, value);
-      if (!v.ok()) return Fail(g, v.status());
-      stored = *v;
-      if (key == "plugins") {
-        // Given on a command line, a relative path means the current
-        // directory; stored absolute so the file means the same from anywhere.
-        std::string joined;
-        for (const auto& p : SplitConfigList(*v)) {
-          std::error_code ec;
-          std::string abs = std::filesystem::absolute(p, ec).lexically_normal().string();
-          if (!std::filesystem::exists(abs, ec))
-            return Fail(g, Status::InvalidArgument(fmt::format("bad value for plugins: {}: no such file", p)));
-          joined += (joined.empty() ? "" : ", ") + abs;
-        }
-        stored = joined;
-      }
-    }
-    Status s = RewriteStoreConfig(db, key, stored);
-    if (!s.ok()) return Fail(g, s);
-    ConfigSetting now = stored ? ConfigSetting{*stored, ConfigSource::kConfig}
-                               : ConfigSetting{FindConfigKey(key)->default_value, ConfigSource::kDefault};
-    if (g.json) PrintSetting(g, key, now);
-    else if (!g.quiet) fmt::print("{} = {}{}\n", key, now.value, stored ? "" : "  (default)");
+    auto now = SetStoreConfigValue(db, key, action == "set" ? std::optional<std::string>(value) : std::nullopt);
+    if (!now.ok()) return Fail(g, now.status());
+    if (g.json) PrintSetting(g, key, *now);
+    else if (!g.quiet)
+      fmt::print("{} = {}{}\n", key, now->value, now->source == ConfigSource::kConfig ? "" : "  (default)");
     return kExitOk;
   }
   auto read = ReadStoreConfig(db);
@@ -133,7 +112,7 @@ void SetupConfig(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(92, SetupConfig);
+RILL_COMMANDS("config", SetupConfig);
 
 Status PrepareCommand(const GlobalOptions& g, const CLI::App* sub) {
   const std::string command = sub ? sub->get_name() : "";
@@ -170,10 +149,10 @@ const DomainRegistry& Domains() {
   if (!st.prepared) {  // a path that never ran PrepareCommand: built-ins only
     st.prepared = true;
     st.builtin = !NoBuiltinFromEnv();
-    st.setup.domains = std::make_unique<DomainRegistry>();
-    st.setup.plugins = std::make_unique<PluginSet>();
-    st.setup.config = StoreConfig::Defaults();
-    if (st.builtin) domains::RegisterAll(*st.setup.domains);
+    OpenOverrides o;
+    o.read_config = false;  // no config, no plugins: nothing that can fail
+    if (st.builtin) o.domains = [](DomainRegistry& r) { domains::RegisterAll(r); };
+    st.setup = LoadStoreSetup("", o).value();
   }
   return *st.setup.domains;
 }

@@ -441,6 +441,6 @@ void SetupDemo(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(5, SetupDemo);
+RILL_COMMANDS("demo", SetupDemo);
 
 }  // namespace rill::cli

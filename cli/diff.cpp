@@ -122,6 +122,6 @@ void SetupDiff(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(36, SetupDiff);
+RILL_COMMANDS("diff", SetupDiff);
 
 }  // namespace rill::cli

@@ -140,6 +140,6 @@ void SetupDomains(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(90, SetupDomains);
+RILL_COMMANDS("domains", SetupDomains);
 
 }  // namespace rill::cli

@@ -15,12 +15,11 @@
 #include <mutex>
 #include <optional>
 
-#include <rapidjson/document.h>
-
 #include "cli/cli.h"
 #include "cli/json_input.h"
 #include "core/append_guard.h"
 #include "store/durable_file.h"
+#include "store/system_events.h"
 
 namespace rill::cli {
 namespace {
@@ -38,8 +37,8 @@ struct ExportArgs {
 // input refused unpaired surrogate escapes (their bytes are not UTF-8; such
 // a string always holds a byte 0xED, so the full check runs only then).
 Status CheckImportable(const Event& e, bool raw) {
-  size_t bytes = e.data.size() + e.meta.size() + e.type.size();
-  size_t limit = StoreOptions{}.max_event_bytes;
+  size_t bytes = EventSizeBytes(e);
+  size_t limit = kDefaultMaxEventBytes;
   if (bytes > limit)
     return Status::FailedPrecondition(fmt::format(
         "event {} ({} v{}) is {} bytes{}; import accepts at most {}{}", e.position, e.stream,
@@ -123,6 +122,10 @@ const std::vector<std::string_view> kEventFields = {"position", "stream", "versi
                                                     "request_id", "request_hash"};
 const std::vector<std::string_view> kEventObjects = {"data", "meta"};
 
+// One event of an export. A system event (store/system_events.h: what the
+// store writes for `delete` and `metadata`) is replayed through DeleteStream
+// or SetStreamMetadata, the store's only ways to append to a "$$" stream (it
+// gets a new id and time).
 struct ImportEvent {
   std::string stream;
   uint64_t version = 0;
@@ -133,33 +136,6 @@ struct ImportEvent {
   bool system = false;        // a $delete or $metadata event of "$$stream"
   StreamMetadata metadata;    // for $metadata
 };
-
-// The system events the store writes for `delete` and `metadata`. The store
-// appends to "$$" streams only through DeleteStream/SetStreamMetadata, so
-// import replays them through those calls (they get new ids and times).
-constexpr const char* kDeleteType = "$delete";
-constexpr const char* kMetadataType = "$metadata";
-
-// {"max-count":N,"max-age":SECONDS,"truncate-before":V}, each optional.
-Status ParseMetadata(const std::string& json, StreamMetadata* m) {
-  rapidjson::Document d;
-  d.Parse(json.data(), json.size());
-  if (d.HasParseError() || !d.IsObject()) return Status::InvalidArgument("$metadata data must be a JSON object");
-  for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) {
-    std::string_view key(it->name.GetString(), it->name.GetStringLength());
-    if (key == "max-count" && it->value.IsUint64()) {
-      m->max_count = it->value.GetUint64();
-    } else if (key == "truncate-before" && it->value.IsUint64()) {
-      m->truncate_before = it->value.GetUint64();
-    } else if (key == "max-age" && it->value.IsNumber() && it->value.GetDouble() >= 0 &&
-               it->value.GetDouble() < 9.2e12) {
-      m->max_age_us = static_cast<int64_t>(it->value.GetDouble() * 1e6);
-    } else {
-      return Status::InvalidArgument(fmt::format("$metadata field \"{}\" is unknown or out of range", Abbreviate(key, 40)));
-    }
-  }
-  return Status::OK();
-}
 
 Result<ImportEvent> ParseEventLine(std::string_view line) {
   JsonLine j;
@@ -213,7 +189,8 @@ Result<ImportEvent> ParseEventLine(std::string_view line) {
   ie.event.data = data->second;
   auto meta = j.objects.find("meta");
   ie.event.meta = meta == j.objects.end() ? "{}" : meta->second;
-  if (ie.event.type == kMetadataType) RILL_RETURN_IF_ERROR(ParseMetadata(ie.event.data, &ie.metadata));
+  if (ie.event.type == kMetadataType)
+    RILL_RETURN_IF_ERROR(ParseStreamMetadata(ie.event.data, &ie.metadata, MetadataParsing::kStrict));
   if (j.Has("request_id")) {
     auto rid = j.String("request_id");
     if (!rid.ok()) return rid.status();
@@ -230,11 +207,7 @@ Result<ImportEvent> ParseEventLine(std::string_view line) {
       return Status::InvalidArgument(
           fmt::format("\"request_hash\" must be 16 hex digits, not \"{}\"", Abbreviate(*h, 60)));
   }
-  size_t bytes = ie.event.data.size() + ie.event.meta.size() + ie.event.type.size();
-  size_t limit = StoreOptions{}.max_event_bytes;
-  if (bytes > limit)
-    return Status::InvalidArgument(
-        fmt::format("event too large: {} bytes of data, meta and type (the limit is {} bytes)", bytes, limit));
+  RILL_RETURN_IF_ERROR(CheckEventSize(ie.event));
   return ie;
 }
 
@@ -511,6 +484,6 @@ void SetupExportImport(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(90, SetupExportImport);
+RILL_COMMANDS("export-import", SetupExportImport);
 
 }  // namespace rill::cli

@@ -364,16 +364,6 @@ Result<ExpectedVersion> ParseExpected(std::string_view text, std::string_view wh
       fmt::format("{} must be any, no-stream, exists or a version number, not \"{}\"", what, Abbreviate(text, 40)));
 }
 
-Status ValidateRequestId(std::string_view id, std::string_view what) {
-  if (id.empty()) return Status::InvalidArgument(fmt::format("{} must not be empty", what));
-  if (id.size() > kMaxRequestIdBytes)
-    return Status::InvalidArgument(fmt::format("{} is too long: {} bytes (at most {})", what, id.size(), kMaxRequestIdBytes));
-  if (!IsValidUtf8(id)) return Status::InvalidArgument(fmt::format("{} is not valid UTF-8", what));
-  for (unsigned char c : id)
-    if (c < 0x20 || c == 0x7f) return Status::InvalidArgument(fmt::format("{} contains a control character", what));
-  return Status::OK();
-}
-
 CLI::Validator RequestIdCheck() {
   return CLI::Validator(
       [](std::string& v) {
@@ -402,33 +392,6 @@ int WorseExit(int a, int b) {
 Status WithName(const Status& s, std::string_view what, std::string_view name) {
   if (s.ok() || (!name.empty() && s.message().find(name) != std::string::npos)) return s;
   return s.WithContext(fmt::format("{} \"{}\"", what, Abbreviate(name, 60)));
-}
-
-std::string Abbreviate(std::string_view text, size_t max_chars) {
-  // Quoted input may be the very thing that is wrong with it: keep the
-  // message one printable, valid UTF-8 line.
-  bool valid = IsValidUtf8(text);
-  bool plain = valid && std::none_of(text.begin(), text.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-  });
-  if (!plain) {
-    std::string escaped;
-    for (char ch : text) {
-      auto c = static_cast<unsigned char>(ch);
-      if (c < 0x20 || c == 0x7f || (!valid && c >= 0x80))
-        escaped += fmt::format("\\x{:02x}", c);
-      else
-        escaped += ch;
-    }
-    return Abbreviate(escaped, max_chars);
-  }
-  size_t chars = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if ((static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) continue;
-    if (chars == max_chars) return std::string(text.substr(0, i)) + "…";
-    ++chars;
-  }
-  return std::string(text);
 }
 
 }  // namespace rill::cli

@@ -13,7 +13,9 @@
 #include <string_view>
 #include <vector>
 
+#include "store/abbreviate.h"
 #include "store/event.h"
+#include "store/limits.h"
 #include "store/status.h"
 
 namespace rill::cli {
@@ -64,12 +66,8 @@ Result<uint64_t> ParseUint(std::string_view text, std::string_view what, uint64_
 // "any" | "no-stream" | "exists" | N, with a message naming `what`.
 Result<ExpectedVersion> ParseExpected(std::string_view text, std::string_view what);
 
-// Append/command ids: 1..kMaxRequestIdBytes bytes of UTF-8 without control
-// characters (they are LMDB keys in the commands index).
-inline constexpr size_t kMaxRequestIdBytes = 200;
-Status ValidateRequestId(std::string_view id, std::string_view what);
-// The same as a CLI11 check for an --id option: given, an id must be usable
-// ("--id ''" is an error, not "no id").
+// ValidateRequestId (store/limits.h) as a CLI11 check for an --id option:
+// given, an id must be usable ("--id ''" is an error, not "no id").
 CLI::Validator RequestIdCheck();
 
 // The exit code of a batch is the worst of its parts: interrupted > error >
@@ -78,9 +76,5 @@ int WorseExit(int a, int b);
 
 // `s` with "WHAT \"NAME\": " in front unless its message already names it.
 Status WithName(const Status& s, std::string_view what, std::string_view name);
-
-// Shortens text for people to at most `max_chars` code points ("…" marks the
-// cut); never splits a UTF-8 sequence.
-std::string Abbreviate(std::string_view text, size_t max_chars);
 
 }  // namespace rill::cli

@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   });
   app.require_subcommand(1);
   app.fallthrough();
-  rill::cli::SetupAllCommands(app, g);
+  if (rill::Status s = rill::cli::SetupAllCommands(app, g); !s.ok()) return rill::cli::Fail(g, s);
   // CLI11 would call an unknown command "an extra argument" or say that a
   // subcommand is required; name the real problem instead.
   for (int i = 1; i < argc; ++i) {

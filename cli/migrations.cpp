@@ -102,6 +102,6 @@ void Setup(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(81, Setup);
+RILL_COMMANDS("migrations", Setup);
 
 }  // namespace rill::cli

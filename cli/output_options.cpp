@@ -19,6 +19,6 @@ void SetupOutputOptions(CLI::App& root, GlobalOptions&) {
 
 }  // namespace
 
-RILL_COMMANDS(0, SetupOutputOptions);
+RILL_COMMANDS("output-options", SetupOutputOptions);
 
 }  // namespace rill::cli

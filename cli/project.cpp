@@ -452,6 +452,6 @@ void SetupProject(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(60, SetupProject);
+RILL_COMMANDS("project", SetupProject);
 
 }  // namespace rill::cli

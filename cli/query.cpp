@@ -141,6 +141,6 @@ void SetupQuery(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(62, SetupQuery);
+RILL_COMMANDS("query", SetupQuery);
 
 }  // namespace rill::cli

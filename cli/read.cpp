@@ -307,6 +307,6 @@ void SetupRead(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(30, SetupRead);
+RILL_COMMANDS("read", SetupRead);
 
 }  // namespace rill::cli

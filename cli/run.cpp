@@ -131,6 +131,6 @@ void SetupRun(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(61, SetupRun);
+RILL_COMMANDS("run", SetupRun);
 
 }  // namespace rill::cli

@@ -2,48 +2,23 @@
 //
 // Snapshots are derived data (index/): rebuild recomputes them from events,
 // drop forgets them (the next activation replays events), verify compares
-// each with a full replay of its stream up to the snapshot's version.
+// each with a full replay of its stream up to the snapshot's version
+// (core/snapshot_tools.h).
 #include <fmt/format.h>
-#include <rapidjson/document.h>
 
 #include "cli/cli.h"
+#include "core/snapshot_tools.h"
 
 namespace rill::cli {
 namespace {
 
 struct SnapshotOptions {
   std::string action;
-  std::string stream;
-  std::string category;
-  bool all = false;
+  SnapshotSelection selection;
 };
 
-bool Selected(const SnapshotOptions& o, const std::string& stream) {
-  if (o.all) return true;
-  if (!o.stream.empty()) return stream == o.stream;
-  return CategoryOf(stream) == o.category;
-}
-
-bool SameJson(const std::string& a, const std::string& b) {
-  rapidjson::Document da, db;
-  da.Parse(a.c_str());
-  db.Parse(b.c_str());
-  return !da.HasParseError() && !db.HasParseError() && da == db;
-}
-
-// Existing snapshots in the selection, in stream order.
-Result<std::vector<std::pair<std::string, Snapshot>>> SelectedSnapshots(EventStore& store, const SnapshotOptions& o) {
-  std::vector<std::pair<std::string, Snapshot>> all, out;
-  RILL_RETURN_IF_ERROR(store.ListSnapshots(&all));
-  for (auto& s : all)
-    if (Selected(o, s.first)) out.push_back(std::move(s));
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  if (out.empty() && !o.stream.empty()) return Status::NotFound(fmt::format("no snapshot for stream {}", o.stream));
-  return out;
-}
-
 int Show(const GlobalOptions& g, EventStore& store, const SnapshotOptions& o) {
-  auto snaps = SelectedSnapshots(store, o);
+  auto snaps = SelectedSnapshots(store, o.selection);
   if (!snaps.ok()) return Fail(g, snaps.status());
   if (g.json) {
     for (const auto& [stream, s] : *snaps)
@@ -70,7 +45,7 @@ int Show(const GlobalOptions& g, EventStore& store, const SnapshotOptions& o) {
 }
 
 int Drop(const GlobalOptions& g, EventStore& store, const SnapshotOptions& o) {
-  auto snaps = SelectedSnapshots(store, o);
+  auto snaps = SelectedSnapshots(store, o.selection);
   if (!snaps.ok()) return Fail(g, snaps.status());
   for (const auto& [stream, s] : *snaps) {
     if (Status st = store.DeleteSnapshot(stream); !st.ok()) return Fail(g, st);
@@ -89,27 +64,13 @@ int Drop(const GlobalOptions& g, EventStore& store, const SnapshotOptions& o) {
 }
 
 int Verify(const GlobalOptions& g, EventStore& store, const SnapshotOptions& o) {
-  auto snaps = SelectedSnapshots(store, o);
+  auto snaps = SelectedSnapshots(store, o.selection);
   if (!snaps.ok()) return Fail(g, snaps.status());
   Progress progress(g, "verifying snapshots", snaps->size());
   uint64_t done = 0, bad = 0;
   for (const auto& [stream, s] : *snaps) {
     if (InterruptRequested()) return Fail(g, Status::Interrupted(fmt::format("stopped after {} snapshots", done)));
-    std::string problem;
-    const AggregateType* type = Domains().ForStream(stream);
-    if (!type) {
-      problem = "no aggregate type owns this stream";
-    } else if (s.state_schema != type->state_schema()) {
-      problem = fmt::format("state schema {} but {} declares {} (the snapshot is ignored)", s.state_schema,
-                            type->name(), type->state_schema());
-    } else {
-      auto replay = ReplayState(store, Domains(), stream, {.until_version = s.version});
-      if (!replay.ok()) problem = "replay failed: " + replay.status().ToString();
-      else if (replay->version != s.version)
-        problem = fmt::format("snapshot is at version {} but the stream has only {}", s.version, replay->version);
-      else if (!SameJson(replay->state, s.state))
-        problem = fmt::format("state differs: snapshot {} replay {}", s.state, replay->state);
-    }
+    std::string problem = SnapshotProblem(store, Domains(), stream, s);
     if (!problem.empty()) ++bad;
     progress.Update(++done);
     if (g.json) {
@@ -144,33 +105,22 @@ int Verify(const GlobalOptions& g, EventStore& store, const SnapshotOptions& o) 
 }
 
 int Rebuild(const GlobalOptions& g, EventStore& store, const SnapshotOptions& o) {
-  std::vector<std::string> streams;
-  if (!o.stream.empty()) {
-    streams.push_back(o.stream);
-  } else {
-    std::vector<StreamInfo> infos;
-    if (Status s = store.ListStreams(o.all ? "" : o.category, &infos); !s.ok()) return Fail(g, s);
-    for (const auto& i : infos)
-      if (!i.deleted && i.head_version > 0 && Domains().ForStream(i.name)) streams.push_back(i.name);
-  }
+  auto streams = StreamsToSnapshot(store, Domains(), o.selection);
+  if (!streams.ok()) return Fail(g, streams.status());
   // The runtime shows the live state (previous snapshot + events); the
   // rebuilt one must equal it, or the previous snapshot was wrong.
   auto rt = StartRuntime(store, {.shards = 1, .max_live_actors = 1024});
   if (!rt.ok()) return Fail(g, rt.status());
-  Progress progress(g, "rebuilding snapshots", streams.size());
+  Progress progress(g, "rebuilding snapshots", streams->size());
   uint64_t done = 0, differed = 0;
-  for (const auto& stream : streams) {
+  for (const auto& stream : *streams) {
     if (InterruptRequested()) return Fail(g, Status::Interrupted(fmt::format("stopped after {} snapshots", done)));
-    const AggregateType* type = Domains().ForStream(stream);
-    if (!type) return Fail(g, Status::NotFound(fmt::format("no aggregate type owns stream {}", stream)));
-    auto live = (*rt)->GetState(stream);
-    if (!live.ok()) return Fail(g, live.status());
-    auto replay = ReplayState(store, Domains(), stream);
-    if (!replay.ok()) return Fail(g, replay.status());
-    bool changed = live->version != replay->version || !SameJson(live->state, replay->state);
+    auto rebuilt = RebuildSnapshot(store, **rt, Domains(), stream);
+    if (!rebuilt.ok()) return Fail(g, rebuilt.status());
+    const StateView& live = rebuilt->live;
+    const StateView& replay = rebuilt->replayed;
+    bool changed = rebuilt->previous_differed;
     if (changed) ++differed;
-    Snapshot snap{replay->version, type->state_schema(), replay->state};
-    if (Status s = store.PutSnapshot(stream, snap); !s.ok()) return Fail(g, s);
     progress.Update(++done);
     if (g.json) {
       PrintJsonLine([&](JsonWriter& w) {
@@ -178,9 +128,9 @@ int Rebuild(const GlobalOptions& g, EventStore& store, const SnapshotOptions& o)
         w.Key("stream");
         w.String(stream);
         w.Key("version");
-        w.Uint64(replay->version);
+        w.Uint64(replay.version);
         w.Key("state_schema");
-        w.Uint(type->state_schema());
+        w.Uint(rebuilt->state_schema);
         w.Key("previous_differed");
         w.Bool(changed);
         w.EndObject();
@@ -188,7 +138,7 @@ int Rebuild(const GlobalOptions& g, EventStore& store, const SnapshotOptions& o)
     } else if (changed && !g.quiet) {
       progress.Finish();
       fmt::print("{}: the previous snapshot + events gave {} at version {}; rebuilt {} at version {}\n", stream,
-                 live->state, live->version, replay->state, replay->version);
+                 live.state, live.version, replay.state, replay.version);
     }
   }
   progress.Finish();
@@ -198,10 +148,11 @@ int Rebuild(const GlobalOptions& g, EventStore& store, const SnapshotOptions& o)
 }
 
 int RunSnapshot(const GlobalOptions& g, const SnapshotOptions& o) {
-  int targets = (!o.stream.empty()) + (!o.category.empty()) + o.all;
+  const SnapshotSelection& sel = o.selection;
+  int targets = (!sel.stream.empty()) + (!sel.category.empty()) + sel.all;
   if (targets != 1) return Fail(g, kExitUsage, "usage: give exactly one of STREAM, --category C or --all");
-  if (!o.stream.empty() && !Domains().ForStream(o.stream) && o.action == "rebuild")
-    return Fail(g, Status::NotFound(fmt::format("no aggregate type owns stream {} (see 'rill domains')", o.stream)));
+  if (!sel.stream.empty() && !Domains().ForStream(sel.stream) && o.action == "rebuild")
+    return Fail(g, Status::NotFound(fmt::format("no aggregate type owns stream {} (see 'rill domains')", sel.stream)));
   auto store = OpenStore(g);
   if (!store.ok()) return Fail(g, store.status());
   if (o.action == "show") return Show(g, **store, o);
@@ -216,14 +167,14 @@ void SetupSnapshot(CLI::App& root, GlobalOptions& g) {
   cmd->add_option("action", o->action, "show | rebuild | drop | verify")
       ->required()
       ->check(CLI::IsMember({"show", "rebuild", "drop", "verify"}));
-  cmd->add_option("stream", o->stream, "One stream, e.g. account-42");
-  cmd->add_option("--category", o->category, "Every stream of this category (aggregate type)");
-  cmd->add_flag("--all", o->all, "Every stream");
+  cmd->add_option("stream", o->selection.stream, "One stream, e.g. account-42");
+  cmd->add_option("--category", o->selection.category, "Every stream of this category (aggregate type)");
+  cmd->add_flag("--all", o->selection.all, "Every stream");
   cmd->callback([o, &g] { g.exit_code = RunSnapshot(g, *o); });
 }
 
 }  // namespace
 
-RILL_COMMANDS(60, SetupSnapshot);
+RILL_COMMANDS("snapshot", SetupSnapshot);
 
 }  // namespace rill::cli

@@ -96,6 +96,6 @@ void SetupState(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(35, SetupState);
+RILL_COMMANDS("state", SetupState);
 
 }  // namespace rill::cli

@@ -130,6 +130,6 @@ void SetupStreamOps(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(40, SetupStreamOps);
+RILL_COMMANDS("stream-ops", SetupStreamOps);
 
 }  // namespace rill::cli

@@ -357,6 +357,6 @@ void SetupSubmit(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(30, SetupSubmit);
+RILL_COMMANDS("submit", SetupSubmit);
 
 }  // namespace rill::cli

@@ -202,6 +202,6 @@ void Setup(CLI::App& root, GlobalOptions& g) {
 
 }  // namespace
 
-RILL_COMMANDS(80, Setup);
+RILL_COMMANDS("upcast", Setup);
 
 }  // namespace rill::cli

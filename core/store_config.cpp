@@ -67,6 +67,11 @@ std::string ConfigKeyNames() {
   return s;
 }
 
+Status CheckConfigKey(std::string_view key) {
+  if (FindConfigKey(key)) return Status::OK();
+  return Status::InvalidArgument(fmt::format("unknown config key '{}' (keys: {})", key, ConfigKeyNames()));
+}
+
 std::vector<std::string> SplitConfigList(const std::string& value) {
   std::vector<std::string> out;
   std::stringstream ss(value);
@@ -100,7 +105,7 @@ Result<std::string> NormalizeConfigValue(const std::string& key, const std::stri
     }
     return joined;
   } else {
-    return Status::InvalidArgument(fmt::format("unknown config key '{}' (keys: {})", key, ConfigKeyNames()));
+    return CheckConfigKey(key);
   }
   return v;
 }
@@ -207,6 +212,37 @@ std::vector<std::string> StoreRelativeFiles(const StoreConfig& config) {
     out.push_back(path.string());
   }
   return out;
+}
+
+std::vector<std::string> StoreRelativeFiles(const std::string& db) {
+  auto config = ReadStoreConfig(db);
+  if (!config.ok()) return {};
+  return StoreRelativeFiles(*config);
+}
+
+Result<ConfigSetting> SetStoreConfigValue(const std::string& db, const std::string& key,
+                                          const std::optional<std::string>& raw) {
+  RILL_RETURN_IF_ERROR(CheckConfigKey(key));
+  std::optional<std::string> stored;
+  if (raw) {
+    auto v = NormalizeConfigValue(key, *raw);
+    if (!v.ok()) return v.status();
+    stored = *v;
+    if (key == "plugins") {
+      std::string joined;
+      for (const auto& p : SplitConfigList(*v)) {
+        std::error_code ec;
+        std::string abs = std::filesystem::absolute(p, ec).lexically_normal().string();
+        if (!std::filesystem::exists(abs, ec))
+          return Status::InvalidArgument(fmt::format("bad value for plugins: {}: no such file", p));
+        joined += (joined.empty() ? "" : ", ") + abs;
+      }
+      stored = joined;
+    }
+  }
+  RILL_RETURN_IF_ERROR(RewriteStoreConfig(db, key, stored));
+  if (stored) return ConfigSetting{*stored, ConfigSource::kConfig};
+  return ConfigSetting{FindConfigKey(key)->default_value, ConfigSource::kDefault};
 }
 
 }  // namespace rill

@@ -28,6 +28,8 @@ struct ConfigKey {
 const std::vector<ConfigKey>& ConfigKeys();
 const ConfigKey* FindConfigKey(std::string_view key);
 std::string ConfigKeyNames();  // "durability, shards, ..."
+// InvalidArgument "unknown config key 'K' (keys: ...)" unless `key` is one.
+Status CheckConfigKey(std::string_view key);
 
 // Checks `raw` for `key` and returns it in its stored form (trimmed; lists
 // joined by ", "). InvalidArgument for an unknown key or a bad value.
@@ -62,6 +64,9 @@ struct StoreConfig {
 // directory), as normalized relative paths that stay inside it: what a
 // backup carries along so that the copy opens as the store does.
 std::vector<std::string> StoreRelativeFiles(const StoreConfig& config);
+// The same for <db>/rill.conf; none when it does not parse (a backup still
+// copies the file; only the files it names cannot be known).
+std::vector<std::string> StoreRelativeFiles(const std::string& db);
 
 std::string StoreConfigPath(const std::string& db);
 // Defaults, then <db>/rill.conf (a missing file is no config).
@@ -69,5 +74,12 @@ Result<StoreConfig> ReadStoreConfig(const std::string& db);
 // Sets (value given) or removes `key` in <db>/rill.conf; `value` must already
 // be normalized.
 Status RewriteStoreConfig(const std::string& db, const std::string& key, const std::optional<std::string>& value);
+// What `rill config set KEY VALUE` (and, without a value, `unset KEY`) does:
+// `raw` checked and normalized, then written with RewriteStoreConfig; the
+// key's setting afterwards is returned. Plugin files given here mean the
+// caller's working directory, not the store's: each must exist, and is
+// stored as an absolute path so the file means the same from anywhere.
+Result<ConfigSetting> SetStoreConfigValue(const std::string& db, const std::string& key,
+                                          const std::optional<std::string>& raw);
 
 }  // namespace rill

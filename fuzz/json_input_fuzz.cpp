@@ -24,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (line.Has("id")) {
       auto id = line.String("id");
-      if (id.ok()) (void)ValidateRequestId(*id, "id");
+      if (id.ok()) (void)rill::ValidateRequestId(*id, "id");
     }
     if (line.Has("expect")) {
       auto it = line.scalars.find("expect");
@@ -33,6 +33,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   (void)ParseUint(text, "n");
   (void)ParseExpected(text, "--expect");
-  (void)Abbreviate(text, 20);
+  (void)rill::Abbreviate(text, 20);
   return 0;
 }

@@ -39,6 +39,7 @@
 
 #include "store/env.h"
 #include "store/event.h"
+#include "store/limits.h"
 #include "store/status.h"
 
 namespace rill {
@@ -61,7 +62,7 @@ struct StoreOptions {
   size_t max_queued_requests = 65536;
   // One event's data + meta + type may not exceed this; refused up front so an
   // oversized event never sinks the batch it would have joined.
-  size_t max_event_bytes = 16u << 20;
+  size_t max_event_bytes = kDefaultMaxEventBytes;
   // Initial LMDB map size of each environment; it grows by itself when full.
   size_t initial_map_bytes = 256u << 20;
   std::chrono::milliseconds async_flush_interval{200};

@@ -21,13 +21,15 @@ namespace rill {
 Status StoreImpl::Validate(const AppendRequest& r, bool system, size_t* bytes) const {
   RILL_RETURN_IF_ERROR(ValidateStreamName(r.stream, system));
   if (r.events.empty()) return Status::InvalidArgument(fmt::format("append to {} has no events", r.stream));
-  if (r.request_id.size() > kMaxRequestIdBytes)
-    return Status::InvalidArgument(
-        fmt::format("id is {} bytes; the limit is {}", r.request_id.size(), kMaxRequestIdBytes));
-  if (!r.request_id.empty()) {
-    if (!IsValidUtf8(r.request_id)) return Status::InvalidArgument("id is not valid UTF-8");
-    for (unsigned char c : r.request_id)
-      if (c < 0x20 || c == 0x7F) return Status::InvalidArgument("id contains a control character");
+  // Empty: the append has no request id.
+  switch (r.request_id.empty() ? RequestIdFault::kNone : FindRequestIdFault(r.request_id)) {
+    case RequestIdFault::kNone:
+    case RequestIdFault::kEmpty: break;
+    case RequestIdFault::kTooLong:
+      return Status::InvalidArgument(
+          fmt::format("id is {} bytes; the limit is {}", r.request_id.size(), kMaxRequestIdBytes));
+    case RequestIdFault::kNotUtf8: return Status::InvalidArgument("id is not valid UTF-8");
+    case RequestIdFault::kControlCharacter: return Status::InvalidArgument("id contains a control character");
   }
   size_t total = 0;
   for (const auto& e : r.events) {
@@ -35,7 +37,7 @@ Status StoreImpl::Validate(const AppendRequest& r, bool system, size_t* bytes) c
     if (!system && e.type[0] == '$')
       return Status::InvalidArgument(fmt::format("event type '{}' starts with '$', which is reserved for the system", e.type));
     if (e.schema < 1) return Status::InvalidArgument(fmt::format("event {} has schema 0; schemas start at 1", e.type));
-    size_t size = e.type.size() + e.data.size() + e.meta.size();
+    size_t size = EventSizeBytes(e);
     if (size > options_.max_event_bytes)
       return Status::InvalidArgument(fmt::format("event {} is {} bytes; the limit is {} bytes", e.type, size,
                                                  options_.max_event_bytes));
@@ -646,7 +648,7 @@ Status StoreImpl::RewriteEvents(const std::vector<Event>& events) {
   for (const auto& e : events) {
     RILL_RETURN_IF_ERROR(ValidateTypeName(e.type));
     if (e.schema < 1) return Status::InvalidArgument("schema must be at least 1");
-    if (e.type.size() + e.data.size() + e.meta.size() > options_.max_event_bytes)
+    if (EventSizeBytes(e) > options_.max_event_bytes)
       return Status::InvalidArgument(fmt::format("rewritten event at position {} is too large", e.position));
   }
   std::string buf;

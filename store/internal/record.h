@@ -16,12 +16,12 @@
 #include <string_view>
 
 #include "store/event.h"
+#include "store/limits.h"
 #include "store/status.h"
 
 namespace rill {
 
 inline constexpr size_t kRecordHeaderBytes = 72;
-inline constexpr size_t kMaxRequestIdBytes = 200;
 
 struct RecordView {
   uint64_t position, version, request_hash;

@@ -1,9 +1,6 @@
 #include "store/internal/store_internal.h"
 
 #include <fmt/format.h>
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <sys/mman.h>
 
@@ -94,43 +91,6 @@ bool RequestRecord::Decode(std::string_view, std::string_view b, RequestRecord* 
   return true;
 }
 
-bool IsMetaStream(std::string_view s) { return s.size() > 2 && s[0] == '$' && s[1] == '$'; }
-std::string_view MetaTarget(std::string_view s) { return s.substr(2); }
-
-std::string MetadataToJson(const StreamMetadata& m) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  if (m.max_count) {
-    w.Key("max-count");
-    w.Uint64(m.max_count);
-  }
-  if (m.max_age_us) {
-    w.Key("max-age");
-    w.Double(m.max_age_us / 1e6);
-  }
-  if (m.truncate_before) {
-    w.Key("truncate-before");
-    w.Uint64(m.truncate_before);
-  }
-  w.EndObject();
-  return buf.GetString();
-}
-
-bool MetadataFromJson(std::string_view json, StreamMetadata* m) {
-  rapidjson::Document d;
-  d.Parse(json.data(), json.size());
-  if (d.HasParseError() || !d.IsObject()) return false;
-  *m = StreamMetadata{};
-  if (auto it = d.FindMember("max-count"); it != d.MemberEnd() && it->value.IsUint64())
-    m->max_count = it->value.GetUint64();
-  if (auto it = d.FindMember("max-age"); it != d.MemberEnd() && it->value.IsNumber())
-    m->max_age_us = static_cast<int64_t>(it->value.GetDouble() * 1e6);
-  if (auto it = d.FindMember("truncate-before"); it != d.MemberEnd() && it->value.IsUint64())
-    m->truncate_before = it->value.GetUint64();
-  return true;
-}
-
 uint64_t Fnv1a64(std::string_view s, uint64_t h) {
   for (unsigned char c : s) {
     h ^= c;
@@ -186,7 +146,7 @@ void UnindexedTail::AddLocked(const RecordView& v, bool own_writer, WriterHead* 
     if (v.type == kDeleteType) target.deleted = true;
     if (v.type == kMetadataType) {
       StreamMetadata m;
-      if (MetadataFromJson(v.data, &m)) target.metadata = m;
+      if (ParseStreamMetadata(v.data, &m).ok()) target.metadata = m;
     }
   }
   if (!v.request_id.empty()) {

@@ -20,6 +20,7 @@
 #include "store/internal/lmdb_env.h"
 #include "store/internal/record.h"
 #include "store/internal/stream_index_run.h"
+#include "store/system_events.h"
 
 namespace rill {
 
@@ -51,13 +52,6 @@ struct RequestRecord {
 inline constexpr char kIndexedKey[] = "position";       // u64 BE: complete through
 inline constexpr char kNextStreamKey[] = "next_stream";  // u64 BE: next stream number
 inline constexpr char kIndexFormatKey[] = "format";      // decimal text: kIndexFormat (stream_index_run.h)
-// System events on "$$<stream>".
-inline constexpr const char* kDeleteType = "$delete";
-inline constexpr const char* kMetadataType = "$metadata";
-bool IsMetaStream(std::string_view s);          // "$$x"
-std::string_view MetaTarget(std::string_view s); // "$$x" -> "x"
-std::string MetadataToJson(const StreamMetadata& m);
-bool MetadataFromJson(std::string_view json, StreamMetadata* out);
 
 uint64_t Fnv1a64(std::string_view s, uint64_t h = 1469598103934665603ull);
 uint64_t HashRequest(const AppendRequest& r);

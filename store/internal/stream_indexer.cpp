@@ -101,7 +101,7 @@ void IndexScratch::AddSystemEvent(const RecordView& rv) {
   if (rv.type == kDeleteType) streams[i].set_deleted = true;
   if (rv.type == kMetadataType) {
     StreamMetadata m;
-    if (MetadataFromJson(rv.data, &m)) {
+    if (ParseStreamMetadata(rv.data, &m).ok()) {
       uint32_t& slot = streams[i].metadata_slot;
       if (slot == 0) {
         stream_metadata.push_back(m);
