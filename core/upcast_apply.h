@@ -75,9 +75,9 @@ struct UpcastApplyReport {
 // error *scan holds what was counted up to it.
 Status ScanUpcast(EventStore& store, const Upcaster& upcaster, const UpcastRunOptions& options, UpcastScan* scan);
 
-// Rewrites stored events to their current schema (see above). On
-// interruption returns Interrupted with *report saying how far it got; so
-// it does on any error, and every batch before it stays rewritten. Errors
+// Rewrites stored events to their current schema (see above). Stopped or
+// failed, *report says how far it got and every batch before stays
+// rewritten (a rerun goes on from there). Errors
 // besides the above: before_first_rewrite's (nothing rewritten yet);
 // RewriteEvents' (NotFound, InvalidArgument: an upcast event it refuses, e.g.
 // past max_event_bytes; IOError: that batch is not written).
