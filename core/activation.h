@@ -24,8 +24,13 @@ struct ActivatedState {
 
 // The usable snapshot (right state schema, not past the head) plus every
 // event after it, upcast, whatever the stream's metadata hides from readers.
-// A deleted stream is new. An event evolve cannot read fails the lot:
-// "cannot activate <stream>: event version N: <reason>".
+// A missing or deleted stream is new (OK, version 0). A snapshot that cannot
+// be read or parsed is ignored (derived data: the events say the same).
+// Only reads the store, on the calling thread: callable from any thread.
+// Errors: InvalidArgument (an event evolve cannot read: "cannot activate
+// <stream>: event version N: <reason>", with out->failed_version = N and
+// out->state as evolved so far); the store's read errors (IOError,
+// Corruption, an upcaster's), in context.
 Status ActivateState(EventStore& store, const AggregateType& type, const std::string& stream, ActivatedState* out);
 
 }  // namespace rill

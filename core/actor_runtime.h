@@ -31,6 +31,27 @@
 // version happens to match the other writer's head: none was decided on the
 // true state. Those without an explicit expected version are retried once,
 // in order, after the reload.
+//
+// Thread safety: every method may be called from any thread but a shard's.
+// Callbacks (`done`) run on the shard thread that owns the stream and must
+// neither block nor call back into the runtime: GetState, Execute,
+// Submit().get(), Drain and DropAll wait for shards, and a shard waiting for
+// itself never wakes. Concurrent calls are fine; destroying the runtime while
+// another thread still calls it is not.
+//
+// Errors of a command (the Status its `done` gets):
+//   NotFound         no aggregate type owns the stream's category
+//   InvalidArgument  a bad stream name, a command type the aggregate does not
+//                    have, command data that is not a JSON object or does not
+//                    match the command's fields; a stored event evolve cannot
+//                    read (the stream cannot be activated)
+//   Rejected         decide refused it (the message is the domain's reason)
+//   Conflict         expected_version does not hold; the id was used for
+//                    another command; another process wrote the stream (after
+//                    the one retry, or at once with an expected_version); an
+//                    earlier in-flight command of the stream failed to commit
+//   IOError, Corruption  the store's (activation, id lookup, the append); a
+//                    failed append fails every in-flight command of the stream
 #pragma once
 
 #include <cstdint>
@@ -88,30 +109,43 @@ struct RuntimeStats {
 
 class ActorRuntime {
  public:
-  // `store` and `registry` must outlive the runtime.
+  // `store` and `registry` must outlive the runtime; the registry must not
+  // change while it runs. Errors: InvalidArgument (a null store or registry,
+  // mailbox_capacity or max_in_flight 0), IOError (a thread cannot start, or
+  // memory runs out starting them).
   static Result<std::unique_ptr<ActorRuntime>> Start(EventStore* store, const DomainRegistry* registry,
                                                      RuntimeOptions options = {});
-  // Finishes every queued and in-flight command, then stops the shards.
+  // Finishes every queued and in-flight command (their callbacks run), then
+  // stops the shards and writes the queued snapshots.
   virtual ~ActorRuntime() = default;
 
   // Queues the command; `done` runs on a shard thread once the command's
-  // events are durable, or it was rejected / failed. Blocks while the target
-  // shard's mailbox is full. `done` must not block.
+  // events are durable, or it was rejected / failed (see Errors above), and
+  // exactly once. Blocks while the target shard's mailbox is full. Commands
+  // of one stream are decided in submission order; a rejection may be
+  // answered before an earlier command's durability. A duplicate id answers
+  // the first outcome with duplicate = true.
   virtual void SubmitAsync(Command command, std::function<void(Result<CommandResult>)> done) = 0;
   std::future<Result<CommandResult>> Submit(Command command);
   Result<CommandResult> Execute(Command command);  // Submit and wait
 
-  // The actor's current state (activating it if needed). Includes commands
-  // accepted before this call even if their fsync is still under way.
+  // The actor's current state (activating it if needed), after every
+  // command of the stream queued before this call, even one whose fsync is
+  // still under way. Blocks the caller. Errors: NotFound (no aggregate owns
+  // the stream), the activation's (InvalidArgument, IOError, Corruption). A
+  // stream without events is version 0 with the initial state, not NotFound.
   virtual Result<StateView> GetState(const std::string& stream) = 0;
 
   // Waits until every command submitted so far has completed, and queued
-  // snapshots are written.
+  // snapshots are written (a snapshot that fails to write is dropped).
   virtual void Drain() = 0;
-  // Drops every live actor (used after the store was changed behind the
-  // runtime's back, e.g. snapshot rebuild); the next command reactivates.
+  // Drains, then drops every live actor (used after the store was changed
+  // behind the runtime's back, e.g. snapshot rebuild); the next command
+  // reactivates.
   virtual void DropAll() = 0;
 
+  // Counters summed over the shards as they stand (relaxed: a snapshot of
+  // moving numbers, not one instant).
   virtual RuntimeStats Stats() = 0;
   virtual size_t shards() const = 0;
 };
@@ -122,13 +156,21 @@ class ActorRuntime {
 struct ReplayOptions {
   uint64_t until_version = 0;
   int64_t until_time_us = 0;
-  bool use_snapshot = false;  // start from the snapshot when it is usable
+  // Start from the snapshot when it is usable (its state schema, not past
+  // until_version; never with until_time_us). One that cannot be read or
+  // parsed is ignored.
+  bool use_snapshot = false;
 };
+// Reads the store directly, on the calling thread (no runtime needed).
+// Errors: NotFound (no aggregate owns the stream; the stream has no events
+// or is deleted), InvalidArgument (an event evolve cannot read, naming its
+// version), the store's read errors (IOError, Corruption, the upcaster's).
 Result<StateView> ReplayState(EventStore& store, const DomainRegistry& registry, const std::string& stream,
                               const ReplayOptions& options = {});
 
 // The 64-bit fingerprint of a command (type, stream, canonical data) that
-// idempotency compares.
+// idempotency compares: FNV-1a, stable across builds and processes (ids
+// recorded by earlier runs are compared with it); never 0.
 uint64_t CommandHash(std::string_view type, std::string_view stream, std::string_view canonical_data);
 
 }  // namespace rill

@@ -23,6 +23,11 @@
 // yet), to tell a new stream from an existing one. Events an aggregate has no
 // Evolve for are skipped. An event struct may declare
 // `static constexpr uint32_t kSchema = N;` (default 1).
+//
+// Thread safety: decide and evolve run on the shard thread that owns the
+// stream, and for different streams on several shards at once, so they must
+// be pure (no shared mutable state). A built AggregateType is immutable: its
+// const methods may be called from any thread.
 #pragma once
 
 #include <cstdint>
@@ -210,15 +215,22 @@ class AggregateType {
   std::unique_ptr<AnyState> NewState() const { return new_state_(); }
   bool HasCommand(std::string_view type) const { return commands_.find(type) != commands_.end(); }
   bool Evolves(std::string_view event_type) const { return events_.find(event_type) != events_.end(); }
-  // Decodes the command's data (strictly) and decides. InvalidArgument for an
-  // unknown command type or bad data; a rejection is a Decision, not an error.
+  // Decodes the command's data (strictly: a missing or unknown field, or one
+  // of the wrong type, is an error) and decides. InvalidArgument for an
+  // unknown command type (naming the known ones) or bad data; a rejection is
+  // a Decision, not an error. `state` must come from this type's NewState.
   Status Decide(const AnyState& state, uint64_t version, std::string_view command_type,
                 const rapidjson::Value& data, Decision* out) const;
-  // Applies an event produced by Decide (typed, no parsing).
+  // Applies an event produced by Decide (typed, no parsing); one this type
+  // does not evolve is skipped.
   void Apply(AnyState& state, const DecidedEvent& event) const;
   // Applies a stored event (type + JSON data); unknown types are skipped.
+  // InvalidArgument when `data` is not a JSON object (or nests too deep) or
+  // a listed field is missing or of the wrong type; unknown fields pass.
   Status Apply(AnyState& state, std::string_view type, std::string_view data) const;
   std::string StateToJson(const AnyState& state) const { return state_to_json_(state); }
+  // Leniently, as for events. InvalidArgument as for Apply; `state` is
+  // unchanged then.
   Status StateFromJson(std::string_view text, AnyState& state) const { return state_from_json_(text, state); }
 
   std::vector<MessageInfo> commands() const;
@@ -268,6 +280,8 @@ class Aggregate {
   }
 
   // fn(const S&, const C&) -> Decision, or fn(const S&, const C&, uint64_t version).
+  // A later Decide for the same C::kType replaces the earlier one. fn must
+  // not throw (on a shard thread that is std::terminate).
   template <class C, class Fn>
   Aggregate& Decide(Fn fn) {
     AggregateType::CommandEntry e;
@@ -287,7 +301,9 @@ class Aggregate {
     return *this;
   }
 
-  // fn(S&, const E&): folds one event into the state.
+  // fn(S&, const E&): folds one event into the state. The same rules as
+  // Decide's fn; it cannot fail, so a value it cannot take is decide's to
+  // refuse.
   template <class E, class Fn>
   Aggregate& Evolve(Fn fn) {
     AggregateType::EventEntry e;

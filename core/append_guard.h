@@ -6,6 +6,10 @@
 // activate (every later command failing) with nothing to say why. Surgery is
 // possible, but only asked for (force) and recorded in the event's meta.
 // Streams no aggregate owns ("audit-1") take anything.
+//
+// Thread safety: a guard caches the streams it has loaded; use it from one
+// thread. It assumes every request it admitted is then appended: after a
+// failed append, make a new guard (its cache is ahead of the store).
 #pragma once
 
 #include <cstdint>
@@ -40,11 +44,17 @@ class AppendGuard {
   // Checks the request's events in order, after every event admitted before
   // (so a batch is checked as it will be stored: each touched stream's
   // state is loaded once, then evolved). InvalidArgument naming the stream,
-  // version, type and reason for an event the owning aggregate cannot take;
-  // with force, such events get "$forced_by" in their meta and *forced is
-  // set instead. An error of the store is returned as is.
+  // version, type and reason for an event the owning aggregate cannot take
+  // (not an event it evolves, a schema newer than the aggregate's, data its
+  // evolve cannot read, an upcaster failing on it, or a stream whose stored
+  // events already cannot be activated); with force, such events get
+  // "$forced_by" in their meta and *forced is set instead. A request whose
+  // expected version does not hold is admitted unchecked (the store answers
+  // it with Conflict). Loading a stream's state: the store's IOError or
+  // Corruption, returned as is.
   Status Admit(AppendRequest* request, bool* forced = nullptr);
 
+  // Events forced in so far by this guard.
   uint64_t forced() const { return forced_; }
 
  private:
@@ -64,7 +74,8 @@ class AppendGuard {
   uint64_t forced_ = 0;
 };
 
-// `meta` (a JSON object text) with "$forced_by": `by` set.
+// `meta` (a JSON object text) with "$forced_by": `by` set, replacing any
+// earlier one. Meta that is not a JSON object is replaced by {"$forced_by": by}.
 std::string MarkForced(std::string_view meta, std::string_view by);
 
 }  // namespace rill

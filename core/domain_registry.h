@@ -2,6 +2,11 @@
 // (= stream category) to its code, and holds the process managers. Domains
 // register themselves explicitly (domains/domains.h), never through static
 // initializers, so a static library never loses one at link time.
+//
+// Thread safety: register everything first, from one thread; from then on the
+// registry is read-only and its const methods may be called from any thread
+// (the actor runtime's shards do). Returned pointers live as long as the
+// registry, unless a later Add replaces that name.
 #pragma once
 
 #include <map>
@@ -22,8 +27,10 @@ class DomainRegistry {
   void Add(std::shared_ptr<const AggregateType> type);
   void AddProcessManager(std::shared_ptr<ProcessManager> manager);
 
+  // The aggregate type named `aggregate`; null if none.
   const AggregateType* Find(std::string_view aggregate) const;
-  // The aggregate owning `stream` ("account-42" -> account); null if none.
+  // The aggregate owning `stream` ("account-42" -> account); null if none,
+  // also for a name without '-' (an aggregate stream is <category>-<id>).
   const AggregateType* ForStream(std::string_view stream) const;
   // Aggregates that accept command `type` (usually one).
   std::vector<const AggregateType*> ForCommand(std::string_view type) const;

@@ -16,7 +16,12 @@
 // (optional = may be absent).
 // Reading commands is strict (unknown or missing fields are errors, so a typo
 // never passes silently); reading events and states is lenient about unknown
-// fields so an added field never breaks old code.
+// fields so an added field never breaks old code. A nested object is read
+// leniently either way.
+//
+// Errors: InvalidArgument only, naming `what` and the field. Thread safety:
+// everything here may be called from any thread (ToJson keeps per-thread
+// buffers); one FieldReader, FieldWriter or SmallDocument per thread.
 #pragma once
 
 #include <rapidjson/document.h>
@@ -174,7 +179,8 @@ class FieldReader {
     }
   }
 
-  // After fields(): an error naming the first member that no field took.
+  // After fields(): InvalidArgument naming the first member that no field
+  // took, and the known fields.
   Status CheckNoUnknownFields(const std::vector<FieldInfo>& known);
   // After fields(): every member of the object was taken by a field (the
   // common case, decided without looking at names).
@@ -234,7 +240,8 @@ std::vector<FieldInfo> Describe() {
   return std::move(d.fields);
 }
 
-// Writes `t` as one JSON object.
+// Writes `t` as one JSON object. A double must be finite: rapidjson writes
+// nothing for NaN or infinity, which leaves the text invalid JSON.
 template <class T>
 void Write(Writer& w, const T& t) {
   FieldWriter fw(w);
@@ -256,6 +263,11 @@ std::string ToJson(const T& t) {
 }
 
 // Reads `out` from a JSON object value. `what` prefixes error messages.
+// InvalidArgument: not an object, a field missing (unless optional; null
+// counts as absent for those) or of the wrong JSON type (an integer out of
+// the field's range too), and with strict an unknown member. A nested
+// object's own error is reported only as "field X must be an object".
+// *out may be partly filled on an error.
 template <class T>
 Status Read(const rapidjson::Value& v, T* out, const char* what, bool strict) {
   if (!v.IsObject()) return Status::InvalidArgument(std::string(what) + ": must be a JSON object");
@@ -270,6 +282,9 @@ Status Read(const rapidjson::Value& v, T* out, const char* what, bool strict) {
 }
 
 // Parses `text` as one JSON object (InvalidArgument with the offset if not).
+// Stricter than SmallDocument::Parse: invalid UTF-8, an unpaired surrogate
+// escape and a key given twice in one object are InvalidArgument too; all
+// nest at most kMaxJsonDepth.
 Status Parse(std::string_view text, rapidjson::Document* doc, const char* what);
 
 // A parsed JSON object that lives in fixed buffers: parsing a small command
@@ -284,7 +299,9 @@ class SmallDocument {
         doc_(&value_alloc_, sizeof stack_buf_ / 2, &stack_alloc_) {}
   SmallDocument(const SmallDocument&) = delete;
   SmallDocument& operator=(const SmallDocument&) = delete;
-  // InvalidArgument with the offset unless `text` is one JSON object.
+  // InvalidArgument with the offset unless `text` is one JSON object (or
+  // when it nests deeper than kMaxJsonDepth). Neither UTF-8 nor duplicate
+  // keys are checked (json::Parse does).
   Status Parse(std::string_view text, const char* what);
   const rapidjson::Value& root() const { return doc_; }
 
@@ -297,6 +314,7 @@ class SmallDocument {
   rapidjson::GenericDocument<rapidjson::UTF8<>, Pool, Pool> doc_;
 };
 
+// SmallDocument::Parse, then Read: their errors.
 template <class T>
 Status ReadText(std::string_view text, T* out, const char* what, bool strict) {
   SmallDocument doc;
@@ -304,7 +322,8 @@ Status ReadText(std::string_view text, T* out, const char* what, bool strict) {
   return Read(doc.root(), out, what, strict);
 }
 
-// Compact re-serialization of a JSON value (keeps member order).
+// Compact re-serialization of a JSON value (keeps member order: not a
+// canonical form across key orders).
 std::string Canonical(const rapidjson::Value& v);
 
 }  // namespace rill::json

@@ -19,7 +19,8 @@
 namespace rill {
 
 // InvalidArgument, one line, naming for each refused step its source (file),
-// the event and the domain. OK when every step agrees with `domains`.
+// the event and the domain. OK when every step agrees with `domains`. The
+// only error; pure (reads both arguments, any thread).
 Status CheckMigrationsAgainstDomains(const Upcaster& upcaster, const DomainRegistry& domains);
 
 }  // namespace rill

@@ -12,6 +12,9 @@
 // <db>/migrations; core/upcaster.h) installed as the store's read hook; every
 // migration step checked against the domains (core/migration_check.h); the
 // config's store settings; then EventStore::Open.
+//
+// Thread safety: these run on the calling thread (plugin register functions
+// and overrides.domains too); not concurrently with AddCodeUpcaster.
 #pragma once
 
 #include <functional>
@@ -64,22 +67,30 @@ struct StoreSetup {
 };
 
 struct OpenedStore : StoreSetup {
-  std::shared_ptr<const Upcaster> upcaster;  // null when the caller set its own read hook
+  // null when the caller set its own read hook, or with as_stored
+  std::shared_ptr<const Upcaster> upcaster;
   std::unique_ptr<EventStore> store;         // destroyed first
 };
 
 // The config, overrides and domains. InvalidArgument naming the line of a bad
-// config or the plugin that does not load (and where it was listed).
+// config, a bad override, or the plugin that does not load (and where it was
+// listed); IOError when rill.conf fails while being read. Does not look for
+// a store: a missing rill.conf is the defaults.
 Result<StoreSetup> LoadStoreSetup(const std::string& dir, const OpenOverrides& overrides);
 
 // Opens the store of `setup`: upcasters, the migration check, the config's
-// settings. `upcaster_out` (optional) receives the upcaster installed.
+// settings. `upcaster_out` (optional) receives the upcaster installed, and
+// is left alone when none is (own read hook, as_stored). Errors:
+// LoadUpcasters' (InvalidArgument naming a migration file and line, IOError,
+// NotFound for a missing extra_migrations_dir); InvalidArgument from the
+// migration check; then EventStore::Open's (NotFound: no store, and not
+// create_if_missing; InvalidArgument; Corruption; IOError).
 Result<std::unique_ptr<EventStore>> OpenEventStore(const std::string& dir, const StoreSetup& setup,
                                                    const OpenOverrides& overrides,
                                                    std::shared_ptr<const Upcaster>* upcaster_out = nullptr);
 
 // LoadStoreSetup + OpenEventStore (set overrides.store.create_if_missing to
-// create a new store).
+// create a new store), with the errors of both.
 Result<OpenedStore> OpenStore(const std::string& dir, OpenOverrides overrides = {});
 
 }  // namespace rill

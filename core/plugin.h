@@ -55,7 +55,7 @@
 // the project version).
 #define RILL_VERSION "0.1.0"
 // Bumped whenever RillPlugin or anything it exposes changes incompatibly.
-#define RILL_PLUGIN_ABI_VERSION 3  // 2: Event gained request_hash; 3: ProcessManager::Ended
+#define RILL_PLUGIN_ABI_VERSION 3
 
 extern "C" {
 struct RillPlugin {
@@ -88,19 +88,25 @@ struct LoadedPlugin {
 };
 
 // The plugins one process has loaded, and which names each one brought.
+// Use one PluginSet from one thread at a time; its plugins' register
+// functions run on the calling thread, and one that throws is that plugin's
+// InvalidArgument, not a crash.
 class PluginSet {
  public:
   // Loads the shared library at `path` and adds its domains to `registry`.
   // InvalidArgument, naming the file, when: it does not exist or cannot be
   // loaded (dlerror), it has no `rill_plugin` entry point, its ABI version or
-  // rill release differs from this one, or it defines an aggregate, command
-  // type, event type or process manager `registry` already has (built in, or
-  // from another plugin); then `registry` is unchanged. Loading the same file
-  // twice is a no-op.
+  // rill release differs from this one, its entry has no name or register
+  // function, its register function throws, or it defines an aggregate,
+  // command type, event type or process manager `registry` already has
+  // (built in, or from another plugin); then `registry` is unchanged.
+  // InvalidArgument is the only error. Loading the same file twice (by its
+  // real path) is a no-op.
   Status Load(const std::string& path, DomainRegistry* registry);
 
-  // Adds every loaded plugin's projections; a name taken is an error naming
-  // the plugin.
+  // Adds every loaded plugin's projections; InvalidArgument naming the
+  // plugin for a name taken, a register_projections that fails or throws.
+  // Stops at the first failure; what was added before it stays.
   Status RegisterProjections(ProjectionRegistry* registry) const;
 
   const std::vector<LoadedPlugin>& plugins() const { return plugins_; }

@@ -7,6 +7,11 @@
 // Only one process runs the managers of a store at a time (a lock file in
 // the store directory): a second runner waits for the first one's progress
 // instead of racing it.
+//
+// Thread safety: RunProcessManagers runs every manager on its calling
+// thread, one event at a time: Handle, the ProcessContext it is given,
+// options.stop and options.progress are all called there. A ProcessContext
+// is valid only during the Handle call that received it.
 #pragma once
 
 #include <chrono>
@@ -28,10 +33,14 @@ class ProcessContext {
  public:
   virtual ~ProcessContext() = default;
   // Sends `command` with the id derived from (manager, event, step) and
-  // causation/correlation meta; waits for the outcome. A rejection comes
-  // back as a Status with code kRejected.
+  // causation/correlation meta (any it carried are replaced); waits for
+  // the outcome. Errors: those of ActorRuntime's commands; a rejection comes
+  // back as Rejected, and a step already made answers its first outcome
+  // (duplicate = true).
   virtual Result<CommandResult> Send(int step, Command command) = 0;
-  // The current state of an aggregate stream (version 0 if it has no events).
+  // The current state of an aggregate stream (version 0 if it has no
+  // events), reloaded when the store is ahead of the live actor (another
+  // process wrote it). Errors: those of ActorRuntime::GetState.
   virtual Result<StateView> State(const std::string& stream) = 0;
 };
 
@@ -42,8 +51,10 @@ class ProcessManager {
   // Categories whose events it reads; empty: all.
   virtual std::vector<std::string> categories() const = 0;
   // Handles one event. A rejection of a command it sends is part of the
-  // workflow (handle it); any other error stops the manager before this
-  // event, which is redelivered on the next run.
+  // workflow (handle it); any other error stops the run before this
+  // event, which is redelivered on the next run (its steps then answer as
+  // duplicates). May be called again for an event it handled before a crash.
+  // Must not throw.
   virtual Status Handle(const Event& event, ProcessContext& context) = 0;
 
   // How the saga kept on `stream` (a stream of one of categories()) ended,
@@ -61,29 +72,42 @@ class ProcessManager {
   virtual std::optional<Outcome> Ended(const StateView& state) const;
 };
 
-// The failed sagas among `streams` (those of a category some manager in
-// `registry` reads), by each manager's Ended(), in the order of `streams`.
-// A stream whose state cannot be read is skipped: the caller already has
-// the command's result, and this is only a report.
 // True if some manager in `registry` reads `stream`'s category (keeps its
 // sagas there).
 bool IsSagaStream(const DomainRegistry& registry, const std::string& stream);
+// The failed sagas among `streams` (those of a category some manager in
+// `registry` reads), by each manager's Ended(), in the order of `streams`.
+// A stream whose state cannot be read (or has no events) is skipped: the
+// caller already has the command's result, and this is only a report.
+// Blocks on runtime.GetState: not from a shard thread.
 std::vector<ProcessManager::Outcome> FailedSagas(ActorRuntime& runtime, const DomainRegistry& registry,
                                                  const std::vector<std::string>& streams);
 
 struct ProcessRunOptions {
   bool follow = false;                       // keep going until stop() is true
-  std::function<bool()> stop;                // polled between batches
+  std::function<bool()> stop;                // polled between batches (and while waiting for the lock)
   std::chrono::milliseconds poll{100};       // wait for new events when following
   // For a runner that finds another process holding the lock: how long to
   // wait for that process to catch up before giving up (catch-up mode).
   std::chrono::milliseconds wait_for_other_runner{30000};
+  // After each batch of events read for a manager: its name and the
+  // position handled through.
   std::function<void(const std::string& manager, uint64_t position)> progress;
 };
 
 // Runs every registered process manager: from its checkpoint to the end of
 // the log, repeating until the commands they send cause nothing more to
-// handle; with follow, then keeps handling new events until stop().
+// handle; with follow, then keeps handling new events until stop(). OK at
+// once without managers. When another process holds the lock: without
+// follow, OK once that process's checkpoints reach the log's end as it is
+// now (or this one takes over the lock and runs); with follow, waits for
+// the lock (OK if stop() comes first). A stop() during a catch-up returns
+// OK, not Interrupted. Errors: the first error a Handle returns ("process
+// manager <name> at position <p>: ..."; the run stops, what was handled
+// before stays checkpointed); Busy (the other runner did not catch up within
+// wait_for_other_runner); Interrupted (stop() while waiting for it); the
+// store's (the subscription, checkpoints: IOError, Corruption); IOError (the
+// lock file cannot be opened).
 Status RunProcessManagers(EventStore& store, ActorRuntime& runtime, const DomainRegistry& registry,
                           const ProcessRunOptions& options = {});
 

@@ -15,12 +15,27 @@
 //
 // Events come from EventStore::Subscribe, already upcast to their current
 // schema by StoreOptions::read_transform (the upcasting hook): projections
-// never see old schemas. A reader thread fetches and filters events while
-// the calling thread applies them.
+// never see old schemas. A reader thread fetches and filters events (and
+// runs the handler's Decode, if it decodes) while the calling thread applies
+// them; should_stop, on_commit and test_hook are called on the calling
+// thread. RunProjections calls them from one thread per projection at once,
+// so there they must be thread-safe.
 //
 // Several processes may run the same projection: every transaction re-reads
 // the checkpoint under SQLite's write lock and, if another writer moved it
 // (or a replay swapped the file's content), resumes from there instead.
+//
+// Errors, as the runs below may return them:
+//   Conflict            the file holds another projection's read model, or
+//                       one built from another store (drop or replay it), or
+//                       a replay of another definition swapped in mid-run
+//   FailedPrecondition  the read model is stale (IsStale): replay it
+//   Interrupted         should_stop ended a catch-up (a statement it cut
+//                       short included)
+//   Busy                SQLite's lock held past its busy timeout when the run
+//                       opens the file; LockReadModel's lock held by another
+//   the handler's       its own Status, with context (see RunProjection)
+//   Corruption, IOError the store's reads; SQLite's (a damaged or full file)
 #pragma once
 
 #include <chrono>
@@ -83,11 +98,13 @@ struct ProjectionRunOptions {
 
 // Brings the live read model up to date (creating it if missing), then
 // returns, or with follow keeps going. A stale model (see IsStale) is
-// refused with FailedPrecondition before anything is applied. Returns Interrupted if should_stop
-// ended a catch-up early (following, stopping is the normal end: OK).
-// A failing handler stops the run: the read model is left committed through
-// the event before the failing one, the error is stored in
-// _rill_projection.last_error and returned, naming the event's position.
+// refused with FailedPrecondition before anything is applied. Returns
+// Interrupted if should_stop ended a catch-up early (following, stopping is
+// the normal end: OK). A failing handler stops the run: the read model is
+// left committed through the event before the failing one, the error is
+// stored in _rill_projection.last_error and returned, naming the event's
+// position. Another runner holding the write lock is waited out, however
+// long. `progress` (optional) is updated after each commit.
 Status RunProjection(EventStore& store, const Projection& projection, const ProjectionRunOptions& options,
                      ProjectionProgress* progress = nullptr);
 
@@ -99,13 +116,20 @@ Status RunProjection(EventStore& store, const Projection& projection, const Proj
 // content (sqlite3_backup), not a rename: renaming a WAL database over
 // another that a reader holds open would pair the new file with the old
 // file's -wal/-shm. A reader inside a transaction keeps its snapshot; its
-// next transaction sees the complete new model. With no live file yet, the
-// replay file is simply renamed into place.
+// next transaction sees the complete new model. With no live file yet (or
+// one that is not a database), the replay file is simply renamed into
+// place. options.follow is ignored (a replay catches up and swaps). Holds
+// LockReadModel throughout: Busy while another replay, drop or
+// `add --replace` of the model runs. Errors besides RunProjection's:
+// Corruption (the replay file is not the one this run built: the live model
+// is unchanged, replay again), IOError (the sync, rename or swap).
 Status ReplayProjection(EventStore& store, const Projection& projection, const ProjectionRunOptions& options,
                         ProjectionProgress* progress = nullptr);
 
-// Runs each projection on its own thread (RunProjection with `options`);
-// returns one status per projection, in order.
+// Runs each projection on its own thread (RunProjection with `options`,
+// no progress), waits for all; returns one status per projection, in order:
+// RunProjection's, or IOError for one whose thread could not start. One
+// failing does not stop the others.
 std::vector<Status> RunProjections(EventStore& store, const std::vector<const Projection*>& projections,
                                    const ProjectionRunOptions& options);
 
@@ -116,7 +140,11 @@ struct ReadModelState {
   uint64_t applied = 0;   // events applied since the file was created
   std::string fingerprint, store_id, updated, last_error;
 };
-// Reads <path>'s _rill_projection row (read-only). exists=false if no file.
+// Reads <path>'s _rill_projection row (read-only). exists=false if no file,
+// or one without any table (a run that failed before its first commit);
+// exists with empty fields for a table without a row. Errors: Corruption
+// (not a database), InvalidArgument ("not a rill read model": no
+// _rill_projection table), IOError (cannot be opened), Busy.
 Result<ReadModelState> ReadReadModelState(const std::string& path);
 
 // A read model is stale when it was built by another definition of its
@@ -127,12 +155,15 @@ Result<ReadModelState> ReadReadModelState(const std::string& path);
 // only ReplayProjection rebuilds it. An unbuilt model is not stale.
 bool IsStale(const ReadModelState& state, const Projection& projection);
 // FailedPrecondition if the live read model of `projection` is stale; the
-// message is one line that says to replay it.
+// message is one line that says to replay it. OK when there is none yet.
+// Otherwise ReadReadModelState's errors.
 Status CheckNotStale(const std::string& store_dir, const Projection& projection);
 
 std::string ReplayPath(const std::string& store_dir, const std::string& name);  // ...sqlite.replay
 // Deletes the read model and any replay in progress (with -wal/-shm).
-// Busy while a replay of it runs.
+// Busy while a replay of it runs; InvalidArgument for a bad name; IOError
+// when a file cannot be removed. A runner of the model does not take the
+// lock and is not stopped: it keeps writing to the unlinked file.
 Status DropReadModel(const std::string& store_dir, const std::string& name);
 
 // The lock on replacing a read model (<db>/readmodels/<name>.lock):
@@ -140,7 +171,9 @@ Status DropReadModel(const std::string& store_dir, const std::string& name);
 // deletes, and a caller changing the definition (`project add --replace`)
 // while it writes the file. Busy, naming the model, when another process
 // holds it: these refuse rather than wait. Runners of the model do not take
-// it (they follow a replay's swap, see RunProjection).
+// it (they follow a replay's swap, see RunProjection). InvalidArgument for a
+// bad projection name; IOError when <db>/readmodels or the lock file cannot
+// be created.
 Result<FileLock> LockReadModel(const std::string& store_dir, const std::string& name);
 
 }  // namespace rill

@@ -14,6 +14,13 @@
 // Events whose next step splits or merges are not rewritten (see
 // core/upcaster.h: splits and merges only happen on read), so positions and
 // versions never move.
+//
+// Both calls read $all raw on the calling thread, where they also call the
+// options' callbacks; writers may keep appending meanwhile (the walk ends at
+// the first empty read, so their events are covered too). Errors, besides
+// those listed per call: Interrupted (should_stop), the store's reads
+// (Corruption, IOError), the upcaster's (Corruption naming the position, a
+// C++ step's own error).
 #pragma once
 
 #include <cstdint>
@@ -48,7 +55,8 @@ struct UpcastScan {
 
 struct UpcastRunOptions {
   size_t batch_events = 10000;  // events read, and at most rewritten, per transaction
-  // Called with (events scanned, last position at start) now and then.
+  // Called after each batch with (events read so far, the larger of the last
+  // position at start and the position reached).
   std::function<void(uint64_t done, uint64_t total)> progress;
   // Polled between batches; true stops the run with Status::Interrupted.
   std::function<bool()> should_stop;
@@ -63,11 +71,16 @@ struct UpcastApplyReport {
 };
 
 // Reads every stored event raw and works out what --apply would do, and how
-// many events each migration still has to handle. Changes nothing.
+// many events each migration still has to handle. Changes nothing. On an
+// error *scan holds what was counted up to it.
 Status ScanUpcast(EventStore& store, const Upcaster& upcaster, const UpcastRunOptions& options, UpcastScan* scan);
 
-// Rewrites stored events to their current schema (see above). On
-// interruption returns Interrupted with *report saying how far it got.
+// Rewrites stored events to their current schema (see above). Stopped or
+// failed, *report says how far it got and every batch before stays
+// rewritten (a rerun goes on from there). Errors
+// besides the above: before_first_rewrite's (nothing rewritten yet);
+// RewriteEvents' (NotFound, InvalidArgument: an upcast event it refuses, e.g.
+// past max_event_bytes; IOError: that batch is not written).
 Status ApplyUpcast(EventStore& store, const Upcaster& upcaster, const UpcastRunOptions& options,
                    UpcastApplyReport* report);
 

@@ -79,7 +79,15 @@
 // an error naming both sources.
 //
 // Thread safety: loading is single-threaded; once loaded, every const method
-// may be called from any thread at once.
+// may be called from any thread at once (the store's read hook runs on every
+// reading thread). A C++ step (UpcastFn) runs on those threads too: it must
+// be thread-safe and must not throw.
+//
+// Errors: loading returns InvalidArgument ("file:line: reason", a duplicate
+// step) or IOError (a file or directory that cannot be read); upcasting
+// returns Corruption naming the event's position (stored data that is not a
+// JSON object or nests too deep, a value an op cannot handle, a split that
+// loops) or a C++ step's own Status, in context.
 #pragma once
 
 #include <rapidjson/document.h>
@@ -129,18 +137,27 @@ class Upcaster {
 
   // ---- Loading -------------------------------------------------------------
   // One migration file's text; `source` names it in errors and listings.
+  // InvalidArgument for a malformed file or a step already defined for its
+  // (type, from); the upcaster is unchanged then.
   Status LoadJson(std::string_view text, const std::string& source);
+  // LoadJson of the file's text; IOError if it cannot be read.
   Status LoadFile(const std::string& path);
-  // Every *.json in `dir`, in name order. A missing directory holds none.
+  // Every *.json regular file in `dir`, in name order; stops at the first
+  // that fails (those before it stay loaded). A missing directory holds none
+  // (OK); InvalidArgument if `dir` is not a directory; IOError if it cannot
+  // be listed.
   Status LoadDirectory(const std::string& dir);
   // The migrations compiled in from migrations/<domain>/.
   Status LoadShipped();
   // A C++ step. `splits` must be true for a step that may add parts.
+  // InvalidArgument (source "c++:<name>"): a bad type name, from < 1, to !=
+  // from + 1, no function, a step already defined for (event, from).
   Status Register(const std::string& event, uint32_t from, uint32_t to, UpcastFn fn,
                   const std::string& name, bool splits = false);
 
   // ---- Questions -------------------------------------------------------------
   bool empty() const;
+  // See "Current schema" above: 1 for a type no step produces.
   uint32_t CurrentSchema(std::string_view type) const;
   // True when some step applies to (type, schema).
   bool NeedsUpcast(std::string_view type, uint32_t schema) const;
@@ -154,14 +171,18 @@ class Upcaster {
   // Upcasts `event` in place up to its current schema, or up to the step
   // before the first split or merge. What the one-to-one read hook and
   // --apply use. Corruption (naming the event's position) when data is not a
-  // JSON object or a step fails. An event with nothing to do is left untouched.
+  // JSON object or a step fails; a C++ step's own error in context. An event
+  // with nothing to do is left untouched; on an error `event` is too.
   Status UpcastInPlace(Event& event) const;
   // The event on its own, its whole chain, splits included (a merge step
   // leaves it unpaired): appends one or more events (part/parts set) to *out.
+  // Errors as UpcastInPlace; *out gets nothing then.
   Status Upcast(const Event& event, std::vector<Event>* out) const;
   // What a read shows for one stored event: Upcast() plus merges, reading the
   // neighbours of merge partners through `read_stored`. Appends zero (folded
   // into the next event), one or more events. The store's read_expand hook.
+  // Errors: Upcast's (for the event or a neighbour), and read_stored's other
+  // than NotFound (no neighbour: the event reads unpaired).
   Status Expand(Event&& event, const StoreOptions::StoredEventReader& read_stored, std::vector<Event>* out) const;
   // True when some step splits or merges (the read hook must be read_expand).
   bool ExpandsOnRead() const;
@@ -173,27 +194,33 @@ class Upcaster {
 
 // C++ upcasters that domains register for every Upcaster that
 // InstallUpcasters/LoadUpcasters builds. Call before opening stores (e.g. from
-// the domain's registration function); not thread-safe with loading.
+// the domain's registration function); not thread-safe with loading. Not
+// checked here: a bad step fails every later LoadUpcasters (Register's errors).
 void AddCodeUpcaster(const std::string& event, uint32_t from, uint32_t to, UpcastFn fn,
                      const std::string& name, bool splits = false);
 
-// Shipped + code + <store_dir>/migrations + `extra_migrations_dir` (if not
-// empty). Errors name the offending file and line.
+// Shipped + code + <store_dir>/migrations (store_dir "": none) +
+// `extra_migrations_dir` (if not empty). Errors name the offending file and
+// line: InvalidArgument, IOError as for LoadDirectory; NotFound when
+// extra_migrations_dir is not a directory.
 Result<std::shared_ptr<const Upcaster>> LoadUpcasters(const std::string& store_dir,
                                                       const std::string& extra_migrations_dir = "");
 
-// Loads as LoadUpcasters does and sets options->read_transform so every
-// non-raw read of that store sees events at their current schema. With no
-// steps at all, leaves read_transform unset (no cost on reads).
+// Loads as LoadUpcasters does (its errors; *options unchanged then) and
+// installs the result as InstallUpcaster does.
 Status InstallUpcasters(StoreOptions* options, const std::string& store_dir,
                         const std::string& extra_migrations_dir = "");
-// Sets the read hook for an upcaster already loaded (nothing when it is empty).
+// Sets the read hook for an upcaster already loaded, so every non-raw read
+// of that store sees events at their current schema: read_expand when some
+// step splits or merges, else read_transform. Null or empty: nothing set (no
+// cost on reads). The hook shares ownership of the upcaster.
 void InstallUpcaster(StoreOptions* options, std::shared_ptr<const Upcaster> upcaster);
 
 // Checks a domain's declared current schemas (type -> schema its code
 // writes and reads) against the steps: they must agree, or new events would
 // be written at one schema while old ones are upcast to another. A type with
-// no steps is at schema 1. InvalidArgument naming every mismatch.
+// no steps is at schema 1. InvalidArgument naming every mismatch (one line).
+// Not run by OpenStore (CheckMigrationsAgainstDomains is).
 Status CheckDeclaredSchemas(const Upcaster& upcaster,
                             const std::vector<std::pair<std::string, uint32_t>>& declared);
 

@@ -40,21 +40,25 @@ const char* FaultPointName(FaultPoint point);  // "before-log-commit", ...
 class Env {
  public:
   virtual ~Env() = default;
-  // The real clock, real sleeps, real fsyncs, no faults. Never destroyed.
+  // The real clock, real sleeps, real fsyncs, no faults. Never destroyed
+  // (threads may still use it during exit).
   static Env* Default();
 
-  // Microseconds since the Unix epoch: event times, stream max-age, the
-  // timestamps read models record.
+  // Microseconds since the Unix epoch (system_clock: it may jump): event
+  // times, stream max-age, the timestamps read models record.
   virtual int64_t NowMicros();
+  // Blocks the calling thread.
   virtual void SleepFor(std::chrono::microseconds duration);
   // fsync of an open descriptor of a file rill writes itself (exports,
   // backups, read-model replays, config, markers: store/durable_file.h);
   // `path` names it in messages and lets a test pick a file. IOError on
-  // failure.
+  // failure. The descriptor stays open either way: the caller closes it.
   virtual Status Sync(int fd, const std::string& path);
-  // rename(2), for the same files. IOError on failure.
+  // rename(2), for the same files. IOError on failure; `from` is left as
+  // it was.
   virtual Status Rename(const std::string& from, const std::string& to);
   // `point` was reached; see FaultPoint for what a non-OK status does there.
+  // The default returns OK.
   virtual Status AtFault(FaultPoint point);
 };
 

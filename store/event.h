@@ -1,6 +1,9 @@
 // The value types of the event store: events as read, events to append, the
 // expected-version rule, stream heads and their metadata. Plain structs; the
 // binary record format lives in store/internal/record.h and is private to store/.
+//
+// Thread safety: the functions here are pure or use per-thread state
+// (Uuid::Generate); any may be called from any thread.
 #pragma once
 
 #include <array>
@@ -18,20 +21,26 @@ namespace rill {
 // A 128-bit UUID. Generated ids are random (version 4).
 struct Uuid {
   std::array<uint8_t, 16> bytes{};
+  // Unique, not unpredictable: a per-thread statistical generator seeded
+  // from std::random_device. Never use one as a secret.
   static Uuid Generate();
-  // Accepts the canonical 8-4-4-4-12 hex form, either case.
+  // Accepts the canonical 8-4-4-4-12 hex form, either case; nullopt for
+  // anything else (no braces, no urn: prefix).
   static std::optional<Uuid> Parse(std::string_view text);
   std::string ToString() const;  // lower-case canonical form
   bool IsNil() const;
   bool operator==(const Uuid&) const = default;
 };
 
-// Microseconds since the Unix epoch, UTC.
+// Microseconds since the Unix epoch, UTC, from Env::Default(), never a
+// test's Env: code that a test clock must reach calls its Env instead.
 int64_t NowMicros();
-// "2026-11-23T10:14:00.123456Z"
+// UTC, always six fraction digits: "YYYY-MM-DDTHH:MM:SS.ffffffZ".
 std::string FormatTime(int64_t micros);
-// Parses the form FormatTime writes, and also without fraction or with
-// fewer digits. Returns nullopt on anything else.
+// Parses the form FormatTime writes, also with ' ' for 'T', without the
+// fraction or with fewer (or more: cut to six) digits. nullopt when the
+// shape or a field's range is wrong; a day past its month's end (02-30) is
+// not refused but rolls over into the next month (timegm).
 std::optional<int64_t> ParseTime(std::string_view text);
 
 // Stream names: UTF-8, no control characters, 1..kMaxStreamNameBytes bytes.
@@ -42,8 +51,13 @@ inline constexpr size_t kMaxStreamNameBytes = 400;
 inline constexpr size_t kMaxTypeNameBytes = 200;
 // Names starting with '$' belong to the system ("$$account-1" holds the
 // metadata and tombstone of "account-1"). Users may not append to them.
+// InvalidArgument (the only error) naming what is wrong: empty, too long,
+// not UTF-8, a control character, a leading '$' unless allow_system.
 Status ValidateStreamName(std::string_view name, bool allow_system = false);
+// The same rules with kMaxTypeNameBytes, and InvalidArgument for a space.
+// A leading '$' passes here: the store refuses it in an append.
 Status ValidateTypeName(std::string_view name);
+// Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF.
 bool IsValidUtf8(std::string_view s);
 // "account-42" -> "account"; a name without '-' is its own category.
 std::string_view CategoryOf(std::string_view stream);
@@ -95,7 +109,8 @@ struct ExpectedVersion {
   static ExpectedVersion NoStream() { return {kNoStream, 0}; }
   static ExpectedVersion Exists() { return {kExists, 0}; }
   static ExpectedVersion Exact(uint64_t v) { return {kExact, v}; }
-  // "any" | "no-stream" | "exists" | a non-negative integer.
+  // "any" | "no-stream" | "exists" | a non-negative integer (decimal, no
+  // sign). InvalidArgument for anything else.
   static Result<ExpectedVersion> Parse(std::string_view text);
   std::string ToString() const;
   bool operator==(const ExpectedVersion&) const = default;

@@ -17,17 +17,22 @@
 
 namespace rill {
 
-// Ends the process: one line on stderr naming `what`, exit status 1.
+// Ends the process: one line on stderr naming `what`, exit status 1, via
+// _exit (no destructors, no atexit handlers, no stdio flush). Allocates
+// nothing, so it is safe after std::bad_alloc.
 [[noreturn]] void DieOutOfMemory(const char* what);
 
-// Starts `*thread` running `f`. IOError naming `what` if it cannot be.
-// Memory that runs out inside `f` (std::bad_alloc) ends the process with
-// DieOutOfMemory instead of std::terminate: nothing a thread half did can be
-// handed back, and exit 1 with a line is what rill answers for every
-// resource failure. What was committed (the log's transactions, a read
-// model's checkpoint with its rows) stays; the rest was never acknowledged.
+// A std::thread running `f`, for a constructor's member initializer: throws
+// std::system_error where StartThread returns IOError. Memory that runs out
+// inside `f` (std::bad_alloc) ends the process with DieOutOfMemory instead
+// of std::terminate: nothing a thread half did can be handed back, and exit 1
+// with a line is what rill answers for every resource failure. What was
+// committed (the log's transactions, a read model's checkpoint with its rows)
+// stays; the rest was never acknowledged. Any other exception escaping `f`
+// is std::terminate, as with std::thread. `what` must outlive the thread (a
+// string literal).
 template <class F>
-std::thread MakeThread(const char* what, F&& f) {  // throws std::system_error: for constructors
+std::thread MakeThread(const char* what, F&& f) {
   return std::thread([what, fn = std::forward<F>(f)]() mutable {
     try {
       fn();
@@ -37,6 +42,9 @@ std::thread MakeThread(const char* what, F&& f) {  // throws std::system_error: 
   });
 }
 
+// Starts `*thread` running `f`, as MakeThread. IOError naming `what` if it
+// cannot be (EAGAIN); *thread is then left as it was. *thread must not be
+// joinable (assigning over a running thread is std::terminate).
 template <class F>
 Status StartThread(std::thread* thread, const char* what, F&& f) {
   try {
