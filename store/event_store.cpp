@@ -653,7 +653,7 @@ Status StoreImpl::ReadAll(uint64_t from, size_t max_count, std::vector<Event>* o
   LmdbEnv::ReadTxn txn;
   RILL_RETURN_IF_ERROR(log_env_->BeginRead(&txn));
   LogCursor c;
-  RILL_RETURN_IF_ERROR(c.Open(txn.get(), log_db_, dir_ + "/log/data.mdb"));
+  RILL_RETURN_IF_ERROR(c.Open(txn.get(), log_db_, log_->file()));
   size_t n = 0;
   RILL_RETURN_IF_ERROR(c.Seek(std::max<uint64_t>(from, 1)));
   while (c.valid() && n < max_count) {

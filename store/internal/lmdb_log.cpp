@@ -41,8 +41,8 @@ namespace {
 // that only finds conflicts and duplicates opens none.
 class LmdbLogAppender final : public LogAppender {
  public:
-  LmdbLogAppender(LmdbEnv* env, MDB_txn* txn, MDB_dbi db)
-      : reader_(txn, db, env->dir() + "/data.mdb"), env_(env), txn_(txn), db_(db) {}
+  LmdbLogAppender(LmdbEnv* env, MDB_txn* txn, MDB_dbi db, std::string_view file)
+      : reader_(txn, db, file), env_(env), txn_(txn), db_(db) {}
   Result<uint64_t> LastPosition() override { return reader_.LastPosition(); }
   Result<std::string_view> Get(uint64_t position) override { return reader_.Get(position); }
   Status Scan(uint64_t from, uint64_t through,
@@ -70,7 +70,7 @@ class LmdbLogAppender final : public LogAppender {
 
 Status LmdbLog::Append(const std::function<Status(LogAppender&)>& fill) {
   return env_->Write([&](MDB_txn* txn) -> Status {
-    LmdbLogAppender batch(env_, txn, db_);
+    LmdbLogAppender batch(env_, txn, db_, file_);
     return fill(batch);
   });
 }

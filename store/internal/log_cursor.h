@@ -5,9 +5,7 @@
 // way. Closed on scope exit; it must not outlive its transaction.
 #pragma once
 
-#include <string>
 #include <string_view>
-#include <utility>
 
 #include "store/internal/lmdb_env.h"
 #include "store/internal/record.h"
@@ -16,11 +14,13 @@ namespace rill {
 
 class LogCursor {
  public:
-  // `file` (log/data.mdb's path) names the log in every error. Errors:
-  // LMDB's (a bad transaction or handle), as LmdbStatus gives them.
-  Status Open(MDB_txn* txn, MDB_dbi log_db, std::string file) {
-    file_ = std::move(file);
-    return c_.Open(txn, log_db, file_ + ": opening a log cursor");
+  // `file` (log/data.mdb's path, LmdbLog::file(); it must outlive the
+  // cursor) names the log in every error. Errors: LMDB's (a bad transaction
+  // or handle), as LmdbStatus gives them.
+  Status Open(MDB_txn* txn, MDB_dbi log_db, std::string_view file) {
+    file_ = file;
+    Status s = c_.Open(txn, log_db, file_);
+    return s.ok() ? s : s.WithContext("opening a log cursor");
   }
 
   // Each moves the cursor and then valid() says whether it is on a record.
@@ -53,7 +53,7 @@ class LogCursor {
   }
 
   LmdbCursor c_;
-  std::string file_;
+  std::string_view file_;
   MDB_val k_{}, v_{};
   bool valid_ = false;
 };

@@ -40,7 +40,7 @@ Status StoreImpl::Check(CheckReport* report, bool repair, const std::function<vo
   std::vector<uint64_t> fingerprint(last + 1, 0);  // position -> hash(stream, version)
   {
     LogCursor c;
-    RILL_RETURN_IF_ERROR(c.Open(log_txn.get(), log_db_, dir_ + "/log/data.mdb"));
+    RILL_RETURN_IF_ERROR(c.Open(log_txn.get(), log_db_, log_->file()));
     uint64_t expect = 1;
     Status read = c.First();
     while (read.ok() && c.valid()) {

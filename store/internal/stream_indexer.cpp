@@ -504,7 +504,7 @@ Result<uint64_t> StoreImpl::IndexOnce(uint64_t max_events) {
         uint64_t log_limit = max_events;
         if (own_from) log_limit = own_from <= from ? 0 : std::min<uint64_t>(max_events, own_from - from);
         LogCursor c;
-        RILL_RETURN_IF_ERROR(c.Open(ltxn.get(), log_db_, dir_ + "/log/data.mdb"));
+        RILL_RETURN_IF_ERROR(c.Open(ltxn.get(), log_db_, log_->file()));
         Status scanned = ScanLog(c, x, from, log_limit, &done);
         if (!scanned.ok() && done == 0) return scanned;
         // Index what decoded cleanly; it stops there.
